@@ -1,0 +1,143 @@
+"""The command line: `gateway-sim serve | validate`. Thin: parse flags, then call the library.
+
+Every flag has an environment twin, `GATEWAY_SIM_<FLAG>` (for example `GATEWAY_SIM_PORT=9000`),
+so a Docker service or CI job can be configured without changing its command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway_sim import __version__
+from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, ScenarioError, load_scenario
+
+ENV_PREFIX = "GATEWAY_SIM_"
+EPILOG = """examples:
+  gateway-sim serve                                   default scenario on 127.0.0.1:8080
+  gateway-sim serve --scenario my.yaml --port 9000    your own scenario
+  GATEWAY_SIM_PORT=0 gateway-sim serve                any free port (the URL is printed)
+  gateway-sim validate scenarios/*.yaml               check scenario files (exit 1 if invalid)
+"""
+
+
+def _env(flag: str, default: str | None = None) -> str | None:
+    return os.environ.get(ENV_PREFIX + flag.upper().replace("-", "_"), default)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway-sim",
+        description="A local simulator of the IntelliSoftware (IntelliSMS) SMS/MMS gateway.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gateway-sim {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the simulator (env twins GATEWAY_SIM_*)")
+    serve.add_argument(
+        "--scenario",
+        default=_env("scenario", str(DEFAULT_SCENARIO)),
+        help="scenario YAML file (default: the shipped default scenario)",
+    )
+    serve.add_argument("--host", default=_env("host", "127.0.0.1"), help="default 127.0.0.1")
+    serve.add_argument(
+        "--port", type=int, default=int(_env("port", "8080") or 8080), help="default 8080; 0 = any"
+    )
+    serve.add_argument(
+        "--seed",
+        type=int,
+        default=_int_or_none(_env("seed")),
+        help="RNG seed (default: the scenario's settings.seed)",
+    )
+
+    validate = commands.add_parser("validate", help="check scenario files; exit 1 if any is bad")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    return parser
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the return value is the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        return _validate(args.files)
+    if args.command == "serve":
+        return _serve(args)
+    parser.print_help()
+    return 2
+
+
+def _validate(files: list[Path]) -> int:
+    status = 0
+    for path in files:
+        try:
+            load_scenario(path)
+        except ScenarioError as error:
+            print(error, file=sys.stderr)
+            status = 1
+        else:
+            print(f"{path}: valid")
+    return status
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as error:
+        print(error, file=sys.stderr)
+        return 1
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as error:
+        print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    _announce(scenario, args.scenario, sock)
+    _run(scenario, sock, args.seed)
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _announce(scenario: Scenario, source: str, sock: socket.socket) -> None:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    accounts = ", ".join(account.username for account in scenario.accounts) or "(none)"
+    print(f"gateway-sim {__version__} listening on http://{shown}:{port}", flush=True)
+    print(f"  scenario: {source}", flush=True)
+    print(f"  accounts: {accounts}", flush=True)
+
+
+def _run(scenario: Scenario, sock: socket.socket, seed: int | None) -> None:
+    import random
+
+    import uvicorn
+
+    from gateway_sim.app import create_app
+
+    rng = random.Random(seed if seed is not None else scenario.settings.seed)
+    config = uvicorn.Config(
+        create_app(scenario, rng=rng),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        date_header=True,
+    )
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,0 +1,143 @@
+"""The message types (PROTOCOL.md section 3): each type's fields, checked in the documented order
+(missing before malformed, then sizes and `maxconcat`), turned into what will be sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from gateway_sim.billing import MAX_CONCAT, Encoding, segment
+from gateway_sim.errors import InvalidRequest, NoText, ParameterInvalid, ParameterMissing
+from gateway_sim.store import ContentPart
+
+KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voice"}
+WAP_PUSH_MAX_CHARS = 114
+BINARY_MAX_OCTETS = 140
+_HEX = re.compile(r"[0-9A-Fa-f]*")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A content file as the edge received it; `problem` says why it cannot be used, if so."""
+
+    part: ContentPart
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """The checked content of a submission, ready to price and store."""
+
+    type: int
+    text: str | None = None
+    encoding: Encoding | None = None
+    parts: int = 1
+    truncated: bool = False
+    udh: str | None = None
+    ud: str | None = None
+    href: str | None = None
+    files: tuple[ContentPart, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return KINDS[self.type]
+
+
+def message_type(raw: str | None) -> int:
+    """The `type` field: blank means 1; anything but 1-6 is refused."""
+    if not raw:
+        return 1
+    value = raw.strip()
+    if len(value) != 1 or value not in "123456":
+        raise InvalidRequest(f"type {raw!r} is not one of 1-6")
+    return int(value)
+
+
+def build_content(
+    kind: int,
+    fields: Mapping[str, str],
+    files: Sequence[UploadedFile],
+    sender: str,
+    mms_max_bytes: int,
+) -> Content:
+    """Check the fields that `kind` needs and work out the content, or raise the gateway error."""
+    if kind in (1, 6):
+        return _text(kind, fields)
+    if kind == 2:
+        return _unicode(fields)
+    if kind == 3:
+        return _binary(fields)
+    if kind == 4:
+        return _wap_push(fields)
+    return _mms(fields, files, sender, mms_max_bytes)
+
+
+def _maxconcat(fields: Mapping[str, str]) -> int:
+    raw = fields.get("maxconcat", "").strip()
+    if not raw:
+        return 1
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_CONCAT:
+        raise InvalidRequest(f"maxconcat {raw!r} is not an integer from 1 to {MAX_CONCAT}")
+    return int(raw)
+
+
+def _text(kind: int, fields: Mapping[str, str]) -> Content:
+    text = fields.get("text", "")
+    if not text:
+        raise NoText("the text field is missing or empty")
+    cut = segment(text, _maxconcat(fields))
+    return Content(kind, cut.text, cut.encoding, cut.parts, cut.truncated)
+
+
+def _unicode(fields: Mapping[str, str]) -> Content:
+    digits = fields.get("hex", "")
+    if not digits:
+        raise ParameterMissing("type 2 needs the hex field")
+    if len(digits) % 4 or not _HEX.fullmatch(digits):
+        raise ParameterInvalid("hex must be hexadecimal digits, four per UTF-16 code unit")
+    text = bytes.fromhex(digits).decode("utf-16-be", errors="surrogatepass")
+    text = text.encode("utf-16-be", errors="surrogatepass").decode("utf-16-be", errors="replace")
+    cut = segment(text, _maxconcat(fields), encoding="ucs2")
+    return Content(2, cut.text, "ucs2", cut.parts, cut.truncated)
+
+
+def _binary(fields: Mapping[str, str]) -> Content:
+    ud, udh = fields.get("ud", ""), fields.get("udh", "")
+    if not ud:
+        raise ParameterMissing("type 3 needs the ud field")
+    for name, value in (("udh", udh), ("ud", ud)):
+        if len(value) % 2 or not _HEX.fullmatch(value):
+            raise ParameterInvalid(f"{name} must be an even number of hexadecimal digits")
+    if (len(udh) + len(ud)) // 2 > BINARY_MAX_OCTETS:
+        raise ParameterInvalid(f"udh and ud together exceed {BINARY_MAX_OCTETS} octets")
+    return Content(3, udh=udh.upper() or None, ud=ud.upper())
+
+
+def _wap_push(fields: Mapping[str, str]) -> Content:
+    href, text = fields.get("href", ""), fields.get("text", "")
+    if not href:
+        raise ParameterMissing("type 4 needs the href field")
+    if not href.lower().startswith(("http://", "https://")):
+        raise ParameterInvalid("href must start with http:// or https://")
+    if len(text) + len(href) > WAP_PUSH_MAX_CHARS:
+        raise InvalidRequest(f"text and href together exceed {WAP_PUSH_MAX_CHARS} characters")
+    return Content(4, text=text or None, href=href)
+
+
+def _mms(
+    fields: Mapping[str, str], files: Sequence[UploadedFile], sender: str, max_bytes: int
+) -> Content:
+    if sender and not sender.removeprefix("+").isdigit():
+        raise InvalidRequest(f"an MMS sender must be numeric, not {sender!r}")
+    if not files:
+        raise InvalidRequest("an MMS needs at least one content file part")
+    for upload in files:
+        if upload.problem:
+            raise InvalidRequest(upload.problem)
+    total = sum(len(upload.part.data) for upload in files)
+    if total > max_bytes:
+        raise InvalidRequest(f"MMS content is {total} bytes, over the limit of {max_bytes}")
+    subject = fields.get("text") or None
+    return Content(5, text=subject, files=tuple(upload.part for upload in files))

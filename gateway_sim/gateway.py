@@ -1,0 +1,150 @@
+"""The domain core: a submission in, an outcome out, in the order of checks of PROTOCOL.md.
+
+No HTTP here and no I/O: the edge (`protocol/`) turns requests into field mappings and renders
+what comes back; this module decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from gateway_sim.accounts import Account, Accounts
+from gateway_sim.billing import price
+from gateway_sim.clock import Clock, IdCounter
+from gateway_sim.content import UploadedFile, build_content, message_type
+from gateway_sim.errors import (
+    INVALID_NUMBER,
+    AccountExists,
+    InsufficientCredit,
+    NoTo,
+    ParameterInvalid,
+    ParameterMissing,
+    TooManyNumbers,
+)
+from gateway_sim.numbers import NumberPlan, split_recipients
+from gateway_sim.scenario import Scenario
+from gateway_sim.store import Message, MessageStore
+
+MAX_RECIPIENTS = 100
+SUBACCOUNT_DETAILS = (
+    "subacc_service",
+    "subacc_fullname",
+    "subacc_company",
+    "subacc_address",
+    "subacc_town",
+    "subacc_county",
+    "subacc_country",
+    "subacc_postcode",
+    "subacc_email",
+    "subacc_phone",
+    "subacc_fax",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a submission came to: one `(recipient, result)` line per recipient, and why."""
+
+    lines: tuple[tuple[str, str], ...]
+    reason: str
+    message: Message | None = None
+
+
+class Gateway:
+    """Accounts, numbers, billing and the record of messages, for one running scenario."""
+
+    def __init__(
+        self, scenario: Scenario, *, clock: Clock, ids: IdCounter, store: MessageStore
+    ) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.ids = ids
+        self.store = store
+        self.accounts = Accounts(scenario.accounts)
+        self.numbers = NumberPlan(scenario.numbers)
+
+    def submit(
+        self,
+        fields: Mapping[str, str],
+        files: Sequence[UploadedFile] = (),
+        *,
+        endpoint: str = "sendmsg",
+    ) -> Outcome:
+        """Check, charge and record a send request; raise `GatewayError` for a whole refusal."""
+        account = self.accounts.login(fields.get("username"), fields.get("password"))
+        entries = split_recipients(fields.get("to", ""))
+        if not entries:
+            raise NoTo("the to field is missing or has no numbers")
+        kind = message_type(fields.get("type"))
+        given_sender = fields.get("from", "").strip()
+        settings = self.scenario.settings
+        content = build_content(kind, fields, files, given_sender, settings.mms_max_bytes)
+        if len(entries) > MAX_RECIPIENTS:
+            raise TooManyNumbers(f"{len(entries)} numbers in to; at most {MAX_RECIPIENTS}")
+        region = account.default_country or settings.default_country
+        recipients = self.numbers.recipients(entries, region)
+        routable = tuple(r.number for r in recipients if r.number is not None)
+        if not routable:
+            lines = tuple((r.shown, f"ERR:{INVALID_NUMBER}") for r in recipients)
+            return Outcome(lines, "no recipient can be routed")
+        cost = price(self.scenario.prices, kind, content.parts) * len(routable)
+        if not self.accounts.try_debit(account, cost):
+            raise InsufficientCredit(f"costs {cost}, balance is {account.credit}")
+        message = Message(
+            id=self.ids.take(),
+            account=account.username,
+            endpoint=endpoint,
+            type=kind,
+            kind=content.kind,
+            sender=given_sender or account.default_sender,
+            recipients=routable,
+            rejected=tuple(r.submitted for r in recipients if r.number is None),
+            text=content.text,
+            encoding=content.encoding,
+            parts=content.parts,
+            cost=cost,
+            truncated=content.truncated,
+            created_at=self.clock.now(),
+            content=content.files,
+            udh=content.udh,
+            ud=content.ud,
+            href=content.href,
+            delivery_report=fields.get("delrpt", "").strip() == "1",
+            user_context=fields.get("usercontext") or None,
+        )
+        self.store.add(message)
+        accepted = f"ID:{message.id}"
+        lines = tuple(
+            (r.shown, accepted if r.valid else f"ERR:{INVALID_NUMBER}") for r in recipients
+        )
+        return Outcome(lines, f"accepted for {len(routable)} recipient(s), cost {cost}", message)
+
+    def balance(self, fields: Mapping[str, str]) -> int:
+        """The whole credits of the logged-in account, rounded down."""
+        account = self.accounts.login(fields.get("username"), fields.get("password"))
+        return math.floor(account.credit)
+
+    def create_subaccount(self, fields: Mapping[str, str]) -> Account:
+        """Create a sub-account of the logged-in account, starting with the scenario's credit."""
+        parent = self.accounts.login(fields.get("username"), fields.get("password"))
+        username, password = fields.get("subacc_username", ""), fields.get("subacc_password", "")
+        if not username or not password:
+            raise ParameterMissing("subacc_username and subacc_password are required")
+        service = fields.get("subacc_service", "").strip()
+        if service and not service.lstrip("-").isdigit():
+            raise ParameterInvalid(f"subacc_service {service!r} is not an integer")
+        account = Account(
+            username=username,
+            password=password,
+            credit=Decimal(self.scenario.settings.subaccount_credit),
+            default_sender=parent.default_sender,
+            default_country=parent.default_country,
+            parent=parent.username,
+            details={name: fields[name] for name in SUBACCOUNT_DETAILS if fields.get(name)},
+        )
+        if not self.accounts.add(account):
+            raise AccountExists(f"an account named {username!r} exists already")
+        return account

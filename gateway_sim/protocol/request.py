@@ -1,0 +1,110 @@
+"""Reading a gateway request off ASGI: method, query string and a size-limited body, into fields
+and content files. Multipart bodies are parsed as they stream in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway_sim.content import UploadedFile
+from gateway_sim.protocol.form import Fields, merge, parse_urlencoded
+from gateway_sim.protocol.multipart import MalformedBody, MultipartReader
+from gateway_sim.protocol.text import charset_of
+from gateway_sim.types import Receive, Scope
+
+
+class BodyTooLarge(Exception):
+    """The body is over `max_body_bytes`; answered with HTTP 413 before reading the rest."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived."""
+
+
+@dataclass(slots=True)
+class GatewayRequest:
+    """What a client sent: merged fields, content files and the raw bytes, for the record."""
+
+    fields: Fields
+    path: str = ""
+    files: list[UploadedFile] = field(default_factory=list)
+    query: bytes = b""
+    body: bytes = b""
+    malformed: str | None = None
+
+
+async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> GatewayRequest:
+    """Parse a gateway request; raise `BodyTooLarge` or `ClientGone`."""
+    content_type = ""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-length" and value.isdigit() and int(value) > max_body_bytes:
+            raise BodyTooLarge(f"Content-Length {int(value)} is over {max_body_bytes}")
+    charset = charset_of(content_type) if content_type else None
+    query_raw: bytes = scope["query_string"]
+    query = parse_urlencoded(query_raw, charset) if query_raw else {}
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        request = await _read_multipart(receive, content_type, charset, query, max_body_bytes)
+        request.path, request.query = scope["path"].lower(), query_raw
+        return request
+    body = await _read_body(receive, max_body_bytes)
+    fields = parse_urlencoded(body, charset) if body and _is_form(media_type) else {}
+    return GatewayRequest(merge(query, fields), scope["path"].lower(), query=query_raw, body=body)
+
+
+def _is_form(media_type: str) -> bool:
+    return media_type in ("application/x-www-form-urlencoded", "", "text/plain")
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body is over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _read_multipart(
+    receive: Receive,
+    content_type: str,
+    charset: str | None,
+    query: Fields,
+    limit: int,
+) -> GatewayRequest:
+    try:
+        reader: MultipartReader | None = MultipartReader(content_type, charset)
+    except MalformedBody as exc:
+        reader, problem = None, str(exc)
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body is over {limit} bytes")
+        if reader is not None and chunk:
+            try:
+                reader.feed(chunk)
+            except MalformedBody as exc:
+                reader, problem = None, str(exc)
+        if not message.get("more_body", False):
+            break
+    if reader is None:
+        return GatewayRequest(query, malformed=problem)
+    try:
+        fields, files = reader.finish()
+    except MalformedBody as exc:
+        return GatewayRequest(query, malformed=str(exc))
+    return GatewayRequest(merge(query, fields), files=files)
