@@ -1,0 +1,99 @@
+"""Shared fixtures: the app in-process (Starlette's TestClient) and a real server on a free port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+import uvicorn
+from starlette.testclient import TestClient
+
+from gateway_sim.app import GatewayApp, create_app
+from gateway_sim.clock import FixedClock
+from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
+
+SEND = "/smsgateway/sendmsg.aspx"
+MMS = "/smsgateway/default.aspx"
+BALANCE = "/smsgateway/getbalance.aspx"
+SUBACCOUNT = "/smsgateway/createsubacc.aspx"
+START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def build_app(scenario: Scenario | str | None = None) -> GatewayApp:
+    """An app for a scenario (object, YAML text, or the default), on a fixed clock."""
+    if scenario is None:
+        scenario = load_scenario(DEFAULT_SCENARIO)
+    elif isinstance(scenario, str):
+        scenario = parse_scenario(scenario, source="<test>")
+    return create_app(scenario, clock=FixedClock(START))
+
+
+@pytest.fixture
+def app() -> GatewayApp:
+    return build_app()
+
+
+@pytest.fixture
+def client(app: GatewayApp) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[[str], TestClient]]:
+    """Make a TestClient for a scenario given as YAML text."""
+    clients: list[TestClient] = []
+
+    def make(scenario_yaml: str) -> TestClient:
+        test_client = TestClient(build_app(scenario_yaml))
+        clients.append(test_client)
+        return test_client
+
+    yield make
+    for test_client in clients:
+        test_client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    app: GatewayApp
+    url: str
+
+
+@pytest.fixture
+def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
+    """Serve an app with uvicorn on a free port in a thread; stopped after the test."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: GatewayApp) -> LiveServer:
+        port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        servers.append((server, thread))
+        return LiveServer(app, f"http://127.0.0.1:{port}")
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=5)
