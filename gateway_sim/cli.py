@@ -111,6 +111,7 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # accept into the backlog at once: "listening on" is then already true
     sock.set_inheritable(True)
     return sock
 

@@ -22,6 +22,7 @@ MMS = "/smsgateway/default.aspx"
 BALANCE = "/smsgateway/getbalance.aspx"
 SUBACCOUNT = "/smsgateway/createsubacc.aspx"
 START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+ClientFor = Callable[[str], TestClient]
 
 
 def build_app(scenario: Scenario | str | None = None) -> GatewayApp:
@@ -45,7 +46,7 @@ def client(app: GatewayApp) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def client_for() -> Iterator[Callable[[str], TestClient]]:
+def client_for() -> Iterator[ClientFor]:
     """Make a TestClient for a scenario given as YAML text."""
     clients: list[TestClient] = []
 

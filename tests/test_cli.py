@@ -1,0 +1,134 @@
+"""The command line, run as real processes: `serve` over a socket, `validate`, env twins."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway_sim.cli import main
+from gateway_sim.scenario import DEFAULT_SCENARIO
+
+SCRIPT = Path(sys.executable).parent / "gateway-sim"
+
+
+def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [str(SCRIPT), "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    found = re.search(r"listening on (http://\S+)", first)
+    if found is None:
+        process.kill()
+        _, errors = process.communicate(timeout=10)
+        raise AssertionError(f"unexpected first line {first!r}: {errors}")
+    return process, found.group(1)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        process.terminate()
+        process.communicate(timeout=10)  # also closes the pipes
+
+
+def test_serve_answers_a_send_over_a_real_socket(processes: list[subprocess.Popen[str]]) -> None:
+    process, url = start(["--port", "0"])
+    processes.append(process)
+    answer = httpx.post(
+        url + "/smsgateway/sendmsg.aspx",
+        data={"username": "demo", "password": "demo", "to": "07700900123", "text": "hi"},
+    )
+    assert answer.status_code == 200
+    assert answer.text == "ID:10011000000000000001"
+    assert process.stdout is not None
+    assert f"scenario: {DEFAULT_SCENARIO}" in process.stdout.readline()
+    assert "accounts: demo" in process.stdout.readline()
+
+
+def test_environment_twins(processes: list[subprocess.Popen[str]], tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("version: 1\naccounts: [{username: env, password: pw, credit: 3}]\n")
+    process, url = start(
+        [],
+        {
+            "GATEWAY_SIM_PORT": "0",
+            "GATEWAY_SIM_SCENARIO": str(scenario),
+            "GATEWAY_SIM_HOST": "127.0.0.1",
+        },
+    )
+    processes.append(process)
+    answer = httpx.get(url + "/smsgateway/getbalance.aspx?username=env&password=pw")
+    assert answer.text == "BALANCE:3"
+
+
+def test_serve_refuses_a_bad_scenario(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nsettings: {line_ending: cr}\n")
+    result = subprocess.run(
+        [str(SCRIPT), "serve", "--scenario", str(bad), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"{bad}: settings.line_ending: Input should be 'crlf' or 'lf'" in result.stderr
+
+
+def test_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\naccounts: [{username: a}]\n")
+    assert main(["validate", str(DEFAULT_SCENARIO)]) == 0
+    assert main(["validate", str(DEFAULT_SCENARIO), str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert f"{DEFAULT_SCENARIO}: valid" in captured.out
+    assert f"{bad}: accounts[0].password: required key is missing" in captured.err
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway_sim", "validate", str(DEFAULT_SCENARIO)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_help_lists_commands_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert "serve" in out
+    assert "validate" in out
+    assert "gateway-sim serve --scenario my.yaml" in out
+
+
+def test_port_in_use_is_reported(processes: list[subprocess.Popen[str]]) -> None:
+    process, url = start(["--port", "0"])
+    processes.append(process)
+    port = url.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [str(SCRIPT), "serve", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "cannot listen" in result.stderr
