@@ -28,7 +28,7 @@ LOGIN = {"username": "demo", "password": "demo"}
         ("0012025550123", "GB", "12025550123"),
         ("12", "GB", None),
         ("abc", "GB", None),
-        ("4477009001２3", "GB", None),  # non-ASCII digits are not digits here
+        ("4477009001\uff123", "GB", None),  # a full-width digit is not a digit here
         ("+", "GB", None),
         ("9" * 30, "GB", None),
     ],
