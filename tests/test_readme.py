@@ -1,0 +1,80 @@
+"""Docs that run: the README's commands and its scenario example work as written."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gateway_sim.scenario import load_scenario, parse_scenario
+from tests.conftest import LiveServer, build_app
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def code_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_quick_start_curl_commands_print_what_the_readme_says(live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server: LiveServer = live_server(build_app())
+    port = server.url.rsplit(":", 1)[1]
+    lines = [line for block in code_blocks("sh") for line in block.splitlines()]
+    pairs = [
+        (command, expected.removeprefix("# "))
+        for command, expected in itertools.pairwise(lines)
+        if command.startswith("curl ") and expected.startswith("# ")
+    ]
+    assert len(pairs) >= 2
+    for command, expected in pairs:
+        argv = shlex.split(command.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
+        assert result.stdout == expected, command
+
+
+def test_quick_start_names_the_two_commands() -> None:
+    (block, *_) = code_blocks("sh")
+    assert "make run" in block
+    assert "make test" in block
+
+
+def test_scenario_reference_is_a_valid_scenario_with_every_key() -> None:
+    (example,) = code_blocks("yaml")
+    scenario = parse_scenario(example, source="README.md")
+    keys = set(type(scenario.settings).model_fields) | set(type(scenario.prices).model_fields)
+    keys |= set(type(scenario.accounts[0]).model_fields) | set(type(scenario.numbers).model_fields)
+    for key in keys:
+        assert re.search(rf"^\s*(- )?{key}:", example, flags=re.M), (
+            f"README does not document {key}"
+        )
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "low-credit.yaml", "multi-account.yaml"])
+def test_named_scenarios_exist(name: str) -> None:
+    assert f"scenarios/{name}" in README
+    load_scenario(Path(__file__).parent.parent / "scenarios" / name)
+
+
+def test_every_protocol_policy_is_in_the_what_is_simulated_table() -> None:
+    protocol = Path(__file__).parent.parent.parent / "shared" / "PROTOCOL.md"
+    if not protocol.exists():
+        pytest.skip("shared/PROTOCOL.md is not beside the checkout")
+    table = README.split("## What is simulated", 1)[1].split("\n## ", 1)[0]
+    policies = len(re.findall(r"\*\*Policy", protocol.read_text(encoding="utf-8")))
+    assert policies > 0
+    for setting in (
+        "line_ending",
+        "trailing_newline",
+        "id_start",
+        "mms_max_bytes",
+        "max_body_bytes",
+        "subaccount_credit",
+        "default_country",
+        "numbers.validation: strict",
+        "numbers.unroutable",
+    ):
+        assert setting in table, setting
