@@ -1,0 +1,138 @@
+"""The benchmark suite (`make bench`): the simulator against bare baselines, in the same run.
+
+For each case it alternates baseline and simulator runs (`--rounds` of each, baseline first).
+Every run gets a fresh server process (so the simulator's message store starts empty), whose
+answer to the exact request is checked before a warm-up and the measured wrk run, and again
+after. Then it times `gateway-sim serve` to its first answered request. The table is printed
+and written to bench/out/results.md; the exit status is 0 when every target is met, 1 if not.
+
+    .venv/bin/python bench/run.py [--duration 10] [--connections 32] [--only single --only mms]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import cases as cases_module
+import report
+import servers
+import startup
+import wrk
+from cases import Case
+
+CASE_NAMES = ["single", "hundred", "mms", "startup"]
+OUT = servers.BENCH / "out" / "results.md"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per side and case")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="seconds of load before each (0: none)"
+    )
+    parser.add_argument("--startup-runs", type=int, default=7, help="spawns to time")
+    parser.add_argument(
+        "--only", action="append", choices=CASE_NAMES, help="run only this case (repeatable)"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help=f"report file (default {OUT})")
+    return parser
+
+
+def _measure(case: Case, side: str, load: wrk.Load, warmup: int, work: Path) -> wrk.WrkResult:
+    """One fresh server, checked, warmed up, measured, checked again, stopped."""
+    baseline = side == "baseline"
+    command = servers.baseline_command(case.baseline) if baseline else servers.simulator_command()
+    script = work / f"{case.name}.lua"
+    log = work / f"{case.name}-{side}-{time.monotonic_ns()}.log"
+    with servers.serve(side, command, log) as server:
+        url = f"http://{server.host}:{server.port}{case.path}"
+        cases_module.verify(server.host, server.port, case, baseline=baseline)
+        if warmup > 0:
+            wrk.run(url, script, wrk.Load(warmup, load.connections, load.threads))
+        result = wrk.run(url, script, load)
+        cases_module.verify(server.host, server.port, case, baseline=baseline)
+    print(
+        f"  {case.name:8} {side:9} {result.requests_per_second:10,.1f} req/s"
+        f"  ({result.requests} requests, non-2xx {result.non_2xx}, "
+        f"socket errors {result.socket_errors})",
+        flush=True,
+    )
+    return result
+
+
+def _run_case(case: Case, args: argparse.Namespace, work: Path) -> report.CaseResult:
+    load = wrk.Load(args.duration, args.connections, args.threads)
+    wrk.write_script(work, case.name, case.body, case.content_type)
+    result = report.CaseResult(case)
+    for _ in range(args.rounds):
+        result.baseline.append(_measure(case, "baseline", load, args.warmup, work))
+        result.simulator.append(_measure(case, "simulator", load, args.warmup, work))
+    print(f"  {case.name}: ratio {result.ratio:.2f}x (target {case.target}x)", flush=True)
+    return result
+
+
+def _context(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
+    return [
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC; host: {platform.node()}, "
+        f"{platform.machine()}, Python {platform.python_version()}",
+        f"- command: `{' '.join([sys.executable, *sys.argv[:1], *argv])}`",
+        f"- wrk: {args.connections} connections, {args.threads} thread(s), {args.duration:g} s "
+        f"per run after {args.warmup:g} s warm-up; {args.rounds} rounds per side, interleaved "
+        "(baseline, simulator, baseline, ...), a fresh server process per run",
+        "- baselines: `form` = bare Starlette route awaiting `request.form()`; `multipart` = bare "
+        "ASGI app streaming the body through python-multipart's `MultipartParser`; both answer "
+        "`ID:10011000000000000001`, served by uvicorn with the CLI's settings",
+    ]
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    selected = args.only or CASE_NAMES
+    results: list[report.CaseResult] = []
+    startup_result: report.StartupResult | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="gateway-sim-bench-") as tmp:
+            work = Path(tmp)
+            for case in cases_module.all_cases():
+                if case.name in selected:
+                    print(f"{case.name}: {case.title}", flush=True)
+                    results.append(_run_case(case, args, work))
+            if "startup" in selected:
+                print(f"startup: {args.startup_runs} spawns of gateway-sim serve", flush=True)
+                startup_result = report.StartupResult(startup.measure(args.startup_runs))
+                print(f"  median {startup_result.median:.3f} s", flush=True)
+    except (AssertionError, servers.ServerError, wrk.WrkError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    text = report.render(results, startup_result, _context(args, argv))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print()
+    print(text)
+    print(f"written to {args.out}")
+    return 0 if report.all_passed(results, startup_result) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
