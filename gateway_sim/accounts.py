@@ -7,9 +7,10 @@ so concurrent submissions can never overspend or drive a balance negative.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from gateway_sim import scenario
 from gateway_sim.errors import LoginInvalid, NoPassword, NoUsername
@@ -31,7 +32,7 @@ class Account:
 class Accounts:
     """The account registry: case-insensitive usernames, exact passwords, atomic credit."""
 
-    def __init__(self, accounts: list[scenario.Account]) -> None:
+    def __init__(self, accounts: Sequence[scenario.Account] = ()) -> None:
         self._by_key: dict[str, Account] = {}
         self._lock = threading.Lock()
         for spec in accounts:
@@ -59,6 +60,29 @@ class Accounts:
                 return False
             self._by_key[key] = account
             return True
+
+    def change(self, account: Account, **changes: Any) -> None:
+        """Set any of password, credit, default sender and default country."""
+        with self._lock:
+            for name, value in changes.items():
+                setattr(account, name, value)
+
+    def remove(self, username: str) -> bool:
+        with self._lock:
+            return self._by_key.pop(username.casefold(), None) is not None
+
+    def saved(self) -> list[dict[str, Any]]:
+        """Every account as plain data (credit as a decimal string), for a database file."""
+        with self._lock:
+            accounts = list(self._by_key.values())
+        return [{**asdict(account), "credit": str(account.credit)} for account in accounts]
+
+    @classmethod
+    def from_saved(cls, saved: list[dict[str, Any]]) -> Accounts:
+        accounts = cls()
+        for data in saved:
+            accounts.add(Account(**{**data, "credit": Decimal(data["credit"])}))
+        return accounts
 
     def login(self, username: str | None, password: str | None) -> Account:
         """The account for a username/password pair, checked in the gateway's order."""

@@ -1,34 +1,52 @@
 """The application factory: `create_app(scenario, clock=..., rng=...)` builds a Starlette app.
 
 Emulated gateway paths are answered by plain ASGI endpoints ahead of Starlette's router (they are
-matched case-insensitively and sit on the hot path); everything else goes through Starlette.
+matched case-insensitively and sit on the hot path); the control API is mounted at `/_sim`.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
-from gateway_sim.clock import Clock, IdCounter, SystemClock
+from gateway_sim import control
+from gateway_sim.clock import Clock, SystemClock
+from gateway_sim.events import MessageEvents
 from gateway_sim.gateway import Gateway
 from gateway_sim.protocol.legacy import LegacyEndpoints
 from gateway_sim.scenario import Scenario
-from gateway_sim.store import MemoryStore, MessageStore
+from gateway_sim.store import Store
 from gateway_sim.types import Receive, Scope, Send
-
-log = logging.getLogger("gateway_sim")
 
 
 class GatewayApp(Starlette):
     """Starlette, with the emulated gateway paths answered before routing."""
 
-    def __init__(self, gateway: Gateway, rng: random.Random) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        gateway: Gateway,
+        rng: random.Random,
+        *,
+        control_token: str | None = None,
+    ) -> None:
         self.gateway = gateway
+        self.store = gateway.store
         self.rng = rng
+        self.loaded_scenario = gateway.scenario
+        self.started = time.monotonic()
+        self.events = MessageEvents()
+        gateway.listeners.append(self.events.publish)
         self.legacy = LegacyEndpoints(gateway)
+        super().__init__(
+            routes=[Mount("/_sim", app=control.build(self, control_token))],
+            lifespan=_lifespan,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -38,19 +56,49 @@ class GatewayApp(Starlette):
                 return
         await super().__call__(scope, receive, send)
 
+    async def reset(self, scenario: Scenario | None = None) -> None:
+        """Back to `scenario` (default: the loaded one): accounts, credit, ids, messages, journal.
+
+        The store's clear is queued before the gateway starts over, with no await between, so a
+        message accepted after the reset is never cleared by it.
+        """
+        if scenario is not None:
+            self.loaded_scenario = scenario
+        cleared = self.store.clear(journal=True)
+        self.gateway.load(self.loaded_scenario)
+        self.legacy.reload()
+        self.store.state_changed()
+        await asyncio.wrap_future(cleared)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    if isinstance(app, GatewayApp):
+        app.close()
+
 
 def create_app(
     scenario: Scenario,
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
-    store: MessageStore | None = None,
+    store: Store | None = None,
+    control_token: str | None = None,
 ) -> GatewayApp:
-    """Build the simulator for `scenario`; inject the clock, RNG and store for determinism."""
-    gateway = Gateway(
-        scenario,
-        clock=clock or SystemClock(),
-        ids=IdCounter(scenario.settings.id_start),
-        store=store if store is not None else MemoryStore(),
+    """Build the simulator for `scenario`; inject the clock, RNG and store for determinism.
+
+    With a store kept in a file, the accounts, credit and id counter saved there win over the
+    scenario's, so a restart carries on where the last run stopped.
+    """
+    store = store if store is not None else Store()
+    gateway = Gateway(scenario, clock=clock or SystemClock(), store=store)
+    if store.persistent:
+        gateway.restore(store.state())
+        store.snapshot = gateway.snapshot
+    return GatewayApp(
+        gateway, rng or random.Random(scenario.settings.seed), control_token=control_token
     )
-    return GatewayApp(gateway, rng or random.Random(scenario.settings.seed))

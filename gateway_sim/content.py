@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from gateway_sim.billing import MAX_CONCAT, Encoding, segment
 from gateway_sim.errors import InvalidRequest, NoText, ParameterInvalid, ParameterMissing
-from gateway_sim.store import ContentPart
+from gateway_sim.records import ContentPart
 
 KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voice"}
 WAP_PUSH_MAX_CHARS = 114

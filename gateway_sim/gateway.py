@@ -6,8 +6,9 @@ what comes back; this module decides.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,8 +26,9 @@ from gateway_sim.errors import (
     TooManyNumbers,
 )
 from gateway_sim.numbers import NumberPlan, split_recipients
+from gateway_sim.records import Message
 from gateway_sim.scenario import Scenario
-from gateway_sim.store import Message, MessageStore
+from gateway_sim.store import Store
 
 MAX_RECIPIENTS = 100
 SUBACCOUNT_DETAILS = (
@@ -56,15 +58,28 @@ class Outcome:
 class Gateway:
     """Accounts, numbers, billing and the record of messages, for one running scenario."""
 
-    def __init__(
-        self, scenario: Scenario, *, clock: Clock, ids: IdCounter, store: MessageStore
-    ) -> None:
-        self.scenario = scenario
+    def __init__(self, scenario: Scenario, *, clock: Clock, store: Store) -> None:
         self.clock = clock
-        self.ids = ids
         self.store = store
+        self.listeners: list[Callable[[Message], None]] = []
+        self.load(scenario)
+
+    def load(self, scenario: Scenario) -> None:
+        """Start over from `scenario`: its accounts and credit, and a fresh id counter."""
+        self.scenario = scenario
+        self.ids = IdCounter(scenario.settings.id_start)
         self.accounts = Accounts(scenario.accounts)
         self.numbers = NumberPlan(scenario.numbers)
+
+    def snapshot(self) -> dict[str, str]:
+        """What a restart with a database file must get back: accounts, credit, id counter."""
+        return {"next_id": str(self.ids.next_value), "accounts": json.dumps(self.accounts.saved())}
+
+    def restore(self, saved: Mapping[str, str]) -> None:
+        """Take back the accounts and id counter of an earlier `snapshot`, if there is one."""
+        if "next_id" in saved and "accounts" in saved:
+            self.ids = IdCounter(int(saved["next_id"]))
+            self.accounts = Accounts.from_saved(json.loads(saved["accounts"]))
 
     def submit(
         self,
@@ -116,6 +131,8 @@ class Gateway:
             user_context=fields.get("usercontext") or None,
         )
         self.store.add(message)
+        for listener in self.listeners:
+            listener(message)
         accepted = f"ID:{message.id}"
         lines = tuple(
             (r.shown, accepted if r.valid else f"ERR:{INVALID_NUMBER}") for r in recipients

@@ -22,7 +22,8 @@ MAX_ID = 10**20 - 1
 Credit = Annotated[Decimal, Field(ge=0, max_digits=30, decimal_places=6)]
 
 
-def _region(value: str) -> str:
+def region_code(value: str) -> str:
+    """An ISO 3166 region that libphonenumber knows, upper-cased; else ValueError."""
     region = value.upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(
@@ -50,7 +51,7 @@ class Settings(_Model):
     @field_validator("default_country")
     @classmethod
     def _check_region(cls, value: str) -> str:
-        return _region(value)
+        return region_code(value)
 
 
 class Prices(_Model):
@@ -76,7 +77,7 @@ class Account(_Model):
     @field_validator("default_country")
     @classmethod
     def _check_region(cls, value: str | None) -> str | None:
-        return None if value is None else _region(value)
+        return None if value is None else region_code(value)
 
 
 class Numbers(_Model):

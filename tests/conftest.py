@@ -58,6 +58,8 @@ def client_for() -> Iterator[ClientFor]:
     yield make
     for test_client in clients:
         test_client.close()
+        assert isinstance(test_client.app, GatewayApp)
+        test_client.app.close()
 
 
 def free_port() -> int:
@@ -98,3 +100,5 @@ def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
     for server, thread in servers:
         server.should_exit = True
         thread.join(timeout=5)
+        assert isinstance(server.config.app, GatewayApp)
+        server.config.app.close()

@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp
-from gateway_sim.store import ContentPart, Message
+from gateway_sim.records import ContentPart, Message
 from tests.conftest import BALANCE, MMS, SEND, LiveServer, build_app
 
 ClientFor = Callable[[str], TestClient]

@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp
-from gateway_sim.store import Message
+from gateway_sim.records import Message
 from tests.conftest import BALANCE, MMS, SEND
 
 ClientFor = Callable[[str], TestClient]

@@ -16,7 +16,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from gateway_sim.content import UploadedFile
 from gateway_sim.protocol.form import Fields, add_field
 from gateway_sim.protocol.text import charset_of, decode_field
-from gateway_sim.store import ContentPart
+from gateway_sim.records import ContentPart
 
 PLAIN_ENCODINGS = frozenset({"", "binary", "8bit", "7bit"})
 

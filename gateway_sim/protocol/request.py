@@ -30,6 +30,7 @@ class GatewayRequest:
     files: list[UploadedFile] = field(default_factory=list)
     query: bytes = b""
     body: bytes = b""
+    body_size: int = 0
     malformed: str | None = None
 
 
@@ -51,7 +52,9 @@ async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> G
         return request
     body = await _read_body(receive, max_body_bytes)
     fields = parse_urlencoded(body, charset) if body and _is_form(media_type) else {}
-    return GatewayRequest(merge(query, fields), scope["path"].lower(), query=query_raw, body=body)
+    return GatewayRequest(
+        merge(query, fields), scope["path"].lower(), query=query_raw, body=body, body_size=len(body)
+    )
 
 
 def _is_form(media_type: str) -> bool:
@@ -102,9 +105,9 @@ async def _read_multipart(
         if not message.get("more_body", False):
             break
     if reader is None:
-        return GatewayRequest(query, malformed=problem)
+        return GatewayRequest(query, body_size=size, malformed=problem)
     try:
         fields, files = reader.finish()
     except MalformedBody as exc:
-        return GatewayRequest(query, malformed=str(exc))
-    return GatewayRequest(merge(query, fields), files=files)
+        return GatewayRequest(query, body_size=size, malformed=str(exc))
+    return GatewayRequest(merge(query, fields), files=files, body_size=size)

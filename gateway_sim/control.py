@@ -1,0 +1,296 @@
+"""The control API under `/_sim`: inspect messages and the request journal, wait for a message,
+manage accounts, load or reset the scenario, and tell health. JSON in, JSON out; every refused
+request gets a 4xx with `{"error": …, "detail": …}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway_sim import __version__
+from gateway_sim.accounts import Account
+from gateway_sim.filters import BadFilter, Filters, timeout_seconds
+from gateway_sim.openapi import SPEC
+from gateway_sim.scenario import ScenarioError, parse_scenario, region_code
+from gateway_sim.store import content_part, exchanges, message_by_id, messages
+from gateway_sim.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from gateway_sim.app import GatewayApp
+
+WAIT_DEFAULT = 5.0
+WAIT_MOST = 300.0
+PART_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
+class Problem(Exception):
+    """A refused control request: HTTP status, short error code, and what is wrong."""
+
+    def __init__(self, status: int, error: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.extra = status, error, detail, extra
+
+
+class AccountChange(BaseModel):
+    """The body of `PUT /_sim/accounts/{username}`: any of these keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: Annotated[str, Field(min_length=1)] | None = None
+    credit: Annotated[Decimal, Field(ge=0, max_digits=30, decimal_places=6)] | None = None
+    default_sender: str | None = None
+    default_country: str | None = None
+
+    @field_validator("default_country")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return None if value is None else region_code(value)
+
+
+def build(app: GatewayApp, token: str | None) -> Any:
+    """The control API as an ASGI app, guarded by a bearer token when one is set."""
+    api = ControlApi(app)
+    routes = [
+        Route("/openapi.json", api.openapi),
+        Route("/health", api.health),
+        Route("/ready", api.ready),
+        Route("/messages", api.list_messages, methods=["GET"]),
+        Route("/messages", api.delete_messages, methods=["DELETE"]),
+        Route("/messages/wait", api.wait_for_message),
+        Route("/messages/{id}", api.get_message),
+        Route("/messages/{id}/parts/{n}", api.get_part),
+        Route("/requests", api.list_requests),
+        Route("/accounts", api.list_accounts),
+        Route("/accounts/{username}", api.put_account, methods=["PUT"]),
+        Route("/accounts/{username}", api.delete_account, methods=["DELETE"]),
+        Route("/scenario", api.get_scenario, methods=["GET"]),
+        Route("/scenario", api.put_scenario, methods=["PUT"]),
+        Route("/reset", api.reset, methods=["POST"]),
+    ]
+    handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
+    control = Starlette(routes=routes, exception_handlers=handlers)
+    return control if not token else _Guard(control, token)
+
+
+class _Guard:
+    """Refuse control requests without `Authorization: Bearer <token>` (401)."""
+
+    def __init__(self, app: Starlette, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and dict(scope["headers"]).get(b"authorization") != self.expected
+        ):
+            response = _json(
+                401,
+                {"error": "unauthorized", "detail": "send Authorization: Bearer <control token>"},
+            )
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class ControlApi:
+    """The handlers; each reads the running simulator through its `GatewayApp`."""
+
+    def __init__(self, app: GatewayApp) -> None:
+        self.app = app
+        self.store = app.store
+
+    @property
+    def _region(self) -> str:
+        return self.app.gateway.scenario.settings.default_country
+
+    async def openapi(self, request: Request) -> Response:
+        return _json(200, SPEC)
+
+    async def health(self, request: Request) -> Response:
+        uptime = time.monotonic() - self.app.started
+        return _json(
+            200, {"status": "ok", "version": __version__, "uptime_seconds": round(uptime, 3)}
+        )
+
+    async def ready(self, request: Request) -> Response:
+        return _json(200, {"ready": True})
+
+    async def list_messages(self, request: Request) -> Response:
+        query = Filters.parse(request.query_params, self._region).message_query()
+        found = await self.store.read_async(lambda db: messages(db, query))
+        return _json(
+            200,
+            {
+                "messages": [message.to_json() for _, message in found],
+                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
+            },
+        )
+
+    async def delete_messages(self, request: Request) -> Response:
+        deleted = await asyncio.wrap_future(self.store.clear())
+        return _json(200, {"deleted": deleted})
+
+    async def wait_for_message(self, request: Request) -> Response:
+        filters = Filters.parse(request.query_params, self._region)
+        timeout = timeout_seconds(request.query_params, WAIT_DEFAULT, WAIT_MOST)
+        arrival = self.app.events.subscribe(filters.matches)
+        try:
+            query = filters.message_query()
+            found = await self.store.read_async(lambda db: messages(db, query))
+            if found:
+                return _json(200, {"message": found[0][1].to_json()})
+            message = await asyncio.wait_for(arrival, timeout)
+        except TimeoutError:
+            raise Problem(408, "timeout", f"no matching message within {timeout:g} s") from None
+        finally:
+            self.app.events.unsubscribe(arrival)
+        return _json(200, {"message": message.to_json()})
+
+    async def get_message(self, request: Request) -> Response:
+        message_id = request.path_params["id"]
+        message = await self.store.read_async(lambda db: message_by_id(db, message_id))
+        if message is None:
+            raise Problem(404, "not_found", f"no message with id {message_id!r}")
+        return _json(200, message.to_json())
+
+    async def get_part(self, request: Request) -> Response:
+        message_id, raw_n = request.path_params["id"], request.path_params["n"]
+        if not raw_n.isdigit():
+            raise Problem(400, "bad_part", f"part number must be 0 or more, not {raw_n!r}")
+        n = int(raw_n)
+        part = await self.store.read_async(lambda db: content_part(db, message_id, n))
+        if part is None:
+            raise Problem(404, "not_found", f"message {message_id!r} has no content part {n}")
+        if part.dropped:
+            raise Problem(410, "dropped", "the bytes of this part were dropped by retention")
+        filename = part.filename.replace('"', "") or f"part-{n}"
+        headers = {**PART_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
+        return Response(part.data, media_type=part.content_type, headers=headers)
+
+    async def list_requests(self, request: Request) -> Response:
+        params = request.query_params
+        query = Filters.parse(params, self._region).exchange_query(params)
+        found = await self.store.read_async(lambda db: exchanges(db, query))
+        return _json(
+            200,
+            {
+                "requests": [exchange.to_json(seq) for seq, exchange in found],
+                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
+            },
+        )
+
+    async def list_accounts(self, request: Request) -> Response:
+        return _json(200, {"accounts": [_account_json(a) for a in self.app.gateway.accounts]})
+
+    async def put_account(self, request: Request) -> Response:
+        username = request.path_params["username"]
+        change = _parse_account_change(await _json_body(request))
+        accounts = self.app.gateway.accounts
+        account = accounts.get(username)
+        created = account is None
+        if account is None:
+            if change.password is None:
+                raise Problem(422, "invalid_account", "password: required to create an account")
+            account = Account(username=username, password=change.password, credit=Decimal(0))
+            accounts.add(account)
+        accounts.change(account, **change.model_dump(exclude_unset=True))
+        self.store.state_changed()
+        return _json(201 if created else 200, _account_json(account))
+
+    async def delete_account(self, request: Request) -> Response:
+        username = request.path_params["username"]
+        if not self.app.gateway.accounts.remove(username):
+            raise Problem(404, "not_found", f"no account named {username!r}")
+        self.store.state_changed()
+        return Response(status_code=204)
+
+    async def get_scenario(self, request: Request) -> Response:
+        return _json(200, self.app.loaded_scenario.model_dump(mode="json"))
+
+    async def put_scenario(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            scenario = parse_scenario(body.decode("utf-8"), source="PUT /_sim/scenario")
+        except UnicodeDecodeError:
+            raise Problem(400, "bad_body", "the scenario must be UTF-8 YAML or JSON") from None
+        except ScenarioError as error:
+            raise Problem(422, "invalid_scenario", str(error), problems=error.problems) from None
+        await self.app.reset(scenario)
+        return _json(200, {"status": "loaded", "accounts": [a.username for a in scenario.accounts]})
+
+    async def reset(self, request: Request) -> Response:
+        await self.app.reset()
+        return _json(200, {"status": "reset"})
+
+
+def _account_json(account: Account) -> dict[str, Any]:
+    return {
+        "username": account.username,
+        "credit": str(account.credit),
+        "balance": int(account.credit),
+        "default_sender": account.default_sender,
+        "default_country": account.default_country,
+        "parent": account.parent,
+    }
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "bad_json", "the body must be a JSON object") from None
+
+
+def _parse_account_change(data: Any) -> AccountChange:
+    if not isinstance(data, dict):
+        raise Problem(400, "bad_json", "the body must be a JSON object")
+    try:
+        return AccountChange.model_validate(data)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
+        ]
+        allowed = ", ".join(AccountChange.model_fields)
+        raise Problem(
+            422, "invalid_account", "; ".join(problems) + f" (allowed keys: {allowed})"
+        ) from None
+
+
+def _json(status: int, content: Any) -> JSONResponse:
+    return JSONResponse(content, status_code=status)
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return _json(exc.status, {"error": exc.error, "detail": exc.detail, **exc.extra})
+
+
+async def _bad_filter(request: Request, exc: Exception) -> Response:
+    return _json(400, {"error": "bad_filter", "detail": str(exc)})
+
+
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return _json(
+        exc.status_code,
+        {"error": error, "detail": exc.detail},
+    )

@@ -1,0 +1,151 @@
+"""Query-string filters of the control API: parsed and checked once, turned into store queries
+and into the in-memory predicate that long-poll waiters use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway_sim.content import KINDS
+from gateway_sim.numbers import normalise
+from gateway_sim.records import OUTCOMES, Message
+from gateway_sim.store import ExchangeQuery, MessageQuery
+
+MAX_LIMIT = 1000
+KIND_TYPES = {kind: number for number, kind in KINDS.items()}
+
+
+class BadFilter(ValueError):
+    """A filter value that cannot be used; answered with 400 and this message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The filters shared by `/_sim/messages`, `/_sim/messages/wait` and `/_sim/requests`."""
+
+    to: str | None = None
+    sender: str | None = None
+    account: str | None = None
+    type: int | None = None
+    text: str | None = None
+    since: str | None = None
+    limit: int = 100
+    cursor: int | None = None
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str], region: str) -> Filters:
+        return cls(
+            to=_recipient(params.get("to"), region),
+            sender=params.get("from") or None,
+            account=params.get("account") or None,
+            type=_message_type(params.get("type")),
+            text=params.get("text") or None,
+            since=_since(params.get("since")),
+            limit=_integer(params, "limit", 100, 1, MAX_LIMIT),
+            cursor=_cursor(params.get("cursor")),
+        )
+
+    def message_query(self) -> MessageQuery:
+        return MessageQuery(
+            to=self.to,
+            sender=self.sender,
+            account=self.account,
+            type=self.type,
+            text=self.text,
+            since=self.since,
+            limit=self.limit,
+            cursor=self.cursor,
+        )
+
+    def exchange_query(self, params: Mapping[str, str]) -> ExchangeQuery:
+        outcome = params.get("outcome") or None
+        if outcome is not None and outcome not in OUTCOMES:
+            raise BadFilter(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+        return ExchangeQuery(
+            to=self.to,
+            sender=self.sender,
+            account=self.account,
+            type=None if self.type is None else str(self.type),
+            text=self.text,
+            since=self.since,
+            outcome=outcome,
+            path=(params.get("path") or "").lower() or None,
+            limit=self.limit,
+            cursor=self.cursor,
+        )
+
+    def matches(self, message: Message) -> bool:
+        """The same test as the store's query, for a message that has just been accepted."""
+        return (
+            (self.to is None or self.to in message.recipients)
+            and (self.sender is None or self.sender == message.sender)
+            and (self.account is None or self.account.casefold() == message.account.casefold())
+            and (self.type is None or self.type == message.type)
+            and (self.text is None or self.text in (message.text or ""))
+            and (self.since is None or message.created_at.isoformat() >= self.since)
+        )
+
+
+def timeout_seconds(params: Mapping[str, str], default: float, most: float) -> float:
+    raw = params.get("timeout")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadFilter(f"timeout must be a number of seconds, not {raw!r}") from None
+    if not 0 <= value <= most:
+        raise BadFilter(f"timeout must be from 0 to {most:g} seconds, not {raw!r}")
+    return value
+
+
+def _recipient(raw: str | None, region: str) -> str | None:
+    """A recipient filter, normalised the way a send normalises it when it can be."""
+    if not raw:
+        return None
+    entry = raw.strip()
+    return normalise(entry, region, False) or entry.lstrip("+")
+
+
+def _message_type(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    if raw in KIND_TYPES:
+        return KIND_TYPES[raw]
+    if raw.isdigit() and int(raw) in KINDS:
+        return int(raw)
+    allowed = ", ".join([*map(str, KINDS), *KIND_TYPES])
+    raise BadFilter(f"type must be one of {allowed}, not {raw!r}")
+
+
+def _since(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace(" ", "+"))
+    except ValueError:
+        raise BadFilter(
+            f"since must be an ISO 8601 time such as 2026-01-02T03:04:05Z, not {raw!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def _integer(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadFilter(f"{name} must be an integer from {low} to {high}, not {raw!r}")
+    return int(raw)
+
+
+def _cursor(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise BadFilter(f"cursor must be a next_cursor value from an earlier page, not {raw!r}")
+    return int(raw)

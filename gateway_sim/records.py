@@ -1,0 +1,159 @@
+"""The records the simulator keeps: accepted messages, their content parts, and exchanges (one per
+request, with its answer and the reason for it). Plain frozen dataclasses, with their JSON shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+Outcome = Literal["accepted", "partial", "refused", "answered", "http_error"]
+OUTCOMES: tuple[Outcome, ...] = ("accepted", "partial", "refused", "answered", "http_error")
+SECRET_FIELDS = frozenset({"password", "secretkey", "subacc_password"})
+MASK = "***"
+RAW_LIMIT = 65_536
+_SECRET_RAW = re.compile(rb"(?i)(^|&)(password|secretkey|subacc_password)=[^&]*")
+
+
+@dataclass(frozen=True, slots=True)
+class ContentPart:
+    """One MMS content file, kept byte for byte (until retention drops the bytes)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    dropped: bool = False
+
+    def to_json(self, n: int) -> dict[str, Any]:
+        return {
+            "n": n,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": None if self.dropped else len(self.data),
+            "dropped": self.dropped,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An accepted submission: one id shared by all its routable recipients."""
+
+    id: str
+    account: str
+    endpoint: str
+    type: int
+    kind: str
+    sender: str
+    recipients: tuple[str, ...]
+    rejected: tuple[str, ...]
+    text: str | None
+    encoding: str | None
+    parts: int
+    cost: Decimal
+    truncated: bool
+    created_at: datetime
+    content: tuple[ContentPart, ...] = ()
+    udh: str | None = None
+    ud: str | None = None
+    href: str | None = None
+    delivery_report: bool = False
+    user_context: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The message as the control API shows it (content bytes are fetched separately)."""
+        return {
+            "id": self.id,
+            "account": self.account,
+            "endpoint": self.endpoint,
+            "type": self.type,
+            "kind": self.kind,
+            "from": self.sender,
+            "to": list(self.recipients),
+            "rejected": list(self.rejected),
+            "text": self.text,
+            "encoding": self.encoding,
+            "parts": self.parts,
+            "cost": str(self.cost),
+            "truncated": self.truncated,
+            "created_at": self.created_at.isoformat(),
+            "content": [
+                {
+                    "n": n,
+                    "filename": p.filename,
+                    "content_type": p.content_type,
+                    "size": len(p.data),
+                }
+                for n, p in enumerate(self.content)
+            ],
+            "udh": self.udh,
+            "ud": self.ud,
+            "href": self.href,
+            "delivery_report": self.delivery_report,
+            "user_context": self.user_context,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request to the emulated gateway and what it was answered, with the reason why."""
+
+    at: datetime
+    method: str
+    path: str
+    client: str
+    fields: dict[str, str]
+    body_size: int
+    status: int
+    answer: str
+    outcome: Outcome
+    reason: str
+    account: str | None = None
+    message_id: str | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    query: bytes = b""
+    body: bytes = b""
+
+    def masked(self) -> Exchange:
+        """The exchange with passwords and secret keys replaced by `***`, raw bytes included."""
+        return replace(
+            self,
+            fields={k: MASK if k in SECRET_FIELDS else v for k, v in self.fields.items()},
+            query=_SECRET_RAW.sub(rb"\1\2=***", self.query),
+            body=_SECRET_RAW.sub(rb"\1\2=***", self.body[:RAW_LIMIT]),
+        )
+
+    def to_json(self, seq: int | None = None) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "at": self.at.isoformat(),
+            "method": self.method,
+            "path": self.path,
+            "client": self.client,
+            "fields": self.fields,
+            "files": self.files,
+            "body_size": self.body_size,
+            "status": self.status,
+            "answer": self.answer,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "account": self.account,
+            "message_id": self.message_id,
+            "raw_query": self.query.decode("utf-8", "backslashreplace"),
+            "raw_body": self.body.decode("utf-8", "backslashreplace"),
+        }
+        if seq is not None:
+            shown = {"seq": seq, **shown}
+        return shown
+
+
+def outcome_of_answer(status: int, answer: str) -> Outcome:
+    """Classify an answer: accepted, partly accepted, refused, answered (non-send), HTTP error."""
+    if status != 200:
+        return "http_error"
+    has_id = "ID:" in answer
+    has_error = "ERR:" in answer
+    if has_id:
+        return "partial" if has_error else "accepted"
+    return "refused" if has_error else "answered"
