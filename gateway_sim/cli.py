@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from gateway_sim import __version__
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, ScenarioError, load_scenario
+from gateway_sim.store import Retention, Store
 
 ENV_PREFIX = "GATEWAY_SIM_"
 EPILOG = """examples:
@@ -55,10 +57,45 @@ def _parser() -> argparse.ArgumentParser:
         default=_int_or_none(_env("seed")),
         help="RNG seed (default: the scenario's settings.seed)",
     )
+    serve.add_argument(
+        "--db",
+        default=_env("db", ":memory:"),
+        help="SQLite file that keeps messages, journal, credit and ids across restarts "
+        "(default: in memory)",
+    )
+    serve.add_argument(
+        "--max-messages",
+        type=_positive,
+        default=int(_env("max_messages", "10000") or 10000),
+        help="messages kept, oldest dropped first (default 10000)",
+    )
+    serve.add_argument(
+        "--max-journal",
+        type=_positive,
+        default=int(_env("max_journal", "50000") or 50000),
+        help="journal entries kept (default 50000)",
+    )
+    serve.add_argument(
+        "--max-content-bytes",
+        type=_positive,
+        default=int(_env("max_content_bytes", str(128 * 1024 * 1024)) or 0),
+        help="MMS content bytes kept; past it the oldest parts' bytes go (default 128 MiB)",
+    )
+    serve.add_argument(
+        "--control-token",
+        default=_env("control_token"),
+        help="require 'Authorization: Bearer TOKEN' on /_sim (the gateway paths never need it)",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files; exit 1 if any is bad")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     return parser
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {value!r}")
+    return int(value)
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -96,13 +133,20 @@ def _serve(args: argparse.Namespace) -> int:
     except ScenarioError as error:
         print(error, file=sys.stderr)
         return 1
+    retention = Retention(args.max_messages, args.max_journal, args.max_content_bytes)
+    try:
+        store = Store(args.db, retention)
+    except sqlite3.Error as error:
+        print(f"gateway-sim: cannot open the database {args.db}: {error}", file=sys.stderr)
+        return 1
     try:
         sock = _bind(args.host, args.port)
     except OSError as error:
+        store.close()
         print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
     _announce(scenario, args.scenario, sock)
-    _run(scenario, sock, args.seed)
+    _run(scenario, sock, store, args)
     return 0
 
 
@@ -125,20 +169,26 @@ def _announce(scenario: Scenario, source: str, sock: socket.socket) -> None:
     print(f"  accounts: {accounts}", flush=True)
 
 
-def _run(scenario: Scenario, sock: socket.socket, seed: int | None) -> None:
+def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.Namespace) -> None:
     import random
 
     import uvicorn
 
     from gateway_sim.app import create_app
 
-    rng = random.Random(seed if seed is not None else scenario.settings.seed)
+    seed = args.seed if args.seed is not None else scenario.settings.seed
+    app = create_app(
+        scenario, rng=random.Random(seed), store=store, control_token=args.control_token
+    )
     config = uvicorn.Config(
-        create_app(scenario, rng=rng),
+        app,
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan="on",
         server_header=False,
         date_header=True,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        app.close()

@@ -33,6 +33,7 @@ class Filters:
     since: str | None = None
     limit: int = 100
     cursor: int | None = None
+    to_as_sent: str | None = None
 
     @classmethod
     def parse(cls, params: Mapping[str, str], region: str) -> Filters:
@@ -45,6 +46,7 @@ class Filters:
             since=_since(params.get("since")),
             limit=_integer(params, "limit", 100, 1, MAX_LIMIT),
             cursor=_cursor(params.get("cursor")),
+            to_as_sent=(params.get("to") or "").strip() or None,
         )
 
     def message_query(self) -> MessageQuery:
@@ -64,7 +66,7 @@ class Filters:
         if outcome is not None and outcome not in OUTCOMES:
             raise BadFilter(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         return ExchangeQuery(
-            to=self.to,
+            to=self.to_as_sent,
             sender=self.sender,
             account=self.account,
             type=None if self.type is None else str(self.type),

@@ -79,15 +79,7 @@ class Message:
             "cost": str(self.cost),
             "truncated": self.truncated,
             "created_at": self.created_at.isoformat(),
-            "content": [
-                {
-                    "n": n,
-                    "filename": p.filename,
-                    "content_type": p.content_type,
-                    "size": len(p.data),
-                }
-                for n, p in enumerate(self.content)
-            ],
+            "content": [part.to_json(n) for n, part in enumerate(self.content)],
             "udh": self.udh,
             "ud": self.ud,
             "href": self.href,

@@ -1,0 +1,188 @@
+"""The SQLite store: retention caps, and a database file that survives restarts (real processes)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from starlette.testclient import TestClient
+
+from gateway_sim.app import create_app
+from gateway_sim.clock import FixedClock
+from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.store import Retention, Store
+from tests.conftest import MMS, SEND, START
+
+LOGIN = {"username": "demo", "password": "demo"}
+SCRIPT = Path(sys.executable).parent / "gateway-sim"
+
+
+def app_with(retention: Retention) -> TestClient:
+    app = create_app(
+        load_scenario(DEFAULT_SCENARIO), clock=FixedClock(START), store=Store(retention=retention)
+    )
+    return TestClient(app)
+
+
+def test_message_and_journal_caps_drop_the_oldest() -> None:
+    with app_with(Retention(max_messages=3, max_journal=4)) as client:
+        for n in range(6):
+            client.post(SEND, data={**LOGIN, "to": "07700900123", "text": str(n)})
+        texts = [m["text"] for m in client.get("/_sim/messages").json()["messages"]]
+        assert texts == ["5", "4", "3"]
+        assert len(client.get("/_sim/requests").json()["requests"]) == 4
+        assert client.get("/_sim/messages/10011000000000000001").status_code == 404
+
+
+def mms(client: TestClient, data: bytes) -> str:
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="username"\r\n\r\ndemo\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="password"\r\n\r\ndemo\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="to"\r\n\r\n07700900123\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="type"\r\n\r\n5\r\n'
+        b'--B\r\nContent-Disposition: form-data; filename="f.bin"\r\n\r\n' + data + b"\r\n--B--\r\n"
+    )
+    return client.post(
+        MMS, content=body, headers={"content-type": "multipart/form-data; boundary=B"}
+    ).text
+
+
+def test_content_cap_drops_the_oldest_bytes_but_keeps_the_description() -> None:
+    with app_with(Retention(max_content_bytes=2500)) as client:
+        for n in range(3):
+            assert mms(client, bytes([n]) * 1000).startswith("ID:")
+        oldest = client.get("/_sim/messages/10011000000000000001").json()
+        assert oldest["content"] == [
+            {
+                "n": 0,
+                "filename": "f.bin",
+                "content_type": "application/octet-stream",
+                "size": None,
+                "dropped": True,
+            }
+        ]
+        gone = client.get("/_sim/messages/10011000000000000001/parts/0")
+        assert gone.status_code == 410
+        assert gone.json()["error"] == "dropped"
+        assert client.get("/_sim/messages/10011000000000000003/parts/0").content == b"\x02" * 1000
+        assert client.get("/_sim/messages/10011000000000000002/parts/0").content == b"\x01" * 1000
+
+
+def start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [str(SCRIPT), "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    found = re.search(r"listening on (http://\S+)", process.stdout.readline())
+    assert found, process.communicate(timeout=10)
+    return process, found.group(1)
+
+
+def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
+    process.send_signal(sig)
+    process.communicate(timeout=10)
+
+
+def test_database_file_keeps_messages_credit_ids_and_accounts_across_restarts(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "sim.db")
+    process, url = start(["--db", db])
+    try:
+        assert httpx.post(url + SEND, data={**LOGIN, "to": "07700900123", "text": "one"}).text == (
+            "ID:10011000000000000001"
+        )
+        httpx.put(url + "/_sim/accounts/kept", json={"password": "k", "credit": 7})
+    finally:
+        stop(process)
+    process, url = start(["--db", db])
+    try:
+        assert httpx.get(url + "/smsgateway/getbalance.aspx", params=LOGIN).text == "BALANCE:99"
+        assert httpx.get(
+            url + "/smsgateway/getbalance.aspx", params={"username": "kept", "password": "k"}
+        ).text == ("BALANCE:7")
+        assert httpx.get(url + "/_sim/messages/10011000000000000001").json()["text"] == "one"
+        journal = httpx.get(url + "/_sim/requests?outcome=accepted").json()["requests"]
+        assert journal[0]["answer"] == "ID:10011000000000000001"
+        assert httpx.post(url + SEND, data={**LOGIN, "to": "07700900123", "text": "two"}).text == (
+            "ID:10011000000000000002"
+        )
+        httpx.post(url + "/_sim/reset")
+    finally:
+        stop(process, signal.SIGINT)
+    process, url = start(["--db", db])
+    try:  # a reset is kept too: back to the scenario
+        assert httpx.get(url + "/smsgateway/getbalance.aspx", params=LOGIN).text == "BALANCE:100"
+        assert httpx.get(url + "/_sim/messages").json()["messages"] == []
+    finally:
+        stop(process)
+
+
+def test_unusable_database_path_is_reported(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(SCRIPT), "serve", "--port", "0", "--db", str(tmp_path / "no" / "such" / "dir.db")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "cannot open the database" in result.stderr
+
+
+def test_retention_flags_and_their_environment_twins(tmp_path: Path) -> None:
+    env = {**os.environ, "GATEWAY_SIM_MAX_MESSAGES": "2"}
+    process = subprocess.Popen(
+        [str(SCRIPT), "serve", "--port", "0", "--max-journal", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    url = re.search(r"(http://\S+)", process.stdout.readline()).group(1)  # type: ignore[union-attr]
+    try:
+        for n in range(4):
+            httpx.post(url + SEND, data={**LOGIN, "to": "07700900123", "text": str(n)})
+        assert len(httpx.get(url + "/_sim/messages").json()["messages"]) == 2
+        assert len(httpx.get(url + "/_sim/requests").json()["requests"]) == 3
+    finally:
+        stop(process)
+    bad = subprocess.run(
+        [str(SCRIPT), "serve", "--max-messages", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "must be a whole number of 1 or more, not '0'" in bad.stderr
+
+
+def test_control_token_flag(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [str(SCRIPT), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "GATEWAY_SIM_CONTROL_TOKEN": "t0k"},
+    )
+    assert process.stdout is not None
+    url = re.search(r"(http://\S+)", process.stdout.readline()).group(1)  # type: ignore[union-attr]
+    try:
+        assert httpx.get(url + "/_sim/health").status_code == 401
+        assert (
+            httpx.get(url + "/_sim/health", headers={"authorization": "Bearer t0k"}).status_code
+            == 200
+        )
+        assert httpx.get(url + "/smsgateway/getbalance.aspx", params=LOGIN).text == "BALANCE:100"
+    finally:
+        stop(process)
