@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -18,8 +18,7 @@ from gateway_sim.scenario import Numbers
 _PUNCTUATION = str.maketrans("", "", " -.()")
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
+class Recipient(NamedTuple):
     """One entry of `to`: as submitted (trimmed) and, when routable, normalised."""
 
     submitted: str
@@ -62,22 +61,43 @@ def normalise(entry: str, region: str, strict: bool) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
+PLAN_CACHE_SIZE = 65_536
+
+
 class NumberPlan:
-    """The scenario's number policy: validation strictness and unroutable ranges."""
+    """The scenario's number policy: validation strictness and unroutable ranges.
+
+    Each (entry, region) verdict is remembered, so a number a test suite sends again and again
+    costs one dictionary look-up.
+    """
 
     def __init__(self, numbers: Numbers) -> None:
         self._strict = numbers.validation == "strict"
         patterns = "|".join(fnmatch.translate(glob) for glob in numbers.unroutable)
         self._unroutable = re.compile(patterns) if patterns else None
+        self._verdicts: dict[tuple[str, str], str | None] = {}
+
+    def judge(self, entry: str, region: str) -> str | None:
+        """The normalised number for `entry`, or None when it cannot be routed."""
+        key = (entry, region)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            pass
+        number = normalise(entry, region, self._strict)
+        if number is not None and self._unroutable and self._unroutable.match(number):
+            number = None
+        if len(self._verdicts) >= PLAN_CACHE_SIZE:
+            self._verdicts.clear()
+        self._verdicts[key] = number
+        return number
 
     def recipients(self, entries: list[str], region: str) -> list[Recipient]:
         """Judge each entry and drop duplicates after normalising; first occurrence kept."""
         seen: set[str] = set()
         result: list[Recipient] = []
         for entry in entries:
-            number = normalise(entry, region, self._strict)
-            if number is not None and self._unroutable and self._unroutable.match(number):
-                number = None
+            number = self.judge(entry, region)
             key = number if number is not None else "\0" + entry
             if key not in seen:
                 seen.add(key)

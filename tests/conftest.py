@@ -35,8 +35,10 @@ def build_app(scenario: Scenario | str | None = None) -> GatewayApp:
 
 
 @pytest.fixture
-def app() -> GatewayApp:
-    return build_app()
+def app() -> Iterator[GatewayApp]:
+    simulator = build_app()
+    yield simulator
+    simulator.close()
 
 
 @pytest.fixture
