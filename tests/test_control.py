@@ -221,7 +221,8 @@ def test_journal_filters(client: TestClient) -> None:
     assert len(partial) == 1
     assert len(client.get("/_sim/requests?to=07700900124").json()["requests"]) == 2
     assert len(client.get("/_sim/requests?to=%2B447700900124").json()["requests"]) == 0  # as sent
-    assert len(client.get("/_sim/requests?path=/smsgateway/SENDMSG.aspx").json()["requests"]) == 3
+    client.post("/SMSGateway/SendMsg.aspx", data={**LOGIN, "to": "07700900124", "text": "x"})
+    assert len(client.get("/_sim/requests?path=/smsgateway/SENDMSG.aspx").json()["requests"]) == 4
     bad = client.get("/_sim/requests?outcome=nope")
     assert bad.status_code == 400
     assert (
