@@ -95,10 +95,9 @@ def create_app(
     scenario's, so a restart carries on where the last run stopped.
     """
     store = store if store is not None else Store()
-    gateway = Gateway(scenario, clock=clock or SystemClock(), store=store)
+    rng = rng or random.Random(scenario.settings.seed)
+    gateway = Gateway(scenario, clock=clock or SystemClock(), store=store, seed=rng.getrandbits(32))
     if store.persistent:
         gateway.restore(store.state())
         store.snapshot = gateway.snapshot
-    return GatewayApp(
-        gateway, rng or random.Random(scenario.settings.seed), control_token=control_token
-    )
+    return GatewayApp(gateway, rng, control_token=control_token)

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from gateway_sim.accounts import Account, Accounts
 from gateway_sim.billing import price
@@ -19,6 +20,7 @@ from gateway_sim.content import UploadedFile, build_content, message_type
 from gateway_sim.errors import (
     INVALID_NUMBER,
     AccountExists,
+    GatewayError,
     InsufficientCredit,
     NoTo,
     ParameterInvalid,
@@ -27,6 +29,7 @@ from gateway_sim.errors import (
 )
 from gateway_sim.numbers import NumberPlan, split_recipients
 from gateway_sim.records import Message
+from gateway_sim.rules import Decision, Facts, RuleBook
 from gateway_sim.scenario import Scenario
 from gateway_sim.store import Store
 
@@ -58,18 +61,50 @@ class Outcome:
 class Gateway:
     """Accounts, numbers, billing and the record of messages, for one running scenario."""
 
-    def __init__(self, scenario: Scenario, *, clock: Clock, store: Store) -> None:
+    def __init__(self, scenario: Scenario, *, clock: Clock, store: Store, seed: int = 0) -> None:
         self.clock = clock
         self.store = store
+        self.seed = seed
         self.listeners: list[Callable[[Message], None]] = []
         self.load(scenario)
 
     def load(self, scenario: Scenario) -> None:
-        """Start over from `scenario`: its accounts and credit, and a fresh id counter."""
+        """Start over from `scenario`: accounts and credit, a fresh id counter, fresh rules."""
         self.scenario = scenario
         self.ids = IdCounter(scenario.settings.id_start)
         self.accounts = Accounts(scenario.accounts)
         self.numbers = NumberPlan(scenario.numbers)
+        self.rules = RuleBook(
+            scenario.rules,
+            seed=self.seed,
+            started=self.clock.now(),
+            normalise_to=lambda entry: (
+                self.numbers.judge(entry, scenario.settings.default_country) or entry.lstrip("+")
+            ),
+        )
+
+    def decide(self, path: str, fields: Mapping[str, str]) -> Decision | None:
+        """The rule that fires for this request, if any (rules are checked before anything)."""
+        if not len(self.rules):
+            return None
+        username = fields.get("username", "")
+        account = self.accounts.get(username) if username else None
+        region = (account and account.default_country) or self.scenario.settings.default_country
+
+        def recipients() -> tuple[str, ...]:
+            entries = split_recipients(fields.get("to", ""))
+            return tuple(self.numbers.judge(entry, region) or entry for entry in entries)
+
+        facts = Facts(
+            path=path,
+            account=username,
+            type=_type_or_none(fields.get("type")),
+            sender=fields.get("from", "").strip(),
+            text=fields.get("text", ""),
+            recipients=recipients,
+            now=self.clock.now(),
+        )
+        return self.rules.decide(facts)
 
     def snapshot(self) -> dict[str, str]:
         """What a restart with a database file must get back: accounts, credit, id counter."""
@@ -87,8 +122,13 @@ class Gateway:
         files: Sequence[UploadedFile] = (),
         *,
         endpoint: str = "sendmsg",
+        decision: Decision | None = None,
     ) -> Outcome:
-        """Check, charge and record a send request; raise `GatewayError` for a whole refusal."""
+        """Check, charge and record a send request; raise `GatewayError` for a whole refusal.
+
+        A fired rule's `recipient_error` refuses its matched recipients (not charged), and its
+        `delivery` is recorded with the message for the delivery reports.
+        """
         account = self.accounts.login(fields.get("username"), fields.get("password"))
         entries = split_recipients(fields.get("to", ""))
         if not entries:
@@ -101,9 +141,13 @@ class Gateway:
             raise TooManyNumbers(f"{len(entries)} numbers in to; at most {MAX_RECIPIENTS}")
         region = account.default_country or settings.default_country
         recipients = self.numbers.recipients(entries, region)
-        routable = tuple(r.number for r in recipients if r.number is not None)
+        forced = _forced_errors(decision)
+        errors = {r.shown: forced.get(r.shown, INVALID_NUMBER) for r in recipients}
+        routable = tuple(
+            r.number for r in recipients if r.number is not None and r.shown not in forced
+        )
         if not routable:
-            lines = tuple((r.shown, f"ERR:{INVALID_NUMBER}") for r in recipients)
+            lines = tuple((r.shown, f"ERR:{errors[r.shown]}") for r in recipients)
             return Outcome(lines, "no recipient can be routed")
         cost = price(self.scenario.prices, kind, content.parts) * len(routable)
         if not self.accounts.try_debit(account, cost):
@@ -116,7 +160,7 @@ class Gateway:
             kind=content.kind,
             sender=given_sender or account.default_sender,
             recipients=routable,
-            rejected=tuple(r.submitted for r in recipients if r.number is None),
+            rejected=tuple(r.submitted for r in recipients if r.number not in routable),
             text=content.text,
             encoding=content.encoding,
             parts=content.parts,
@@ -129,13 +173,16 @@ class Gateway:
             href=content.href,
             delivery_report=fields.get("delrpt", "").strip() == "1",
             user_context=fields.get("usercontext") or None,
+            rule=decision.rule if decision else None,
+            delivery=_delivery(decision),
         )
         self.store.add(message)
         for listener in self.listeners:
             listener(message)
         accepted = f"ID:{message.id}"
         lines = tuple(
-            (r.shown, accepted if r.valid else f"ERR:{INVALID_NUMBER}") for r in recipients
+            (r.shown, accepted if r.number in routable else f"ERR:{errors[r.shown]}")
+            for r in recipients
         )
         return Outcome(lines, f"accepted for {len(routable)} recipient(s), cost {cost}", message)
 
@@ -165,3 +212,22 @@ class Gateway:
         if not self.accounts.add(account):
             raise AccountExists(f"an account named {username!r} exists already")
         return account
+
+
+def _type_or_none(raw: str | None) -> int | None:
+    try:
+        return message_type(raw)
+    except GatewayError:
+        return None
+
+
+def _forced_errors(decision: Decision | None) -> dict[str, str]:
+    if decision is None or decision.action.recipient_error is None:
+        return {}
+    return dict.fromkeys(decision.recipients, decision.action.recipient_error)
+
+
+def _delivery(decision: Decision | None) -> dict[str, Any] | None:
+    if decision is None or decision.action.delivery is None:
+        return None
+    return decision.action.delivery.model_dump(mode="json")

@@ -61,6 +61,8 @@ class Message:
     href: str | None = None
     delivery_report: bool = False
     user_context: str | None = None
+    rule: str | None = None
+    delivery: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The message as the control API shows it (content bytes are fetched separately)."""
@@ -85,6 +87,8 @@ class Message:
             "href": self.href,
             "delivery_report": self.delivery_report,
             "user_context": self.user_context,
+            "rule": self.rule,
+            "delivery": self.delivery,
         }
 
 
@@ -104,6 +108,7 @@ class Exchange:
     reason: str
     account: str | None = None
     message_id: str | None = None
+    rule: str | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
     query: bytes = b""
     body: bytes = b""
@@ -132,6 +137,7 @@ class Exchange:
             "reason": self.reason,
             "account": self.account,
             "message_id": self.message_id,
+            "rule": self.rule,
             "raw_query": self.query.decode("utf-8", "backslashreplace"),
             "raw_body": self.body.decode("utf-8", "backslashreplace"),
         }

@@ -16,6 +16,8 @@ import phonenumbers
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway_sim.rules import Rule
+
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.yaml"
 MAX_ID = 10**20 - 1
 
@@ -95,6 +97,16 @@ class Scenario(_Model):
     prices: Prices = Field(default_factory=Prices)
     accounts: list[Account] = Field(default_factory=list)
     numbers: Numbers = Field(default_factory=Numbers)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_names(cls, rules: list[Rule]) -> list[Rule]:
+        names = [rule.name for rule in rules]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"rule names must be unique; repeated: {', '.join(twice)}")
+        return rules
 
     @field_validator("accounts")
     @classmethod

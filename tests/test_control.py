@@ -50,6 +50,8 @@ def test_list_messages_newest_first_with_the_message_shape(client: TestClient) -
         "href": None,
         "delivery_report": True,
         "user_context": "ctx",
+        "rule": None,
+        "delivery": None,
     }
 
 
@@ -425,7 +427,7 @@ def test_wait_wakes_as_soon_as_the_message_arrives(live_server: Callable[..., Li
     sender.join()
     assert answer.status_code == 200
     assert answer.json()["message"]["text"] == "late"
-    assert 0.25 < elapsed < 2
+    assert 0.25 < elapsed < 5
 
 
 def test_default_scenario_file_is_what_get_scenario_shows(client: TestClient) -> None:

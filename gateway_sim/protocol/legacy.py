@@ -7,14 +7,18 @@ exchange, nothing more.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from gateway_sim.errors import GatewayError, InvalidRequest
 from gateway_sim.gateway import Gateway
+from gateway_sim.protocol import faults
 from gateway_sim.protocol.answers import AnswerFormat
 from gateway_sim.protocol.request import BodyTooLarge, ClientGone, GatewayRequest, read_request
 from gateway_sim.records import Exchange, outcome_of_answer
+from gateway_sim.rules import Decision
 from gateway_sim.types import Receive, Scope, Send
 
 
@@ -27,7 +31,7 @@ class Reply:
     message_id: str | None = None
 
 
-Handler = Callable[[GatewayRequest], Reply]
+Handler = Callable[[GatewayRequest, "Decision | None"], Reply]
 TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 
 
@@ -68,32 +72,95 @@ class LegacyEndpoints:
             return
         except ClientGone:
             return
+        decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
+        if decision is None:
+            reply = self._answer(handler, request)
+            await respond(send, 200, reply.body)
+            self._journal(scope, request, 200, reply)
+            return
+        await self._apply(decision, handler, request, scope=scope, receive=receive, send=send)
+
+    def _answer(
+        self, handler: Handler, request: GatewayRequest, decision: Decision | None = None
+    ) -> Reply:
+        """The gateway's own answer (after a rule's latency, or with its recipient errors)."""
         try:
             if request.malformed:
                 raise InvalidRequest(request.malformed)
-            reply = handler(request)
+            return handler(request, decision)
         except GatewayError as error:
-            reply = Reply(self.answers.body([error.line]), f"{error.line}: {error.reason}")
-        await respond(send, 200, reply.body)
-        self._journal(scope, request, 200, reply)
+            return Reply(self.answers.body([error.line]), f"{error.line}: {error.reason}")
 
-    def _send(self, request: GatewayRequest) -> Reply:
-        outcome = self.gateway.submit(request.fields, request.files, endpoint=request.path)
+    async def _apply(
+        self,
+        decision: Decision,
+        handler: Handler,
+        request: GatewayRequest,
+        *,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Answer as the fired rule says; the journal names the rule and what it did."""
+        action = decision.action
+        if decision.latency:
+            await asyncio.sleep(decision.latency)
+        status, note = 200, ""
+        if action.fault in ("reset", "close", "hang", "garbage"):
+            note = await _early_fault(action.fault, receive, send)
+            reply, status = Reply(b"", ""), 0
+        elif action.http_status is not None:
+            status = action.http_status
+            body = (action.body if action.body is not None else HTTPStatus(status).phrase).encode()
+            extra = (
+                [(b"retry-after", str(action.retry_after).encode())] if action.retry_after else []
+            )
+            await respond(send, status, body, extra)
+            reply = Reply(body, "")
+        else:
+            if action.error is not None:
+                reply = Reply(self.answers.body([f"ERR:{action.error}"]), "")
+            elif action.delay_reply is not None:
+                reply = Reply(self.answers.body([f"DELAY:{action.delay_reply}"]), "")
+            else:
+                reply = self._answer(handler, request, decision)
+            if action.fault == "truncate":
+                note = await faults.truncate(receive, send, reply.body)
+            elif action.fault == "dribble":
+                note = await faults.dribble(send, reply.body, action.dribble_ms / 1000)
+            else:
+                await respond(send, 200, reply.body)
+        reason = _rule_reason(decision, reply.reason, note)
+        self._journal(
+            scope, request, status, Reply(reply.body, reason, reply.message_id), decision.rule
+        )
+
+    def _send(self, request: GatewayRequest, decision: Decision | None) -> Reply:
+        outcome = self.gateway.submit(
+            request.fields, request.files, endpoint=request.path, decision=decision
+        )
         message_id = outcome.message.id if outcome.message else None
         return Reply(self.answers.send_answer(outcome.lines), outcome.reason, message_id)
 
-    def _balance(self, request: GatewayRequest) -> Reply:
+    def _balance(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         balance = self.gateway.balance(request.fields)
         return Reply(self.answers.body([f"BALANCE:{balance}"]), "balance told")
 
-    def _create_subaccount(self, request: GatewayRequest) -> Reply:
+    def _create_subaccount(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         account = self.gateway.create_subaccount(request.fields)
         self.gateway.store.state_changed()
         body = self.answers.body([f"OK:{int(account.credit)}"])
         return Reply(body, f"sub-account {account.username!r} created")
 
-    def _journal(self, scope: Scope, request: GatewayRequest, status: int, reply: Reply) -> None:
-        answer = reply.body.decode("utf-8")
+    def _journal(
+        self,
+        scope: Scope,
+        request: GatewayRequest,
+        status: int,
+        reply: Reply,
+        rule: str | None = None,
+    ) -> None:
+        answer = reply.body.decode("utf-8", "replace")
         self.gateway.store.record(
             Exchange(
                 at=self.gateway.clock.now(),
@@ -108,6 +175,7 @@ class LegacyEndpoints:
                 reason=reply.reason,
                 account=request.fields.get("username"),
                 message_id=reply.message_id,
+                rule=rule,
                 files=[
                     {
                         "filename": f.part.filename,
@@ -128,6 +196,27 @@ class LegacyEndpoints:
         await respond(send, status, body, extra)
         request = GatewayRequest({}, scope["path"].lower())
         self._journal(scope, request, status, Reply(body, reason))
+
+
+async def _early_fault(fault: str, receive: Receive, send: Send) -> str:
+    if fault == "reset":
+        return await faults.reset(receive)
+    if fault == "close":
+        return await faults.close(receive)
+    if fault == "hang":
+        return await faults.hang(receive)
+    return await faults.garbage(receive, send)
+
+
+def _rule_reason(decision: Decision, answer_reason: str, note: str) -> str:
+    parts = [f"rule {decision.rule!r} fired"]
+    if decision.latency:
+        parts.append(f"waited {decision.latency * 1000:.0f} ms")
+    if note:
+        parts.append(note)
+    if answer_reason:
+        parts.append(answer_reason)
+    return "; ".join(parts)
 
 
 def _client(scope: Scope) -> str:

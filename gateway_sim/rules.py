@@ -1,0 +1,367 @@
+"""Injected behaviour: ordered rules (match -> action) that make the gateway fail, slow down or
+misbehave on purpose, reproducibly. The first matching rule wins; `times` retires a rule after N
+firings and a `sequence` applies its actions in turn. Probabilities and latencies are drawn from
+each rule's own seeded RNG, so the same scenario and seed give the same faults.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import random
+import re
+import zlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ErrorCode = Literal[
+    "GATEWAY_ERROR",
+    "INTERNAL_ERROR",
+    "INSUFFICIENT_CREDIT",
+    "LOGIN_INVALID",
+    "NO_USERNAME",
+    "NO_PASSWORD",
+    "NO_TO",
+    "NO_TEXT",
+    "PARAMETER_MISSING",
+    "PARAMETER_INVALID",
+    "INVALID_REQUEST",
+    "TOO_MANY_NUMBERS",
+    "INVALID_NUMBER",
+    "ACCOUNT_EXISTS",
+    "NO_MSGID",
+    "MSGID_INVALID",
+    "DAILY_ALLOWANCE_EXCEEDED",
+]
+Fault = Literal["reset", "close", "hang", "truncate", "garbage", "dribble"]
+ENDPOINT_ALIASES = {
+    "send": ("/smsgateway/sendmsg.aspx", "/smsgateway/default.aspx"),
+    "balance": ("/smsgateway/getbalance.aspx", "/smsgateway/getbalance/default.aspx"),
+    "subaccount": ("/smsgateway/createsubacc.aspx",),
+}
+KIND_TYPES = {"text": 1, "unicode": 2, "binary": 3, "wap_push": 4, "mms": 5, "voice": 6}
+RATE_WINDOW = 1.0
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class UniformLatency(_Model):
+    """A latency drawn evenly between `min` and `max` milliseconds."""
+
+    min: Annotated[float, Field(ge=0)]
+    max: Annotated[float, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformLatency:
+        if self.max < self.min:
+            raise ValueError("max must not be below min")
+        return self
+
+
+class LogNormalLatency(_Model):
+    """A long-tailed latency: log-normal with this `median` (ms) and `sigma`."""
+
+    median: Annotated[float, Field(gt=0)]
+    sigma: Annotated[float, Field(ge=0)]
+
+
+Latency = Annotated[float, Field(ge=0)] | UniformLatency | LogNormalLatency
+
+
+class Delivery(_Model):
+    """How the delivery reports of a matching message go (used by delivery reports)."""
+
+    final: Literal[4, 5, 6, 7, 8, 11, 12] = 4
+    steps: tuple[Literal[2, 3], ...] = (2, 3)
+    delay_seconds: Annotated[float, Field(ge=0)] | None = None
+    never: bool = False
+
+
+class Action(_Model):
+    """What a fired rule does. `latency_ms` may go with any one of the other outcomes."""
+
+    error: ErrorCode | None = None
+    recipient_error: ErrorCode | None = None
+    delay_reply: Annotated[int, Field(ge=0, le=3600)] | None = None
+    http_status: Annotated[int, Field(ge=400, le=599)] | None = None
+    body: str | None = None
+    retry_after: Annotated[int, Field(ge=0)] | None = None
+    fault: Fault | None = None
+    dribble_ms: Annotated[float, Field(gt=0, le=10_000)] = 100
+    latency_ms: Latency | None = None
+    delivery: Delivery | None = None
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> Action:
+        chosen = [
+            name
+            for name in ("error", "recipient_error", "delay_reply", "http_status", "fault")
+            if getattr(self, name) is not None
+        ]
+        if len(chosen) > 1:
+            raise ValueError(
+                "choose one of error, recipient_error, delay_reply, http_status, fault; "
+                f"got {chosen}"
+            )
+        if (self.body is not None or self.retry_after is not None) and self.http_status is None:
+            raise ValueError("body and retry_after go with http_status")
+        return self
+
+
+class RateLimit(_Model):
+    """Matches once more than `per_second` requests came in the last second (per key)."""
+
+    per_second: Annotated[float, Field(gt=0)]
+    per: Literal["account", "sender"] = "account"
+
+
+class Match(_Model):
+    """Conditions; all given ones must hold. Text fields are globs unless noted."""
+
+    account: str | None = None
+    endpoint: str | None = None
+    type: Annotated[int, Field(ge=1, le=6)] | str | None = None
+    to: str | None = None
+    sender: str | None = Field(default=None, alias="from")
+    text: str | None = None
+    nth: Annotated[int, Field(ge=1)] | None = None
+    after: Annotated[float, Field(ge=0)] | None = None
+    for_: Annotated[float, Field(gt=0)] | None = Field(default=None, alias="for")
+    probability: Annotated[float, Field(ge=0, le=1)] | None = None
+    seed: int | None = None
+    rate: RateLimit | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, str) and value not in KIND_TYPES:
+            raise ValueError(f"type must be 1-6 or one of {', '.join(KIND_TYPES)}")
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
+class Rule(_Model):
+    """A named rule: `match` -> `action` (or a `sequence` of actions), optionally `times` N."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    match: Match = Field(default_factory=Match)
+    action: Action | None = None
+    sequence: Annotated[list[Action], Field(min_length=1)] | None = None
+    times: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _action_or_sequence(self) -> Rule:
+        if (self.action is None) == (self.sequence is None):
+            raise ValueError("give exactly one of action and sequence")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What rules can match on, taken from one request."""
+
+    path: str
+    account: str
+    type: int | None
+    sender: str
+    text: str
+    recipients: Callable[[], tuple[str, ...]]
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A fired rule: its name, the action to apply, the latency drawn, matched recipients."""
+
+    rule: str
+    action: Action
+    latency: float
+    recipients: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _Live:
+    """A rule at run time, with its counters and its own RNG."""
+
+    spec: Rule
+    rng: random.Random
+    matched: int = 0
+    fired: int = 0
+    recent: dict[str, deque[datetime]] = field(default_factory=dict)
+
+    @property
+    def retired(self) -> bool:
+        if self.spec.times is not None and self.fired >= self.spec.times:
+            return True
+        return self.spec.sequence is not None and self.fired >= len(self.spec.sequence)
+
+
+class RuleBook:
+    """The ordered rules of a running scenario."""
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        seed: int,
+        started: datetime,
+        normalise_to: Callable[[str], str],
+    ) -> None:
+        self.seed = seed
+        self.started = started
+        self._normalise_to = normalise_to
+        self._patterns: dict[str, str] = {}
+        self._rules: list[_Live] = []
+        for rule in rules:
+            self.add(rule)
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def add(self, rule: Rule) -> None:
+        if any(live.spec.name == rule.name for live in self._rules):
+            raise ValueError(f"a rule named {rule.name!r} exists already")
+        seed = rule.match.seed if rule.match.seed is not None else self.seed
+        self._rules.append(
+            _Live(rule, random.Random(seed * 1_000_003 + zlib.crc32(rule.name.encode())))
+        )
+
+    def remove(self, name: str) -> bool:
+        kept = [live for live in self._rules if live.spec.name != name]
+        removed = len(kept) != len(self._rules)
+        self._rules = kept
+        return removed
+
+    def describe(self) -> list[dict[str, object]]:
+        return [
+            {
+                **live.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+                "matched": live.matched,
+                "fired": live.fired,
+                "retired": live.retired,
+            }
+            for live in self._rules
+        ]
+
+    def decide(self, facts: Facts) -> Decision | None:
+        """The first live rule that matches `facts`, fired; None when no rule applies."""
+        for live in self._rules:
+            if live.retired:
+                continue
+            recipients = self._matches(live, facts)
+            if recipients is None:
+                continue
+            spec = live.spec
+            action = spec.sequence[live.fired] if spec.sequence else spec.action
+            assert action is not None
+            live.fired += 1
+            return Decision(
+                spec.name, action, _draw_latency(action.latency_ms, live.rng), recipients
+            )
+        return None
+
+    def _matches(self, live: _Live, facts: Facts) -> frozenset[str] | None:
+        """None when the rule does not match; else the recipients it matched (maybe empty)."""
+        match = live.spec.match
+        if not _static_match(match, facts):
+            return None
+        matched: frozenset[str] = frozenset()
+        if match.to is not None:
+            matched = _matching_numbers(self._pattern(match.to), facts.recipients())
+            if not matched:
+                return None
+        if not self._in_window(match, facts.now):
+            return None
+        if match.rate is not None and not _over_rate(live, match.rate, facts):
+            return None
+        live.matched += 1
+        if match.nth is not None and live.matched != match.nth:
+            return None
+        if match.probability is not None and live.rng.random() >= match.probability:
+            return None
+        return matched
+
+    def _pattern(self, raw: str) -> str:
+        """A `to` pattern on normalised numbers: exact or glob; a national number is normalised."""
+        found = self._patterns.get(raw)
+        if found is None:
+            bare = raw.strip()
+            found = bare if any(c in bare for c in "*?[") else self._normalise_to(bare)
+            self._patterns[raw] = found
+        return found
+
+    def _in_window(self, match: Match, now: datetime) -> bool:
+        if match.after is None and match.for_ is None:
+            return True
+        elapsed = (now - self.started).total_seconds()
+        start = match.after or 0.0
+        if elapsed < start:
+            return False
+        return match.for_ is None or elapsed < start + match.for_
+
+
+def _static_match(match: Match, facts: Facts) -> bool:
+    if match.account is not None and not fnmatch.fnmatch(
+        facts.account.casefold(), match.account.casefold()
+    ):
+        return False
+    if match.endpoint is not None and not _endpoint_matches(match.endpoint, facts.path):
+        return False
+    if match.type is not None:
+        wanted = KIND_TYPES[match.type] if isinstance(match.type, str) else match.type
+        if facts.type != wanted:
+            return False
+    if match.sender is not None and not fnmatch.fnmatchcase(facts.sender, match.sender):
+        return False
+    return match.text is None or re.search(match.text, facts.text) is not None
+
+
+def _endpoint_matches(pattern: str, path: str) -> bool:
+    aliases = ENDPOINT_ALIASES.get(pattern.lower())
+    if aliases is not None:
+        return path in aliases
+    return fnmatch.fnmatchcase(path, pattern.lower())
+
+
+def _matching_numbers(pattern: str, recipients: tuple[str, ...]) -> frozenset[str]:
+    if any(c in pattern for c in "*?["):
+        return frozenset(number for number in recipients if fnmatch.fnmatchcase(number, pattern))
+    return frozenset(number for number in recipients if number == pattern)
+
+
+def _over_rate(live: _Live, rate: RateLimit, facts: Facts) -> bool:
+    key = facts.account.casefold() if rate.per == "account" else facts.sender
+    times = live.recent.setdefault(key, deque())
+    while times and (facts.now - times[0]).total_seconds() >= RATE_WINDOW:
+        times.popleft()
+    times.append(facts.now)
+    return len(times) > rate.per_second * RATE_WINDOW
+
+
+def _draw_latency(
+    latency: float | UniformLatency | LogNormalLatency | None, rng: random.Random
+) -> float:
+    """Seconds to wait before answering."""
+    if latency is None:
+        return 0.0
+    if isinstance(latency, UniformLatency):
+        return rng.uniform(latency.min, latency.max) / 1000
+    if isinstance(latency, LogNormalLatency):
+        return rng.lognormvariate(math.log(latency.median), latency.sigma) / 1000
+    return latency / 1000
