@@ -22,7 +22,8 @@ from gateway_sim import __version__
 from gateway_sim.accounts import Account
 from gateway_sim.filters import BadFilter, Filters, timeout_seconds
 from gateway_sim.openapi import SPEC
-from gateway_sim.scenario import ScenarioError, parse_scenario, region_code
+from gateway_sim.rules import Rule
+from gateway_sim.scenario import ScenarioError, describe_errors, parse_scenario, region_code
 from gateway_sim.store import content_part, exchanges, message_by_id, messages
 from gateway_sim.types import Receive, Scope, Send
 
@@ -80,6 +81,9 @@ def build(app: GatewayApp, token: str | None) -> Any:
         Route("/scenario", api.get_scenario, methods=["GET"]),
         Route("/scenario", api.put_scenario, methods=["PUT"]),
         Route("/reset", api.reset, methods=["POST"]),
+        Route("/rules", api.list_rules, methods=["GET"]),
+        Route("/rules", api.add_rule, methods=["POST"]),
+        Route("/rules/{name}", api.delete_rule, methods=["DELETE"]),
     ]
     handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
     control = Starlette(routes=routes, exception_handlers=handlers)
@@ -238,6 +242,24 @@ class ControlApi:
         await self.app.reset()
         return _json(200, {"status": "reset"})
 
+    async def list_rules(self, request: Request) -> Response:
+        return _json(200, {"rules": self.app.gateway.rules.describe()})
+
+    async def add_rule(self, request: Request) -> Response:
+        rule = _parse_rule(await _json_body(request))
+        try:
+            self.app.gateway.rules.add(rule)
+        except ValueError as clash:
+            raise Problem(409, "rule_exists", str(clash)) from None
+        described = next(r for r in self.app.gateway.rules.describe() if r["name"] == rule.name)
+        return _json(201, described)
+
+    async def delete_rule(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if not self.app.gateway.rules.remove(name):
+            raise Problem(404, "not_found", f"no rule named {name!r}")
+        return Response(status_code=204)
+
 
 def _account_json(account: Account) -> dict[str, Any]:
     return {
@@ -264,14 +286,18 @@ def _parse_account_change(data: Any) -> AccountChange:
     try:
         return AccountChange.model_validate(data)
     except ValidationError as error:
-        problems = [
-            f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors()
-        ]
-        allowed = ", ".join(AccountChange.model_fields)
-        raise Problem(
-            422, "invalid_account", "; ".join(problems) + f" (allowed keys: {allowed})"
-        ) from None
+        problems = describe_errors(error, AccountChange)
+        raise Problem(422, "invalid_account", "; ".join(problems), problems=problems) from None
+
+
+def _parse_rule(data: Any) -> Rule:
+    if not isinstance(data, dict):
+        raise Problem(400, "bad_json", "the body must be a JSON object")
+    try:
+        return Rule.model_validate(data)
+    except ValidationError as error:
+        problems = describe_errors(error, Rule)
+        raise Problem(422, "invalid_rule", "; ".join(problems), problems=problems) from None
 
 
 def _json(status: int, content: Any) -> JSONResponse:

@@ -158,14 +158,19 @@ def scenario_from_data(data: Any, *, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(source, [_describe(error) for error in exc.errors()]) from exc
+        raise ScenarioError(source, describe_errors(exc, Scenario)) from exc
 
 
-def _describe(error: Any) -> str:
+def describe_errors(error: ValidationError, root: type[BaseModel]) -> list[str]:
+    """One line per problem: the key path, what is wrong, and what is allowed there."""
+    return [_describe(problem, root) for problem in error.errors()]
+
+
+def _describe(error: Any, root: type[BaseModel]) -> str:
     location: tuple[str | int, ...] = tuple(error["loc"])
     path = _key_path(location) or "(top level)"
     if error["type"] == "extra_forbidden":
-        allowed = ", ".join(_allowed_keys(location[:-1]))
+        allowed = ", ".join(_allowed_keys(root, location[:-1]))
         return f"{path}: unknown key; allowed keys: {allowed}"
     if error["type"] == "missing":
         return f"{path}: required key is missing"
@@ -183,22 +188,25 @@ def _key_path(location: tuple[str | int, ...]) -> str:
     return path
 
 
-def _allowed_keys(location: tuple[str | int, ...]) -> list[str]:
-    model: Any = Scenario
+def _allowed_keys(root: type[BaseModel], location: tuple[str | int, ...]) -> list[str]:
+    model: Any = root
     for part in location:
         if isinstance(part, int):
             continue
-        annotation = model.model_fields[part].annotation
+        fields = {field.alias or name: field for name, field in model.model_fields.items()}
+        if part not in fields:
+            return []
+        annotation = fields[part].annotation
         model = _model_inside(annotation)
         if model is None:
             return []
-    return list(model.model_fields)
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _model_inside(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if typing.get_origin(annotation) in (list, types.UnionType, typing.Union):
+    if typing.get_origin(annotation) in (list, types.UnionType, typing.Union, typing.Annotated):
         for argument in typing.get_args(annotation):
             found = _model_inside(argument)
             if found is not None:

@@ -273,7 +273,11 @@ def test_accounts_create_change_use_and_delete(client: TestClient) -> None:
             422,
             "credit: Input should be greater than or equal to 0",
         ),
-        ({"password": "x", "colour": "red"}, 422, "colour: Extra inputs are not permitted"),
+        (
+            {"password": "x", "colour": "red"},
+            422,
+            "colour: unknown key; allowed keys: password, credit",
+        ),
         (
             {"password": "x", "default_country": "XX"},
             422,
@@ -427,7 +431,7 @@ def test_wait_wakes_as_soon_as_the_message_arrives(live_server: Callable[..., Li
     sender.join()
     assert answer.status_code == 200
     assert answer.json()["message"]["text"] == "late"
-    assert 0.25 < elapsed < 5
+    assert 0.1 < elapsed < 5
 
 
 def test_default_scenario_file_is_what_get_scenario_shows(client: TestClient) -> None:

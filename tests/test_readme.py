@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway_sim.rules import Action, Match
 from gateway_sim.scenario import load_scenario, parse_scenario
 from tests.conftest import LiveServer, build_app
 
@@ -50,8 +51,16 @@ def test_quick_start_names_the_two_commands() -> None:
     assert "make test" in block
 
 
-def test_scenario_reference_is_a_valid_scenario_with_every_key() -> None:
-    (example,) = code_blocks("yaml")
+def test_every_yaml_example_is_a_valid_scenario() -> None:
+    blocks = code_blocks("yaml")
+    assert len(blocks) >= 2
+    for block in blocks:
+        text = block if block.startswith("version:") else "version: 1\n" + block
+        parse_scenario(text, source="README.md")
+
+
+def test_scenario_reference_documents_every_key() -> None:
+    (example,) = [block for block in code_blocks("yaml") if "settings:" in block]
     scenario = parse_scenario(example, source="README.md")
     keys = set(type(scenario.settings).model_fields) | set(type(scenario.prices).model_fields)
     keys |= set(type(scenario.accounts[0]).model_fields) | set(type(scenario.numbers).model_fields)
@@ -59,6 +68,14 @@ def test_scenario_reference_is_a_valid_scenario_with_every_key() -> None:
         assert re.search(rf"^\s*(- )?{key}:", example, flags=re.M), (
             f"README does not document {key}"
         )
+
+
+def test_rules_section_documents_every_match_and_action_key() -> None:
+    section = README.split("## Failing on purpose: rules", 1)[1].split("\n## ", 1)[0]
+    for model in (Match, Action):
+        for name, field in model.model_fields.items():
+            key = field.alias or name
+            assert f"`{key}`" in section, f"README does not document rule key {key}"
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "low-credit.yaml", "multi-account.yaml"])

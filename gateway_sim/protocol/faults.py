@@ -24,9 +24,10 @@ def _cycle(receive: Receive) -> Any:
     return getattr(receive, "__self__", None)
 
 
-def _transport(receive: Receive) -> asyncio.Transport | None:
+def _transport(receive: Receive) -> Any:
+    """The connection's transport (asyncio's or uvloop's, which is not a subclass), or None."""
     transport = getattr(_cycle(receive), "transport", None)
-    return transport if isinstance(transport, asyncio.BaseTransport) else None  # type: ignore[return-value]
+    return transport if hasattr(transport, "abort") and hasattr(transport, "write") else None
 
 
 def _forget(receive: Receive) -> None:
