@@ -3,9 +3,12 @@
 - `form`: a bare Starlette app; its route awaits `request.form()` and answers a constant ID line.
 - `multipart`: a bare ASGI app that drives python-multipart's streaming `MultipartParser` over the
   body as it arrives, keeping each part's raw headers and bytes, and answers the same line.
+- `nostore`: the simulator itself, built and served by the CLI's own code (`gateway-sim serve`
+  flags and defaults, `create_app`, uvicorn settings), but with a `Store` whose `add()` and
+  `record()` do nothing: no message is stored and nothing is journaled.
 
-Run as `python bench/baselines.py form|multipart [--port N]`; like `gateway-sim serve` it binds
-first, prints `listening on http://HOST:PORT` and then runs uvicorn on that socket.
+Run as `python bench/baselines.py form|multipart|nostore [--port N]`; like `gateway-sim serve` it
+binds first, prints `listening on http://HOST:PORT` and then runs uvicorn on that socket.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import socket
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -22,6 +26,12 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway_sim import cli
+from gateway_sim.records import Exchange, Message
+from gateway_sim.scenario import load_scenario
+from gateway_sim.store import Retention, Store
+
+SCENARIO = Path(__file__).resolve().parent / "scenario.yaml"
 ANSWER = "ID:10011000000000000001"
 PATHS = ("/smsgateway/sendmsg.aspx", "/smsgateway/default.aspx")
 _ANSWER_BYTES = ANSWER.encode()
@@ -91,13 +101,41 @@ async def multipart_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": _ANSWER_BYTES})
 
 
+class NoStore(Store):
+    """A store that keeps nothing: sends are neither stored nor journaled (reads find nothing)."""
+
+    def add(self, message: Message) -> None:
+        """Drop the message."""
+
+    def record(self, exchange: Exchange) -> None:
+        """Drop the exchange."""
+
+
+def serve_without_store(scenario: Path, host: str, port: int) -> None:
+    """`gateway-sim serve --scenario SCENARIO` through the CLI's own code, the store swapped."""
+    flags = ["serve", "--scenario", str(scenario), "--host", host, "--port", str(port)]
+    args = cli._parser().parse_args(flags)
+    retention = Retention(args.max_messages, args.max_journal, args.max_content_bytes)
+    store = NoStore(args.db, retention)
+    sock = cli._bind(args.host, args.port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    print(f"baseline nostore listening on http://{bound_host}:{bound_port}", flush=True)
+    cli._run(load_scenario(args.scenario), sock, store, args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve one baseline the way `gateway-sim serve` serves the simulator."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["form", "multipart"])
+    parser.add_argument("kind", choices=["form", "multipart", "nostore"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
+    parser.add_argument(
+        "--scenario", type=Path, default=SCENARIO, help="nostore only (default: the bench's)"
+    )
     args = parser.parse_args(argv)
+    if args.kind == "nostore":
+        serve_without_store(args.scenario, args.host, args.port)
+        return 0
     app: ASGIApp = form_app() if args.kind == "form" else multipart_app
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -5,6 +5,8 @@
   and international `447700900xxx`); the simulator answers one line per distinct number (50).
 - `mms`: the vendor's MMS shape: text fields as parts with `Content-Type: text/plain`, then three
   file parts with `filename=` and no `name=`, 300 KB in all, vs the multipart baseline.
+- `store`: the `single` request, vs the same simulator with its store disabled (the `nostore`
+  baseline answers real IDs, so both sides are checked alike): what journaling and storing cost.
 """
 
 from __future__ import annotations
@@ -30,9 +32,14 @@ MMS_FILES = (  # filename, content type, size, Content-Transfer-Encoding
 BOUNDARY = "AaB03xBenchBoundary7d1"
 
 
+def _constant(answer: str) -> str | None:
+    """The bare baselines' fixed answer."""
+    return None if answer == BASELINE_ANSWER else f"baseline answered {answer[:200]!r}"
+
+
 @dataclass(frozen=True)
 class Case:
-    """One measured request and what the simulator must answer to it."""
+    """One measured request and what the simulator (and the baseline) must answer to it."""
 
     name: str
     title: str
@@ -42,6 +49,7 @@ class Case:
     baseline: str
     target: float
     check: Callable[[str], str | None]
+    baseline_check: Callable[[str], str | None] = _constant
 
 
 def single_body() -> bytes:
@@ -144,6 +152,17 @@ def all_cases() -> list[Case]:
             target=0.7,
             check=_single_id,
         ),
+        Case(
+            name="store",
+            title="store cost: single send vs store disabled",
+            path=SEND_PATH,
+            content_type=form,
+            body=single_body(),
+            baseline="nostore",
+            target=0.85,
+            check=_single_id,
+            baseline_check=_single_id,
+        ),
     ]
 
 
@@ -163,10 +182,6 @@ def verify(host: str, port: int, case: Case, *, baseline: bool) -> None:
     status, answer = post(host, port, case)
     if status != 200:
         raise AssertionError(f"{case.name}: HTTP {status}: {answer[:200]!r}")
-    problem = (
-        (None if answer == BASELINE_ANSWER else f"baseline answered {answer!r}")
-        if baseline
-        else case.check(answer)
-    )
+    problem = case.baseline_check(answer) if baseline else case.check(answer)
     if problem:
         raise AssertionError(f"{case.name}: {problem}")

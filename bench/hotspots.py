@@ -1,10 +1,12 @@
 """Profile the simulator under one case's load: py-spy samples it while wrk pushes.
 
     .venv/bin/pip install py-spy   # once, into the venv
-    .venv/bin/python bench/profile.py mms [--duration 10] [--top 25] [--baseline]
+    .venv/bin/python bench/hotspots.py mms [--duration 10] [--top 25] [--baseline] [--gil]
 
 Writes py-spy's raw (collapsed-stack) output to bench/out/profile-CASE-SIDE.txt (load it into
 speedscope or flamegraph.pl) and prints the functions with the most self and total samples.
+With `--gil` only the thread holding the GIL is sampled (profile-CASE-SIDE-gil.txt): where the
+one Python core goes when a second thread (the store's writer) competes with the event loop.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--baseline", action="store_true", help="profile the baseline instead")
+    parser.add_argument("--gil", action="store_true", help="sample only the GIL holder")
     args = parser.parse_args(argv)
     py_spy = servers.BIN / "py-spy"
     if not py_spy.exists():
@@ -70,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     case = next(case for case in cases_module.all_cases() if case.name == args.case)
     OUT.mkdir(parents=True, exist_ok=True)
     side = "baseline" if args.baseline else "simulator"
-    raw_path = OUT / f"profile-{case.name}-{side}.txt"
+    raw_path = OUT / f"profile-{case.name}-{side}{'-gil' if args.gil else ''}.txt"
     with tempfile.TemporaryDirectory(prefix="gateway-sim-profile-") as tmp:
         work = Path(tmp)
         script = wrk.write_script(work, case.name, case.body, case.content_type)
@@ -85,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             wrk.run(url, script, wrk.Load(2, args.connections, args.threads))
             record = [str(py_spy), "record", "--pid", str(server.process.pid), "--format"]
             record += ["raw", "--rate", str(args.rate), "--duration", str(args.duration)]
-            record += ["--output", str(raw_path)]
+            record += ["--output", str(raw_path), *(["--gil"] if args.gil else [])]
             with subprocess.Popen(record, stdout=subprocess.DEVNULL) as spy:
                 load = wrk.Load(args.duration + 1, args.connections, args.threads)
                 result = wrk.run(url, script, load)

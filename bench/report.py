@@ -1,7 +1,9 @@
 """The results: per-case figures, pass/fail against the targets, and the markdown report.
 
 A case passes when the mean simulator rate over its rounds is at least `target` times the mean
-baseline rate, and no run saw a non-2xx answer or a socket error.
+baseline rate, and no run saw a non-2xx answer or a socket error. The memory case passes when the
+server's RSS after its sends is at most `RSS_TARGET_MIB`, no run saw an error, every send was
+stored and journaled, and the store kept no more than its caps.
 """
 
 from __future__ import annotations
@@ -10,9 +12,20 @@ import statistics
 from dataclasses import dataclass, field
 
 from cases import Case
+from rss import SETTLE, RssRun
 from wrk import WrkResult
 
 STARTUP_TARGET = 0.5
+RSS_TARGET_MIB = 150
+
+
+def _times(target: float) -> str:
+    """A ratio target as shown: 1.0x, 0.5x, 0.85x."""
+    return f"{target:.1f}x" if round(target, 1) == target else f"{target:.2f}x"
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:.1f} MiB"
 
 
 @dataclass
@@ -56,7 +69,7 @@ class CaseResult:
             f"| {self.case.title} | {self._mean(base):,.0f} (best {self._best(base):,.0f}) "
             f"| {self._mean(sim):,.0f} (best {self._best(sim):,.0f}) "
             f"| {self.ratio:.2f}x (best/best {self.best_ratio:.2f}x) "
-            f"| >= {self.case.target:.1f}x | {verdict} |"
+            f"| >= {_times(self.case.target)} | {verdict} |"
         )
 
     def details(self) -> list[str]:
@@ -94,7 +107,62 @@ class StartupResult:
         )
 
 
-def render(cases: list[CaseResult], startup: StartupResult | None, context: list[str]) -> str:
+@dataclass
+class RssResult:
+    """Memory of `gateway-sim serve` along 100,000 sends, and what its store kept."""
+
+    run: RssRun
+
+    @property
+    def passed(self) -> bool:
+        return self.run.final.rss_kib <= RSS_TARGET_MIB * 1024 and not self.run.problems()
+
+    def row(self) -> str:
+        run, early, final = self.run, self.run.early, self.run.final
+        problems = run.problems()
+        verdict = (
+            "PASS"
+            if self.passed
+            else ("FAIL (" + "; ".join(problems) + ")" if problems else "FAIL")
+        )
+        return (
+            f"| RSS after {final.requests:,} single sends (default retention) | - "
+            f"| {_mib(final.rss_kib)} (after {early.requests:,}: {_mib(early.rss_kib)}; "
+            f"idle {_mib(run.start.rss_kib)}; peak {_mib(run.peak_kib)}; "
+            f"store writes {run.lag:.1f} s behind) "
+            f"| - | <= {RSS_TARGET_MIB} MiB | {verdict} |"
+        )
+
+    def details(self) -> list[str]:
+        run, kept, limits = self.run, self.run.kept, self.run.retention
+        curve = ", ".join(f"{s.requests:,}: {_mib(s.rss_kib)}" for s in [run.start, *run.samples])
+        rates = ", ".join(f"{r.requests_per_second:,.0f}" for r in run.runs)
+        errors = sum(r.non_2xx + r.socket_errors for r in run.runs)
+        lines = [
+            f"- rss: server pid {run.pid} (`{run.command}`), owns the listening socket, "
+            f"no child process",
+            f"- rss by sends answered (under load, right after each wrk run): {curve}",
+            f"- rss {SETTLE:g} s after the load: {_mib(run.final.rss_kib)}; the first control "
+            f"read then waited {run.lag:.1f} s for the pending store writes; RSS once written "
+            f"{_mib(run.drained_kib)}, peak (VmHWM) {_mib(run.peak_kib)}",
+            f"- rss: {len(run.runs)} wrk runs in {run.elapsed:.0f} s (req/s: {rates}); "
+            f"non-2xx + socket errors {errors}",
+        ]
+        if kept is not None:
+            lines.append(
+                f"- rss store: {kept.messages:,} messages kept (cap {limits.max_messages:,}; "
+                f"{kept.newest_message:,} stored in all), {kept.journal:,} journal entries kept "
+                f"(cap {limits.max_journal:,}; {kept.newest_exchange:,} journaled in all)"
+            )
+        return lines
+
+
+def render(
+    cases: list[CaseResult],
+    startup: StartupResult | None,
+    context: list[str],
+    rss: RssResult | None = None,
+) -> str:
     """The whole report as markdown."""
     lines = [
         "# gateway-sim benchmark",
@@ -105,9 +173,13 @@ def render(cases: list[CaseResult], startup: StartupResult | None, context: list
         "|---|---|---|---|---|---|",
         *(result.row() for result in cases),
     ]
+    if rss is not None:
+        lines.append(rss.row())
     if startup is not None:
         lines.append(startup.row())
     details = [line for result in cases for line in result.details()]
+    if rss is not None:
+        details += rss.details()
     if startup is not None:
         details.append("- startup times (s): " + ", ".join(f"{t:.3f}" for t in startup.times))
     if details:
@@ -120,5 +192,11 @@ def render(cases: list[CaseResult], startup: StartupResult | None, context: list
     return "\n".join(lines) + "\n"
 
 
-def all_passed(cases: list[CaseResult], startup: StartupResult | None) -> bool:
-    return all(result.passed for result in cases) and (startup is None or startup.passed)
+def all_passed(
+    cases: list[CaseResult], startup: StartupResult | None, rss: RssResult | None = None
+) -> bool:
+    return (
+        all(result.passed for result in cases)
+        and (startup is None or startup.passed)
+        and (rss is None or rss.passed)
+    )

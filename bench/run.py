@@ -3,10 +3,12 @@
 For each case it alternates baseline and simulator runs (`--rounds` of each, baseline first).
 Every run gets a fresh server process (so the simulator's message store starts empty), whose
 answer to the exact request is checked before a warm-up and the measured wrk run, and again
-after. Then it times `gateway-sim serve` to its first answered request. The table is printed
-and written to bench/out/results.md; the exit status is 0 when every target is met, 1 if not.
+after. The `store` case sets the simulator against itself with its store disabled. The `rss` case
+drives one `gateway-sim serve` past 100,000 sends and reads its resident memory (bench/rss.py).
+Then it times `gateway-sim serve` to its first answered request. The table is printed and
+written to bench/out/results.md; the exit status is 0 when every target is met, 1 if not.
 
-    .venv/bin/python bench/run.py [--duration 10] [--connections 32] [--only single --only mms]
+    .venv/bin/python bench/run.py [--duration 10] [--connections 32] [--only single --only rss]
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from types import FrameType
 
 import cases as cases_module
 import report
+import rss
 import servers
 import startup
 import wrk
 from cases import Case
 
-CASE_NAMES = ["single", "hundred", "mms", "startup"]
+CASE_NAMES = ["single", "hundred", "mms", "store", "rss", "startup"]
 OUT = servers.BENCH / "out" / "results.md"
 
 
@@ -45,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         "--warmup", type=int, default=2, help="seconds of load before each (0: none)"
     )
     parser.add_argument("--startup-runs", type=int, default=7, help="spawns to time")
+    parser.add_argument(
+        "--rss-sends",
+        type=int,
+        default=rss.TOTAL,
+        help=f"rss: sends to drive (default {rss.TOTAL:,})",
+    )
     parser.add_argument(
         "--only", action="append", choices=CASE_NAMES, help="run only this case (repeatable)"
     )
@@ -85,6 +94,17 @@ def _run_case(case: Case, args: argparse.Namespace, work: Path) -> report.CaseRe
     return result
 
 
+def _run_rss(args: argparse.Namespace, work: Path) -> report.RssResult:
+    single = next(case for case in cases_module.all_cases() if case.name == "single")
+    print(f"rss: gateway-sim serve, {args.rss_sends:,} single-recipient sends", flush=True)
+    result = report.RssResult(
+        rss.measure(single, args.connections, args.threads, work, args.rss_sends)
+    )
+    final = result.run.final
+    print(f"  {final.rss_kib / 1024:.1f} MiB after {final.requests:,} sends", flush=True)
+    return result
+
+
 def _context(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
     return [
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC; host: {platform.node()}, "
@@ -95,7 +115,13 @@ def _context(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
         "(baseline, simulator, baseline, ...), a fresh server process per run",
         "- baselines: `form` = bare Starlette route awaiting `request.form()`; `multipart` = bare "
         "ASGI app streaming the body through python-multipart's `MultipartParser`; both answer "
-        "`ID:10011000000000000001`, served by uvicorn with the CLI's settings",
+        "`ID:10011000000000000001`, served by uvicorn with the CLI's settings; `nostore` = the "
+        "simulator built and served by the CLI's own code but with a `Store` whose `add()` and "
+        "`record()` do nothing (no message stored, nothing journaled)",
+        f"- rss: one `gateway-sim serve` (default retention) driven by {rss.EARLY_RUN} s then "
+        f"{rss.RUN} s wrk runs ({args.connections} connections) until it has answered "
+        f"{args.rss_sends:,} sends; VmRSS from /proc/PID/status of the server process, "
+        f"the target on the reading {rss.SETTLE:g} s after the load",
     ]
 
 
@@ -111,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = args.only or CASE_NAMES
     results: list[report.CaseResult] = []
     startup_result: report.StartupResult | None = None
+    rss_result: report.RssResult | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="gateway-sim-bench-") as tmp:
             work = Path(tmp)
@@ -118,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if case.name in selected:
                     print(f"{case.name}: {case.title}", flush=True)
                     results.append(_run_case(case, args, work))
+            if "rss" in selected:
+                rss_result = _run_rss(args, work)
             if "startup" in selected:
                 print(f"startup: {args.startup_runs} spawns of gateway-sim serve", flush=True)
                 startup_result = report.StartupResult(startup.measure(args.startup_runs))
@@ -125,13 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AssertionError, servers.ServerError, wrk.WrkError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
-    text = report.render(results, startup_result, _context(args, argv))
+    text = report.render(results, startup_result, _context(args, argv), rss_result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print()
     print(text)
     print(f"written to {args.out}")
-    return 0 if report.all_passed(results, startup_result) else 1
+    return 0 if report.all_passed(results, startup_result, rss_result) else 1
 
 
 if __name__ == "__main__":

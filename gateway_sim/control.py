@@ -22,9 +22,9 @@ from gateway_sim import __version__
 from gateway_sim.accounts import Account
 from gateway_sim.filters import BadFilter, Filters, timeout_seconds
 from gateway_sim.openapi import SPEC
+from gateway_sim.queries import content_part, exchanges, message_by_id, messages
 from gateway_sim.rules import Rule
 from gateway_sim.scenario import ScenarioError, describe_errors, parse_scenario, region_code
-from gateway_sim.store import content_part, exchanges, message_by_id, messages
 from gateway_sim.types import Receive, Scope, Send
 
 if TYPE_CHECKING:

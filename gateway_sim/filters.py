@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from gateway_sim.content import KINDS
 from gateway_sim.numbers import normalise
+from gateway_sim.queries import ExchangeQuery, MessageQuery
 from gateway_sim.records import OUTCOMES, Message
-from gateway_sim.store import ExchangeQuery, MessageQuery
 
 MAX_LIMIT = 1000
 KIND_TYPES = {kind: number for number, kind in KINDS.items()}
@@ -30,7 +30,7 @@ class Filters:
     account: str | None = None
     type: int | None = None
     text: str | None = None
-    since: str | None = None
+    since: float | None = None
     limit: int = 100
     cursor: int | None = None
     to_as_sent: str | None = None
@@ -86,7 +86,7 @@ class Filters:
             and (self.account is None or self.account.casefold() == message.account.casefold())
             and (self.type is None or self.type == message.type)
             and (self.text is None or self.text in (message.text or ""))
-            and (self.since is None or message.created_at.isoformat() >= self.since)
+            and (self.since is None or message.created_at.timestamp() >= self.since)
         )
 
 
@@ -122,7 +122,7 @@ def _message_type(raw: str | None) -> int | None:
     raise BadFilter(f"type must be one of {allowed}, not {raw!r}")
 
 
-def _since(raw: str | None) -> str | None:
+def _since(raw: str | None) -> float | None:
     if not raw:
         return None
     try:
@@ -133,7 +133,7 @@ def _since(raw: str | None) -> str | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    return moment.timestamp()
 
 
 def _integer(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway_sim.accounts import Account, Accounts
 from gateway_sim.billing import price
@@ -49,8 +48,7 @@ SUBACCOUNT_DETAILS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What a submission came to: one `(recipient, result)` line per recipient, and why."""
 
     lines: tuple[tuple[str, str], ...]

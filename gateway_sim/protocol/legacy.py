@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from http import HTTPStatus
+from typing import NamedTuple
 
 from gateway_sim.errors import GatewayError, InvalidRequest
 from gateway_sim.gateway import Gateway
@@ -22,8 +22,7 @@ from gateway_sim.rules import Decision
 from gateway_sim.types import Receive, Scope, Send
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """An answer body and why it was given."""
 
     body: bytes
