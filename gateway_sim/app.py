@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount
 
 from gateway_sim import control
@@ -46,6 +49,7 @@ class GatewayApp(Starlette):
         super().__init__(
             routes=[Mount("/_sim", app=control.build(self, control_token))],
             lifespan=_lifespan,
+            exception_handlers={HTTPException: _not_found},
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,6 +76,15 @@ class GatewayApp(Starlette):
 
     def close(self) -> None:
         self.store.close()
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Unrouted paths: JSON under `/_sim` (some escape the mount, e.g. with `%0A`), else text."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/_sim"):
+        body = {"error": "not_found", "detail": f"no control API path {request.url.path!r}"}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
 @asynccontextmanager

@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {value!r}")
     return int(value)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from gateway_sim.billing import MAX_CONCAT, Encoding, segment
 from gateway_sim.errors import InvalidRequest, NoText, ParameterInvalid, ParameterMissing
+from gateway_sim.numbers import is_digits
 from gateway_sim.records import ContentPart
 
 KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voice"}
@@ -78,7 +79,7 @@ def _maxconcat(fields: Mapping[str, str]) -> int:
     raw = fields.get("maxconcat", "").strip()
     if not raw:
         return 1
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_CONCAT:
+    if not is_digits(raw) or not 1 <= int(raw) <= MAX_CONCAT:
         raise InvalidRequest(f"maxconcat {raw!r} is not an integer from 1 to {MAX_CONCAT}")
     return int(raw)
 
@@ -129,7 +130,7 @@ def _wap_push(fields: Mapping[str, str]) -> Content:
 def _mms(
     fields: Mapping[str, str], files: Sequence[UploadedFile], sender: str, max_bytes: int
 ) -> Content:
-    if sender and not sender.removeprefix("+").isdigit():
+    if sender and not is_digits(sender.removeprefix("+")):
         raise InvalidRequest(f"an MMS sender must be numeric, not {sender!r}")
     if not files:
         raise InvalidRequest("an MMS needs at least one content file part")

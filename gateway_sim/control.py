@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,15 +22,19 @@ from starlette.routing import Route
 from gateway_sim import __version__
 from gateway_sim.accounts import Account
 from gateway_sim.filters import BadFilter, Filters, timeout_seconds
+from gateway_sim.numbers import is_digits
 from gateway_sim.openapi import SPEC
 from gateway_sim.queries import content_part, exchanges, message_by_id, messages
 from gateway_sim.rules import Rule
 from gateway_sim.scenario import ScenarioError, describe_errors, parse_scenario, region_code
 from gateway_sim.types import Receive, Scope, Send
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
 if TYPE_CHECKING:
     from gateway_sim.app import GatewayApp
 
+MAX_PART = 10_000
 WAIT_DEFAULT = 5.0
 WAIT_MOST = 300.0
 PART_HEADERS = {
@@ -69,25 +74,30 @@ def build(app: GatewayApp, token: str | None) -> Any:
         Route("/openapi.json", api.openapi),
         Route("/health", api.health),
         Route("/ready", api.ready),
-        Route("/messages", api.list_messages, methods=["GET"]),
-        Route("/messages", api.delete_messages, methods=["DELETE"]),
+        _route("/messages", GET=api.list_messages, DELETE=api.delete_messages),
         Route("/messages/wait", api.wait_for_message),
         Route("/messages/{id}", api.get_message),
         Route("/messages/{id}/parts/{n}", api.get_part),
         Route("/requests", api.list_requests),
         Route("/accounts", api.list_accounts),
-        Route("/accounts/{username}", api.put_account, methods=["PUT"]),
-        Route("/accounts/{username}", api.delete_account, methods=["DELETE"]),
-        Route("/scenario", api.get_scenario, methods=["GET"]),
-        Route("/scenario", api.put_scenario, methods=["PUT"]),
+        _route("/accounts/{username}", PUT=api.put_account, DELETE=api.delete_account),
+        _route("/scenario", GET=api.get_scenario, PUT=api.put_scenario),
         Route("/reset", api.reset, methods=["POST"]),
-        Route("/rules", api.list_rules, methods=["GET"]),
-        Route("/rules", api.add_rule, methods=["POST"]),
+        _route("/rules", GET=api.list_rules, POST=api.add_rule),
         Route("/rules/{name}", api.delete_rule, methods=["DELETE"]),
     ]
     handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
     control = Starlette(routes=routes, exception_handlers=handlers)
     return control if not token else _Guard(control, token)
+
+
+def _route(path: str, **handlers: Endpoint) -> Route:
+    """One route for several methods, so that a 405 names every allowed method."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return Route(path, endpoint, methods=list(handlers))
 
 
 class _Guard:
@@ -175,8 +185,8 @@ class ControlApi:
 
     async def get_part(self, request: Request) -> Response:
         message_id, raw_n = request.path_params["id"], request.path_params["n"]
-        if not raw_n.isdigit():
-            raise Problem(400, "bad_part", f"part number must be 0 or more, not {raw_n!r}")
+        if not is_digits(raw_n) or int(raw_n) > MAX_PART:
+            raise Problem(400, "bad_part", f"part number must be 0 to {MAX_PART}, not {raw_n!r}")
         n = int(raw_n)
         part = await self.store.read_async(lambda db: content_part(db, message_id, n))
         if part is None:
@@ -210,7 +220,8 @@ class ControlApi:
         created = account is None
         if account is None:
             if change.password is None:
-                raise Problem(422, "invalid_account", "password: required to create an account")
+                problem = "password: required to create an account"
+                raise Problem(422, "invalid_account", problem, problems=[problem])
             account = Account(username=username, password=change.password, credit=Decimal(0))
             accounts.add(account)
         accounts.change(account, **change.model_dump(exclude_unset=True))
@@ -225,7 +236,7 @@ class ControlApi:
         return Response(status_code=204)
 
     async def get_scenario(self, request: Request) -> Response:
-        return _json(200, self.app.loaded_scenario.model_dump(mode="json"))
+        return _json(200, self.app.loaded_scenario.model_dump(mode="json", by_alias=True))
 
     async def put_scenario(self, request: Request) -> Response:
         body = await request.body()
@@ -284,10 +295,14 @@ def _parse_account_change(data: Any) -> AccountChange:
     if not isinstance(data, dict):
         raise Problem(400, "bad_json", "the body must be a JSON object")
     try:
-        return AccountChange.model_validate(data)
+        change = AccountChange.model_validate(data)
     except ValidationError as error:
         problems = describe_errors(error, AccountChange)
         raise Problem(422, "invalid_account", "; ".join(problems), problems=problems) from None
+    nulls = [f"{key}: must not be null" for key, value in data.items() if value is None]
+    if nulls:
+        raise Problem(422, "invalid_account", "; ".join(nulls), problems=nulls)
+    return change
 
 
 def _parse_rule(data: Any) -> Rule:
@@ -316,7 +331,6 @@ async def _bad_filter(request: Request, exc: Exception) -> Response:
 async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return _json(
-        exc.status_code,
-        {"error": error, "detail": exc.detail},
+    return JSONResponse(
+        {"error": error, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
     )

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway_sim.content import KINDS
-from gateway_sim.numbers import normalise
+from gateway_sim.numbers import is_digits, normalise
 from gateway_sim.queries import ExchangeQuery, MessageQuery
 from gateway_sim.records import OUTCOMES, Message
 
 MAX_LIMIT = 1000
+MAX_SEQ = 2**63 - 1
 KIND_TYPES = {kind: number for number, kind in KINDS.items()}
 
 
@@ -116,7 +117,7 @@ def _message_type(raw: str | None) -> int | None:
         return None
     if raw in KIND_TYPES:
         return KIND_TYPES[raw]
-    if raw.isdigit() and int(raw) in KINDS:
+    if is_digits(raw) and int(raw) in KINDS:
         return int(raw)
     allowed = ", ".join([*map(str, KINDS), *KIND_TYPES])
     raise BadFilter(f"type must be one of {allowed}, not {raw!r}")
@@ -140,7 +141,7 @@ def _integer(params: Mapping[str, str], name: str, default: int, low: int, high:
     raw = params.get(name)
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not is_digits(raw) or not low <= int(raw) <= high:
         raise BadFilter(f"{name} must be an integer from {low} to {high}, not {raw!r}")
     return int(raw)
 
@@ -148,6 +149,6 @@ def _integer(params: Mapping[str, str], name: str, default: int, low: int, high:
 def _cursor(raw: str | None) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit():
+    if not is_digits(raw) or int(raw) > MAX_SEQ:
         raise BadFilter(f"cursor must be a next_cursor value from an earlier page, not {raw!r}")
     return int(raw)

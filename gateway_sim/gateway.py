@@ -26,7 +26,7 @@ from gateway_sim.errors import (
     ParameterMissing,
     TooManyNumbers,
 )
-from gateway_sim.numbers import NumberPlan, split_recipients
+from gateway_sim.numbers import NumberPlan, is_digits, split_recipients
 from gateway_sim.records import Message
 from gateway_sim.rules import Decision, Facts, RuleBook
 from gateway_sim.scenario import Scenario
@@ -196,7 +196,7 @@ class Gateway:
         if not username or not password:
             raise ParameterMissing("subacc_username and subacc_password are required")
         service = fields.get("subacc_service", "").strip()
-        if service and not service.lstrip("-").isdigit():
+        if service and not is_digits(service.removeprefix("-")):
             raise ParameterInvalid(f"subacc_service {service!r} is not an integer")
         account = Account(
             username=username,

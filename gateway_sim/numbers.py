@@ -34,6 +34,11 @@ class Recipient(NamedTuple):
         return self.number if self.number is not None else self.submitted
 
 
+def is_digits(value: str) -> bool:
+    """ASCII digits only (str.isdigit alone also takes '²' and other scripts' digits)."""
+    return value.isascii() and value.isdigit()
+
+
 def split_recipients(to: str) -> list[str]:
     """The non-empty, trimmed entries of a comma-separated `to`, in order, duplicates kept."""
     return [entry for entry in (raw.strip() for raw in to.split(",")) if entry]
@@ -49,7 +54,7 @@ def normalise(entry: str, region: str, strict: bool) -> str | None:
         digits, national = cleaned[2:], False
     else:
         digits, national = cleaned, cleaned.startswith("0")
-    if not digits.isascii() or not digits.isdigit():
+    if not is_digits(digits):
         return None
     try:
         parsed = phonenumbers.parse(digits if national else "+" + digits, region)

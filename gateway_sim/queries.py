@@ -4,7 +4,6 @@ control API's filters. Everything here runs on the store's own thread.
 
 from __future__ import annotations
 
-import json
 import pickle
 import sqlite3
 from collections.abc import Sequence
@@ -16,32 +15,17 @@ from typing import Any
 from gateway_sim.records import RAW_LIMIT, ContentPart, Exchange, Message
 
 SCHEMA = """
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     account TEXT NOT NULL COLLATE NOCASE,
-    endpoint TEXT NOT NULL,
-    type INTEGER NOT NULL,
-    kind TEXT NOT NULL,
     sender TEXT NOT NULL,
-    recipients TEXT NOT NULL,
-    rejected TEXT NOT NULL,
+    type INTEGER NOT NULL,
     text TEXT,
-    encoding TEXT,
-    parts INTEGER NOT NULL,
-    cost TEXT NOT NULL,
-    truncated INTEGER NOT NULL,
     created_at REAL NOT NULL,
+    recipients TEXT NOT NULL,
     content_count INTEGER NOT NULL,
-    udh TEXT,
-    ud TEXT,
-    href TEXT,
-    delivery_report INTEGER NOT NULL,
-    user_context TEXT,
-    rule TEXT,
-    delivery TEXT
+    record BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS parts (
     message_seq INTEGER NOT NULL,
@@ -55,40 +39,29 @@ CREATE TABLE IF NOT EXISTS parts (
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
-    method TEXT NOT NULL,
     path TEXT NOT NULL COLLATE NOCASE,
-    client TEXT NOT NULL,
     account TEXT COLLATE NOCASE,
     recipients TEXT,
     sender TEXT,
     type TEXT,
     text TEXT,
-    status INTEGER NOT NULL,
-    answer TEXT NOT NULL,
     outcome TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    message_id TEXT,
-    rule TEXT,
-    fields BLOB NOT NULL,
-    files TEXT,
-    query BLOB NOT NULL,
-    body BLOB NOT NULL,
-    body_size INTEGER NOT NULL
+    record BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+"""Each table keeps the columns that filters need; the rest of a record is a pickled tuple of
+plain values (a row with few columns is several times cheaper to write than one with twenty)."""
 
-MESSAGE_COLUMNS = (
-    "id, account, endpoint, type, kind, sender, recipients, rejected, text, encoding, parts, "
-    "cost, truncated, created_at, content_count, udh, ud, href, delivery_report, user_context, "
-    "rule, delivery"
+INSERT_MESSAGE = (
+    "INSERT INTO messages (id, account, sender, type, text, created_at, recipients, "
+    "content_count, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-INSERT_MESSAGE = f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 22)})"
-JOURNAL_COLUMNS = (
-    "at, method, path, client, account, recipients, sender, type, text, status, answer, outcome, "
-    "reason, message_id, rule, fields, files, query, body, body_size"
+INSERT_JOURNAL = (
+    "INSERT INTO journal (at, path, account, recipients, sender, type, text, outcome, record) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-INSERT_JOURNAL = f"INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+_PICKLE = pickle.HIGHEST_PROTOCOL
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,37 +97,56 @@ class ExchangeQuery:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def insert_message(db: sqlite3.Connection, m: Message) -> int:
-    """Insert one message and its content; tell how many content bytes it added."""
-    cursor = db.execute(
-        INSERT_MESSAGE,
-        (
-            m.id,
-            m.account,
-            m.endpoint,
-            m.type,
-            m.kind,
-            m.sender,
-            f",{','.join(m.recipients)},",
-            ",".join(m.rejected),
-            m.text,
-            m.encoding,
-            m.parts,
-            str(m.cost),
-            m.truncated,
-            m.created_at.timestamp(),
-            len(m.content),
-            m.udh,
-            m.ud,
-            m.href,
-            m.delivery_report,
-            m.user_context,
-            m.rule,
-            None if m.delivery is None else json.dumps(m.delivery),
-        ),
+def message_row(m: Message) -> tuple[Any, ...]:
+    """The columns of a message, the rest pickled as a tuple of plain values."""
+    rest = (
+        m.endpoint,
+        m.kind,
+        m.rejected,
+        m.encoding,
+        m.parts,
+        str(m.cost),
+        m.truncated,
+        m.udh,
+        m.ud,
+        m.href,
+        m.delivery_report,
+        m.user_context,
+        m.rule,
+        m.delivery,
     )
-    if not m.content:
-        return 0
+    return (
+        m.id,
+        m.account,
+        m.sender,
+        m.type,
+        m.text,
+        m.created_at.timestamp(),
+        f",{','.join(m.recipients)},",
+        len(m.content),
+        pickle.dumps(rest, _PICKLE),
+    )
+
+
+def insert_messages(db: sqlite3.Connection, batch: Sequence[Message]) -> int:
+    """Insert messages in order (runs without content in one statement); tell the content bytes."""
+    added = 0
+    plain: list[tuple[Any, ...]] = []
+    for message in batch:
+        if not message.content:
+            plain.append(message_row(message))
+            continue
+        if plain:
+            db.executemany(INSERT_MESSAGE, plain)
+            plain = []
+        added += _insert_with_content(db, message)
+    if plain:
+        db.executemany(INSERT_MESSAGE, plain)
+    return added
+
+
+def _insert_with_content(db: sqlite3.Connection, m: Message) -> int:
+    cursor = db.execute(INSERT_MESSAGE, message_row(m))
     db.executemany(
         "INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?)",
         [
@@ -169,25 +161,30 @@ def journal_rows(exchanges: Sequence[Exchange]) -> list[tuple[Any, ...]]:
     return [
         (
             e.at.timestamp(),
-            e.method,
             e.path,
-            e.client,
             e.account,
             e.fields.get("to"),
             e.fields.get("from"),
             e.fields.get("type"),
             e.fields.get("text"),
-            e.status,
-            e.answer,
             e.outcome,
-            e.reason,
-            e.message_id,
-            e.rule,
-            pickle.dumps(e.fields, pickle.HIGHEST_PROTOCOL),
-            json.dumps(e.files) if e.files else None,
-            e.query[:RAW_LIMIT],
-            e.body[:RAW_LIMIT],
-            e.body_size,
+            pickle.dumps(
+                (
+                    e.method,
+                    e.client,
+                    e.fields,
+                    e.body_size,
+                    e.status,
+                    e.answer,
+                    e.reason,
+                    e.message_id,
+                    e.rule,
+                    e.files,
+                    e.query[:RAW_LIMIT],
+                    e.body[:RAW_LIMIT],
+                ),
+                _PICKLE,
+            ),
         )
         for e in exchanges
     ]
@@ -197,6 +194,7 @@ def journal_rows(exchanges: Sequence[Exchange]) -> list[tuple[Any, ...]]:
 
 
 def _time(stamp: float) -> datetime:
+    """A stored time (seconds since the epoch, exact to the microsecond) in UTC."""
     return datetime.fromtimestamp(stamp, UTC)
 
 
@@ -211,50 +209,54 @@ def _message(db: sqlite3.Connection, row: sqlite3.Row) -> Message:
             ContentPart(name, kind, bytes(data or b""), dropped=data is None)
             for name, kind, data in parts
         )
+    (endpoint, kind, rejected, encoding, parts_count, cost, truncated, udh, ud, href,
+     delivery_report, user_context, rule, delivery) = pickle.loads(row["record"])  # fmt: skip
     return Message(
         id=row["id"],
         account=row["account"],
-        endpoint=row["endpoint"],
+        endpoint=endpoint,
         type=row["type"],
-        kind=row["kind"],
+        kind=kind,
         sender=row["sender"],
         recipients=tuple(row["recipients"].strip(",").split(",")),
-        rejected=tuple(row["rejected"].split(",")) if row["rejected"] else (),
+        rejected=rejected,
         text=row["text"],
-        encoding=row["encoding"],
-        parts=row["parts"],
-        cost=Decimal(row["cost"]),
-        truncated=bool(row["truncated"]),
+        encoding=encoding,
+        parts=parts_count,
+        cost=Decimal(cost),
+        truncated=truncated,
         created_at=_time(row["created_at"]),
         content=content,
-        udh=row["udh"],
-        ud=row["ud"],
-        href=row["href"],
-        delivery_report=bool(row["delivery_report"]),
-        user_context=row["user_context"],
-        rule=row["rule"],
-        delivery=None if row["delivery"] is None else json.loads(row["delivery"]),
+        udh=udh,
+        ud=ud,
+        href=href,
+        delivery_report=delivery_report,
+        user_context=user_context,
+        rule=rule,
+        delivery=delivery,
     )
 
 
 def _exchange(row: sqlite3.Row) -> Exchange:
+    (method, client, fields, body_size, status, answer, reason, message_id, rule, files,
+     query, body) = pickle.loads(row["record"])  # fmt: skip
     return Exchange(
         at=_time(row["at"]),
-        method=row["method"],
+        method=method,
         path=row["path"],
-        client=row["client"],
-        fields=pickle.loads(row["fields"]),
-        body_size=row["body_size"],
-        status=row["status"],
-        answer=row["answer"],
+        client=client,
+        fields=fields,
+        body_size=body_size,
+        status=status,
+        answer=answer,
         outcome=row["outcome"],
-        reason=row["reason"],
+        reason=reason,
         account=row["account"],
-        message_id=row["message_id"],
-        rule=row["rule"],
-        files=json.loads(row["files"]) if row["files"] else [],
-        query=bytes(row["query"]),
-        body=bytes(row["body"]),
+        message_id=message_id,
+        rule=rule,
+        files=files,
+        query=query,
+        body=body,
     )
 
 

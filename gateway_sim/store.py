@@ -26,7 +26,7 @@ from gateway_sim.queries import (
     SCHEMA,
     MessageQuery,
     count_messages,
-    insert_message,
+    insert_messages,
     journal_rows,
     message_by_id,
     messages,
@@ -107,6 +107,8 @@ class Store:
 
     def _periodic_flush(self) -> None:
         self._scheduled = False
+        if self._connection is None:  # closed meanwhile
+            return
         self._writing = True
         written = self.flush()
         try:
@@ -173,6 +175,12 @@ class Store:
     def _open(self) -> None:
         self._connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._connection.row_factory = sqlite3.Row
+        if self.persistent:
+            self._connection.executescript(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+            )
+        else:  # nothing to recover in memory: skip the rollback journal's copies
+            self._connection.execute("PRAGMA journal_mode = OFF")
         self._connection.executescript(SCHEMA)
         (total,) = self._connection.execute(
             "SELECT COALESCE(SUM(size), 0) FROM parts WHERE data IS NOT NULL"
@@ -200,8 +208,7 @@ class Store:
         db = self._db
         db.execute("BEGIN")
         try:
-            for message in batch:
-                self._content_bytes += insert_message(db, message)
+            self._content_bytes += insert_messages(db, batch)
             if exchanges:
                 db.executemany(INSERT_JOURNAL, journal_rows(exchanges))
             if state:

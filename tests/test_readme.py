@@ -14,6 +14,8 @@ from gateway_sim.rules import Action, Match
 from gateway_sim.scenario import load_scenario, parse_scenario
 from tests.conftest import LiveServer, build_app
 
+pytest_plugins = ["pytester"]
+
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
 
@@ -103,3 +105,10 @@ def test_every_protocol_policy_is_in_the_what_is_simulated_table() -> None:
         "numbers.unroutable",
     ):
         assert setting in table, setting
+
+
+def test_the_pytest_plugin_example_passes(pytester: pytest.Pytester) -> None:
+    (example,) = code_blocks("python")
+    pytester.makepyfile(test_readme_example=example)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=1)
