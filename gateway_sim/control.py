@@ -157,7 +157,7 @@ class ControlApi:
         )
 
     async def delete_messages(self, request: Request) -> Response:
-        deleted = await asyncio.wrap_future(self.store.clear())
+        deleted = self.store.clear()
         return _json(200, {"deleted": deleted})
 
     async def wait_for_message(self, request: Request) -> Response:

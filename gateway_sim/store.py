@@ -1,13 +1,14 @@
 """The SQLite store: messages, their content parts, the exchange journal and saved state, with
 retention caps so that memory stays flat however long the simulator runs.
 
-One thread owns the connection and every statement runs there, in order. The request path only
-appends to bounded in-memory queues (no I/O on the event loop). A write is started a few
-milliseconds after the first item queues, and only one periodic write is in flight at a time:
-when the writer falls behind, items gather into larger batches instead of piling up jobs, and a
-queue holds no more than its retention cap (older items would be dropped on arrival anyway).
-Every read first hands over what is pending, so a reader always sees every message that was
-answered before it asked.
+The request path only appends to bounded in-memory queues. A write runs a few milliseconds after
+the first item queues, as one batch (one transaction, a few multi-row statements), so the cost
+per request is small and no request waits for the database. Writes run on the event loop's own
+thread: a second thread would have to win back the GIL after every SQLite step, and under load
+that convoy made it fall seconds behind. A queue holds no more than its retention cap (older
+items would be dropped on arrival anyway). Every read first writes what is pending, so a reader
+always sees every message that was answered before it asked. A lock keeps other threads (a
+test's, reading synchronously) from using the connection at the same time.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -53,17 +54,15 @@ class Store:
     def __init__(self, path: str = ":memory:", retention: Retention | None = None) -> None:
         self.path = path
         self.retention = retention or Retention()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-sim-db")
+        self._lock = threading.RLock()
         self._messages: deque[Message] = deque(maxlen=self.retention.max_messages)
         self._exchanges: deque[Exchange] = deque(maxlen=self.retention.max_journal)
         self._scheduled = False
-        self._writing = False
         self._state_changed = False
         self.snapshot: Callable[[], dict[str, str]] | None = None
         """Called at each write of a persistent store: state to save (credit, id counter)."""
-        self._connection: sqlite3.Connection | None = None
         self._content_bytes = 0
-        self._run(self._open).result()
+        self._connection: sqlite3.Connection | None = self._open()
 
     @property
     def persistent(self) -> bool:
@@ -84,113 +83,83 @@ class Store:
         self._state_changed = True
         self._schedule()
 
-    def flush(self) -> Future[None]:
-        """Hand everything pending to the database thread; the future resolves once written."""
-        batch_messages = _take_all(self._messages)
-        batch_exchanges = _take_all(self._exchanges)
-        changed, self._state_changed = self._state_changed or bool(batch_messages), False
-        state = self.snapshot() if self.snapshot is not None and changed else {}
-        written = self._run(lambda: self._write(batch_messages, batch_exchanges, state))
-        written.add_done_callback(_log_failure)
-        return written
-
     def _schedule(self) -> None:
-        if self._scheduled or self._writing:
+        if self._scheduled:
             return
         self._scheduled = True
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._periodic_flush()
-            return
-        loop.call_later(FLUSH_DELAY, self._periodic_flush)
-
-    def _periodic_flush(self) -> None:
-        self._scheduled = False
-        if self._connection is None:  # closed meanwhile
-            return
-        self._writing = True
-        written = self.flush()
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        written.add_done_callback(lambda _: self._written(loop))
-
-    def _written(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """On the database thread: the periodic write is done; start the next if items wait."""
-        self._writing = False
-        if not (self._messages or self._exchanges or self._state_changed):
-            return
-        if loop is None or loop.is_closed():
+            asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
+        except RuntimeError:  # no event loop here: write at once
             self.flush()
-        else:
-            loop.call_soon_threadsafe(self._schedule)
 
-    # -- reads: each first hands over what is pending -----------------------------------------
+    def flush(self) -> None:
+        """Write everything pending, in one transaction."""
+        with self._lock:
+            self._scheduled = False
+            if self._connection is None:
+                return
+            batch = _take_all(self._messages)
+            exchanges = _take_all(self._exchanges)
+            changed, self._state_changed = self._state_changed or bool(batch), False
+            state = self.snapshot() if self.snapshot is not None and changed else {}
+            try:
+                self._write(self._connection, batch, exchanges, state)
+            except sqlite3.Error:
+                log.exception("could not write to the store")
 
-    def read(self, query: Callable[[sqlite3.Connection], T]) -> Future[T]:
-        self.flush()
-        return self._run(lambda: query(self._db))
+    # -- reads: each first writes what is pending ---------------------------------------------
+
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            self.flush()
+            if self._connection is None:
+                raise RuntimeError("the store is closed")
+            return query(self._connection)
 
     async def read_async(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.wrap_future(self.read(query))
+        """The same as `read` (queries on an in-process SQLite take milliseconds at most)."""
+        return self.read(query)
 
     def get(self, message_id: str) -> Message | None:
-        return self.read(lambda db: message_by_id(db, message_id)).result()
+        return self.read(lambda db: message_by_id(db, message_id))
 
     def state(self) -> dict[str, str]:
-        rows = self.read(lambda db: db.execute("SELECT key, value FROM state").fetchall()).result()
+        rows = self.read(lambda db: db.execute("SELECT key, value FROM state").fetchall())
         return {str(key): str(value) for key, value in rows}
 
     def __iter__(self) -> Iterator[Message]:
         oldest_first = MessageQuery(limit=self.retention.max_messages)
-        found = self.read(lambda db: messages(db, oldest_first)).result()
+        found = self.read(lambda db: messages(db, oldest_first))
         return iter([message for _, message in reversed(found)])
 
     def __len__(self) -> int:
-        return self.read(count_messages).result()
+        return self.read(count_messages)
 
-    def clear(self, *, journal: bool = False) -> Future[int]:
+    def clear(self, *, journal: bool = False) -> int:
         """Forget every message (and the journal too, if asked); tells how many messages."""
         return self.read(lambda db: self._clear(db, journal))
 
     def close(self) -> None:
-        if self._connection is None:
-            return
-        self.flush().result()
-        self._run(self._close).result()
-        self._executor.shutdown(wait=True)
+        with self._lock:
+            if self._connection is None:
+                return
+            self.flush()
+            self._connection.close()
+            self._connection = None
 
-    # -- the database thread ------------------------------------------------------------------
+    # -- SQLite -------------------------------------------------------------------------------
 
-    def _run(self, job: Callable[[], T]) -> Future[T]:
-        return self._executor.submit(job)
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        assert self._connection is not None
-        return self._connection
-
-    def _open(self) -> None:
-        self._connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._connection.row_factory = sqlite3.Row
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.row_factory = sqlite3.Row
         if self.persistent:
-            self._connection.executescript(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-            )
-        else:  # nothing to recover in memory: skip the rollback journal's copies
-            self._connection.execute("PRAGMA journal_mode = OFF")
-        self._connection.executescript(SCHEMA)
-        (total,) = self._connection.execute(
+            connection.executescript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        connection.executescript(SCHEMA)
+        (total,) = connection.execute(
             "SELECT COALESCE(SUM(size), 0) FROM parts WHERE data IS NOT NULL"
         ).fetchone()
         self._content_bytes = int(total)
-
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        return connection
 
     def _clear(self, db: sqlite3.Connection, journal: bool) -> int:
         count = count_messages(db)
@@ -201,11 +170,14 @@ class Store:
         return count
 
     def _write(
-        self, batch: list[Message], exchanges: list[Exchange], state: dict[str, str]
+        self,
+        db: sqlite3.Connection,
+        batch: list[Message],
+        exchanges: list[Exchange],
+        state: dict[str, str],
     ) -> None:
         if not (batch or exchanges or state):
             return
-        db = self._db
         db.execute("BEGIN")
         try:
             self._content_bytes += insert_messages(db, batch)
@@ -263,9 +235,3 @@ class Store:
 def _take_all(queue: deque[T]) -> list[T]:
     """Empty a queue that another thread may be appending to, losing nothing."""
     return [queue.popleft() for _ in range(len(queue))]
-
-
-def _log_failure(written: Future[None]) -> None:
-    error = written.exception()
-    if error is not None:
-        log.error("could not write to the store", exc_info=error)
