@@ -85,10 +85,15 @@ def _prefix_fitting(widths: list[int], capacity: int) -> int:
     return len(widths)
 
 
-def price(prices: Prices, message_type: int, parts: int) -> Decimal:
-    """Credits for one recipient of a message of `message_type` with `parts` SMS parts."""
-    per_part = {1: prices.sms_part, 2: prices.unicode_part, 6: prices.voice_part}
-    if message_type in per_part:
-        return per_part[message_type] * parts
-    flat = {3: prices.binary, 4: prices.wap_push, 5: prices.mms}
-    return flat[message_type]
+class PriceList:
+    """Credits for one recipient of a message: per SMS part for types 1, 2 and 6, else flat."""
+
+    def __init__(self, prices: Prices) -> None:
+        self._per_part = {1: prices.sms_part, 2: prices.unicode_part, 6: prices.voice_part}
+        self._flat = {3: prices.binary, 4: prices.wap_push, 5: prices.mms}
+
+    def __call__(self, message_type: int, parts: int) -> Decimal:
+        per_part = self._per_part.get(message_type)
+        if per_part is not None:
+            return per_part if parts == 1 else per_part * parts
+        return self._flat[message_type]

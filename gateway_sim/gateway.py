@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from gateway_sim.accounts import Account, Accounts
-from gateway_sim.billing import price
+from gateway_sim.billing import PriceList
 from gateway_sim.clock import Clock, IdCounter
 from gateway_sim.content import UploadedFile, build_content, message_type
 from gateway_sim.errors import (
@@ -26,13 +26,14 @@ from gateway_sim.errors import (
     ParameterMissing,
     TooManyNumbers,
 )
-from gateway_sim.numbers import NumberPlan, is_digits, split_recipients
+from gateway_sim.numbers import NumberPlan, Recipient, is_digits, split_recipients
 from gateway_sim.records import Message
 from gateway_sim.rules import Decision, Facts, RuleBook
 from gateway_sim.scenario import Scenario
 from gateway_sim.store import Store
 
 MAX_RECIPIENTS = 100
+INVALID_NUMBER_LINE = f"ERR:{INVALID_NUMBER}"
 SUBACCOUNT_DETAILS = (
     "subacc_service",
     "subacc_fullname",
@@ -72,6 +73,7 @@ class Gateway:
         self.ids = IdCounter(scenario.settings.id_start)
         self.accounts = Accounts(scenario.accounts)
         self.numbers = NumberPlan(scenario.numbers)
+        self.price = PriceList(scenario.prices)
         self.rules = RuleBook(
             scenario.rules,
             seed=self.seed,
@@ -139,15 +141,13 @@ class Gateway:
             raise TooManyNumbers(f"{len(entries)} numbers in to; at most {MAX_RECIPIENTS}")
         region = account.default_country or settings.default_country
         recipients = self.numbers.recipients(entries, region)
-        forced = _forced_errors(decision)
-        errors = {r.shown: forced.get(r.shown, INVALID_NUMBER) for r in recipients}
-        routable = tuple(
-            r.number for r in recipients if r.number is not None and r.shown not in forced
-        )
+        routable, rejected, results = _sort_out(recipients, _forced_errors(decision))
         if not routable:
-            lines = tuple((r.shown, f"ERR:{errors[r.shown]}") for r in recipients)
+            lines = tuple((shown, str(result)) for shown, result in results)
             return Outcome(lines, "no recipient can be routed")
-        cost = price(self.scenario.prices, kind, content.parts) * len(routable)
+        cost = self.price(kind, content.parts)
+        if len(routable) > 1:
+            cost *= len(routable)
         if not self.accounts.try_debit(account, cost):
             raise InsufficientCredit(f"costs {cost}, balance is {account.credit}")
         message = Message(
@@ -158,7 +158,7 @@ class Gateway:
             kind=content.kind,
             sender=given_sender or account.default_sender,
             recipients=routable,
-            rejected=tuple(r.submitted for r in recipients if r.number not in routable),
+            rejected=rejected,
             text=content.text,
             encoding=content.encoding,
             parts=content.parts,
@@ -178,10 +178,7 @@ class Gateway:
         for listener in self.listeners:
             listener(message)
         accepted = f"ID:{message.id}"
-        lines = tuple(
-            (r.shown, accepted if r.number in routable else f"ERR:{errors[r.shown]}")
-            for r in recipients
-        )
+        lines = tuple((shown, accepted if result is None else result) for shown, result in results)
         return Outcome(lines, f"accepted for {len(routable)} recipient(s), cost {cost}", message)
 
     def balance(self, fields: Mapping[str, str]) -> int:
@@ -210,6 +207,27 @@ class Gateway:
         if not self.accounts.add(account):
             raise AccountExists(f"an account named {username!r} exists already")
         return account
+
+
+def _sort_out(
+    recipients: list[Recipient], forced: dict[str, str]
+) -> tuple[tuple[str, ...], tuple[str, ...], list[tuple[str, str | None]]]:
+    """Routable numbers, refused entries, and each recipient's line: its error, or None for
+    the id that it will share."""
+    routable: list[str] = []
+    rejected: list[str] = []
+    results: list[tuple[str, str | None]] = []
+    for submitted, number in recipients:
+        if number is None:
+            rejected.append(submitted)
+            results.append((submitted, INVALID_NUMBER_LINE))
+        elif number in forced:
+            rejected.append(submitted)
+            results.append((number, f"ERR:{forced[number]}"))
+        else:
+            routable.append(number)
+            results.append((number, None))
+    return tuple(routable), tuple(rejected), results
 
 
 def _type_or_none(raw: str | None) -> int | None:

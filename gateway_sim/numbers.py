@@ -101,8 +101,11 @@ class NumberPlan:
         """Judge each entry and drop duplicates after normalising; first occurrence kept."""
         seen: set[str] = set()
         result: list[Recipient] = []
+        verdicts = self._verdicts
         for entry in entries:
-            number = self.judge(entry, region)
+            number = verdicts.get((entry, region), "")  # "" is never a verdict: not judged yet
+            if number == "":
+                number = self.judge(entry, region)
             key = number if number is not None else "\0" + entry
             if key not in seen:
                 seen.add(key)

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from gateway_sim.protocol.text import decode_field
+from gateway_sim.protocol.text import UTF8_OR_NONE, decode_field
 
 Fields = dict[str, str]
+COMMON_ESCAPES = tuple(
+    dict.fromkeys((f"%{ord(c):02{case}}", c) for c in ",: /@=&+;" for case in ("X", "x"))
+)
+"""Escapes of ASCII punctuation, replaced in one C-level pass each: a recipient list is mostly
+`%2C`. None of them yields `%` or a hex digit, so no new escape can appear, and what remains
+is decoded the general way."""
 
 
 def parse_urlencoded(raw: bytes, charset: str | None = None) -> Fields:
     """Fields of an `application/x-www-form-urlencoded` body or a query string."""
+    if raw.isascii() and charset in UTF8_OR_NONE:
+        return _parse_ascii(raw.decode("ascii"), charset)
     fields: Fields = {}
     for pair in raw.split(b"&"):
         if not pair:
@@ -37,6 +45,30 @@ def merge(query: Fields, body: Fields) -> Fields:
     merged = dict(query)
     merged.update(body)
     return merged
+
+
+def _parse_ascii(text: str, charset: str | None) -> Fields:
+    """The common case, ASCII on the wire: only escaped bytes need decoding."""
+    fields: Fields = {}
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        add_field(fields, _unquote_text(name, charset).lower(), _unquote_text(value, charset))
+    return fields
+
+
+def _unquote_text(text: str, charset: str | None) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    for escape, char in COMMON_ESCAPES:
+        if escape in text:
+            text = text.replace(escape, char)
+    if "%" not in text:
+        return text
+    return decode_field(unquote_to_bytes(text), charset)
 
 
 def _unquote(raw: bytes, charset: str | None) -> str:

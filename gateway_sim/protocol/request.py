@@ -5,6 +5,7 @@ and content files. Multipart bodies are parsed as they stream in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from gateway_sim.content import UploadedFile
 from gateway_sim.protocol.form import Fields, merge, parse_urlencoded
@@ -45,7 +46,7 @@ async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> G
     charset = charset_of(content_type) if content_type else None
     query_raw: bytes = scope["query_string"]
     query = parse_urlencoded(query_raw, charset) if query_raw else {}
-    media_type = content_type.split(";", 1)[0].strip().lower()
+    media_type = _media_type(content_type)
     if media_type == "multipart/form-data":
         request = await _read_multipart(receive, content_type, charset, query, max_body_bytes)
         request.path, request.query = scope["path"].lower(), query_raw
@@ -55,6 +56,11 @@ async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> G
     return GatewayRequest(
         merge(query, fields), scope["path"].lower(), query=query_raw, body=body, body_size=len(body)
     )
+
+
+@lru_cache(maxsize=256)
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def _is_form(media_type: str) -> bool:

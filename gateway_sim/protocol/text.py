@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import codecs
 import re
+from functools import lru_cache
 
 _CHARSET = re.compile(r"charset\s*[=:]\s*\"?([A-Za-z0-9._:-]+)", re.IGNORECASE)
 _UTF8 = frozenset({"utf-8", "utf8"})
+UTF8_OR_NONE = frozenset({None, "utf-8"})
+"""Charsets (as `charset_of` names them) under which fields are UTF-8 with the fallback."""
 
 
 def _c1_controls(error: UnicodeError) -> tuple[str, int]:
@@ -21,6 +24,7 @@ def _c1_controls(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error("gateway_sim_c1", _c1_controls)
 
 
+@lru_cache(maxsize=256)
 def charset_of(content_type: str) -> str | None:
     """The charset named in a Content-Type header, normalised to a Python codec name."""
     found = _CHARSET.search(content_type)
