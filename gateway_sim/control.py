@@ -24,7 +24,6 @@ from gateway_sim.accounts import Account
 from gateway_sim.filters import BadFilter, Filters, timeout_seconds
 from gateway_sim.numbers import is_digits
 from gateway_sim.openapi import SPEC
-from gateway_sim.queries import content_part, exchanges, message_by_id, messages
 from gateway_sim.rules import Rule
 from gateway_sim.scenario import ScenarioError, describe_errors, parse_scenario, region_code
 from gateway_sim.types import Receive, Scope, Send
@@ -147,7 +146,7 @@ class ControlApi:
 
     async def list_messages(self, request: Request) -> Response:
         query = Filters.parse(request.query_params, self._region).message_query()
-        found = await self.store.read_async(lambda db: messages(db, query))
+        found = self.store.messages(query)
         return _json(
             200,
             {
@@ -165,8 +164,7 @@ class ControlApi:
         timeout = timeout_seconds(request.query_params, WAIT_DEFAULT, WAIT_MOST)
         arrival = self.app.events.subscribe(filters.matches)
         try:
-            query = filters.message_query()
-            found = await self.store.read_async(lambda db: messages(db, query))
+            found = self.store.messages(filters.message_query())
             if found:
                 return _json(200, {"message": found[0][1].to_json()})
             message = await asyncio.wait_for(arrival, timeout)
@@ -178,7 +176,7 @@ class ControlApi:
 
     async def get_message(self, request: Request) -> Response:
         message_id = request.path_params["id"]
-        message = await self.store.read_async(lambda db: message_by_id(db, message_id))
+        message = self.store.get(message_id)
         if message is None:
             raise Problem(404, "not_found", f"no message with id {message_id!r}")
         return _json(200, message.to_json())
@@ -188,7 +186,7 @@ class ControlApi:
         if not is_digits(raw_n) or int(raw_n) > MAX_PART:
             raise Problem(400, "bad_part", f"part number must be 0 to {MAX_PART}, not {raw_n!r}")
         n = int(raw_n)
-        part = await self.store.read_async(lambda db: content_part(db, message_id, n))
+        part = self.store.part(message_id, n)
         if part is None:
             raise Problem(404, "not_found", f"message {message_id!r} has no content part {n}")
         if part.dropped:
@@ -200,7 +198,7 @@ class ControlApi:
     async def list_requests(self, request: Request) -> Response:
         params = request.query_params
         query = Filters.parse(params, self._region).exchange_query(params)
-        found = await self.store.read_async(lambda db: exchanges(db, query))
+        found = self.store.exchanges(query)
         return _json(
             200,
             {

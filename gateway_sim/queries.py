@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,6 +62,9 @@ INSERT_JOURNAL = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PICKLE = pickle.HIGHEST_PROTOCOL
+
+Blobs = Callable[[int, int], bytes | None]
+"""Where content bytes not kept in SQLite are: (message seq, part number) -> bytes or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +131,13 @@ def message_row(m: Message) -> tuple[Any, ...]:
     )
 
 
-def insert_messages(db: sqlite3.Connection, batch: Sequence[Message]) -> int:
-    """Insert messages in order (runs without content in one statement); tell the content bytes."""
-    added = 0
+def insert_messages(
+    db: sqlite3.Connection, batch: Sequence[Message], *, with_bytes: bool
+) -> list[tuple[int, Message]]:
+    """Insert messages in order (runs without content in one statement); return the sequence
+    numbers of those with content. Content bytes go in only `with_bytes`; else just the
+    description of each part."""
+    with_content: list[tuple[int, Message]] = []
     plain: list[tuple[Any, ...]] = []
     for message in batch:
         if not message.content:
@@ -139,22 +146,19 @@ def insert_messages(db: sqlite3.Connection, batch: Sequence[Message]) -> int:
         if plain:
             db.executemany(INSERT_MESSAGE, plain)
             plain = []
-        added += _insert_with_content(db, message)
+        seq = db.execute(INSERT_MESSAGE, message_row(message)).lastrowid
+        assert seq is not None
+        db.executemany(
+            "INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (seq, n, p.filename, p.content_type, len(p.data), p.data if with_bytes else None)
+                for n, p in enumerate(message.content)
+            ],
+        )
+        with_content.append((seq, message))
     if plain:
         db.executemany(INSERT_MESSAGE, plain)
-    return added
-
-
-def _insert_with_content(db: sqlite3.Connection, m: Message) -> int:
-    cursor = db.execute(INSERT_MESSAGE, message_row(m))
-    db.executemany(
-        "INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            (cursor.lastrowid, n, p.filename, p.content_type, len(p.data), p.data)
-            for n, p in enumerate(m.content)
-        ],
-    )
-    return sum(len(part.data) for part in m.content)
+    return with_content
 
 
 def journal_rows(exchanges: Sequence[Exchange]) -> list[tuple[Any, ...]]:
@@ -198,17 +202,14 @@ def _time(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
 
 
-def _message(db: sqlite3.Connection, row: sqlite3.Row) -> Message:
+def _message(db: sqlite3.Connection, row: sqlite3.Row, blobs: Blobs) -> Message:
     content: tuple[ContentPart, ...] = ()
     if row["content_count"]:
         parts = db.execute(
-            "SELECT filename, content_type, data FROM parts WHERE message_seq = ? ORDER BY n",
+            "SELECT n, filename, content_type, data FROM parts WHERE message_seq = ? ORDER BY n",
             (row["seq"],),
         ).fetchall()
-        content = tuple(
-            ContentPart(name, kind, bytes(data or b""), dropped=data is None)
-            for name, kind, data in parts
-        )
+        content = tuple(_part(row["seq"], part, blobs) for part in parts)
     (endpoint, kind, rejected, encoding, parts_count, cost, truncated, udh, ud, href,
      delivery_report, user_context, rule, delivery) = pickle.loads(row["record"])  # fmt: skip
     return Message(
@@ -265,12 +266,19 @@ def count_messages(db: sqlite3.Connection) -> int:
     return int(count)
 
 
-def message_by_id(db: sqlite3.Connection, message_id: str) -> Message | None:
+def _part(seq: int, row: sqlite3.Row, blobs: Blobs) -> ContentPart:
+    data = row["data"] if row["data"] is not None else blobs(seq, row["n"])
+    return ContentPart(row["filename"], row["content_type"], bytes(data or b""), data is None)
+
+
+def message_by_id(db: sqlite3.Connection, message_id: str, blobs: Blobs) -> Message | None:
     row = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
-    return None if row is None else _message(db, row)
+    return None if row is None else _message(db, row, blobs)
 
 
-def messages(db: sqlite3.Connection, query: MessageQuery) -> list[tuple[int, Message]]:
+def messages(
+    db: sqlite3.Connection, query: MessageQuery, blobs: Blobs
+) -> list[tuple[int, Message]]:
     """Messages matching `query`, newest first, with their sequence numbers (for cursors)."""
     where: list[str] = []
     args: list[Any] = []
@@ -281,7 +289,7 @@ def messages(db: sqlite3.Connection, query: MessageQuery) -> list[tuple[int, Mes
     rows = db.execute(
         f"SELECT * FROM messages {_where(where)} ORDER BY seq DESC LIMIT ?", [*args, query.limit]
     ).fetchall()
-    return [(row["seq"], _message(db, row)) for row in rows]
+    return [(row["seq"], _message(db, row, blobs)) for row in rows]
 
 
 def exchanges(db: sqlite3.Connection, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
@@ -305,15 +313,15 @@ def exchanges(db: sqlite3.Connection, query: ExchangeQuery) -> list[tuple[int, E
     return [(row["seq"], _exchange(row)) for row in rows]
 
 
-def content_part(db: sqlite3.Connection, message_id: str, n: int) -> ContentPart | None:
+def content_part(
+    db: sqlite3.Connection, message_id: str, n: int, blobs: Blobs
+) -> ContentPart | None:
     row = db.execute(
-        "SELECT filename, content_type, data FROM parts JOIN messages ON seq = message_seq "
+        "SELECT seq, n, filename, content_type, data FROM parts JOIN messages ON seq = message_seq "
         "WHERE id = ? AND n = ?",
         (message_id, n),
     ).fetchone()
-    if row is None:
-        return None
-    return ContentPart(row[0], row[1], bytes(row[2] or b""), dropped=row[2] is None)
+    return None if row is None else _part(row["seq"], row, blobs)
 
 
 def _equal(where: list[str], args: list[Any], **columns: Any) -> None:

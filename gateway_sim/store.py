@@ -17,7 +17,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -25,14 +25,17 @@ from typing import TypeVar
 from gateway_sim.queries import (
     INSERT_JOURNAL,
     SCHEMA,
+    ExchangeQuery,
     MessageQuery,
+    content_part,
     count_messages,
+    exchanges,
     insert_messages,
     journal_rows,
     message_by_id,
     messages,
 )
-from gateway_sim.records import Exchange, Message
+from gateway_sim.records import ContentPart, Exchange, Message
 
 T = TypeVar("T")
 log = logging.getLogger("gateway_sim")
@@ -62,6 +65,9 @@ class Store:
         self.snapshot: Callable[[], dict[str, str]] | None = None
         """Called at each write of a persistent store: state to save (credit, id counter)."""
         self._content_bytes = 0
+        self._blobs: OrderedDict[int, tuple[bytes, ...]] = OrderedDict()
+        """In memory, content bytes stay out of SQLite: a 300 KB MMS written as blobs costs
+        more than the whole rest of its request. Keyed by message seq, oldest first."""
         self._connection: sqlite3.Connection | None = self._open()
 
     @property
@@ -116,20 +122,26 @@ class Store:
                 raise RuntimeError("the store is closed")
             return query(self._connection)
 
-    async def read_async(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        """The same as `read` (queries on an in-process SQLite take milliseconds at most)."""
-        return self.read(query)
-
     def get(self, message_id: str) -> Message | None:
-        return self.read(lambda db: message_by_id(db, message_id))
+        return self.read(lambda db: message_by_id(db, message_id, self._blob))
+
+    def messages(self, query: MessageQuery) -> list[tuple[int, Message]]:
+        """Messages matching `query`, newest first, with their sequence numbers."""
+        return self.read(lambda db: messages(db, query, self._blob))
+
+    def part(self, message_id: str, n: int) -> ContentPart | None:
+        return self.read(lambda db: content_part(db, message_id, n, self._blob))
+
+    def exchanges(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
+        """Journal entries matching `query`, newest first, with their sequence numbers."""
+        return self.read(lambda db: exchanges(db, query))
 
     def state(self) -> dict[str, str]:
         rows = self.read(lambda db: db.execute("SELECT key, value FROM state").fetchall())
         return {str(key): str(value) for key, value in rows}
 
     def __iter__(self) -> Iterator[Message]:
-        oldest_first = MessageQuery(limit=self.retention.max_messages)
-        found = self.read(lambda db: messages(db, oldest_first))
+        found = self.messages(MessageQuery(limit=self.retention.max_messages))
         return iter([message for _, message in reversed(found)])
 
     def __len__(self) -> int:
@@ -167,6 +179,7 @@ class Store:
         if journal:
             db.execute("DELETE FROM journal")
         self._content_bytes = 0
+        self._blobs.clear()
         return count
 
     def _write(
@@ -180,7 +193,10 @@ class Store:
             return
         db.execute("BEGIN")
         try:
-            self._content_bytes += insert_messages(db, batch)
+            for seq, message in insert_messages(db, batch, with_bytes=self.persistent):
+                self._content_bytes += sum(len(part.data) for part in message.content)
+                if not self.persistent:
+                    self._blobs[seq] = tuple(part.data for part in message.content)
             if exchanges:
                 db.executemany(INSERT_JOURNAL, journal_rows(exchanges))
             if state:
@@ -205,14 +221,30 @@ class Store:
                 (cut,),
             ).fetchone()
             self._content_bytes -= freed
+            self._drop_blobs(lambda seq: seq <= cut)
             db.execute("DELETE FROM parts WHERE message_seq <= ?", (cut,))
             db.execute("DELETE FROM messages WHERE seq <= ?", (cut,))
         if self._content_bytes > limits.max_content_bytes:
-            self._drop_oldest_content(db, self._content_bytes - limits.max_content_bytes)
+            if self.persistent:
+                self._drop_oldest_content(db, self._content_bytes - limits.max_content_bytes)
+            else:
+                self._drop_blobs(lambda _: self._content_bytes > limits.max_content_bytes)
         (newest,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
         cut = newest - limits.max_journal
         if cut > 0:
             db.execute("DELETE FROM journal WHERE seq <= ?", (cut,))
+
+    def _drop_blobs(self, while_: Callable[[int], bool]) -> None:
+        """Forget the oldest in-memory content while `while_(seq)` holds (and any is left)."""
+        while self._blobs:
+            seq = next(iter(self._blobs))
+            if not while_(seq):
+                return
+            self._content_bytes -= sum(map(len, self._blobs.pop(seq)))
+
+    def _blob(self, seq: int, n: int) -> bytes | None:
+        parts = self._blobs.get(seq)
+        return parts[n] if parts is not None and n < len(parts) else None
 
     def _drop_oldest_content(self, db: sqlite3.Connection, excess: int) -> None:
         """Drop the bytes (not the description) of the oldest MMS parts until under the cap."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 
 from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
@@ -19,6 +20,13 @@ from gateway_sim.protocol.text import charset_of, decode_field
 from gateway_sim.records import ContentPart
 
 PLAIN_ENCODINGS = frozenset({"", "binary", "8bit", "7bit"})
+
+
+@lru_cache(maxsize=1024)
+def _disposition(header: bytes) -> tuple[bytes | None, bytes | None]:
+    """`name` and `filename` of a Content-Disposition (the same few recur in every request)."""
+    _, options = parse_options_header(header.decode("latin-1"))
+    return options.get(b"name"), options.get(b"filename")
 
 
 class MalformedBody(Exception):
@@ -86,9 +94,8 @@ class MultipartReader:
         self._data.append(data[start:end])
 
     def _part_end(self) -> None:
-        _, disposition = parse_options_header(self._header("content-disposition"))
+        name, filename = _disposition(self._headers.get("content-disposition", b""))
         content_type = self._header("content-type")
-        name, filename = disposition.get(b"name"), disposition.get(b"filename")
         data = b"".join(self._data)
         if filename is None and name:
             charset = charset_of(content_type) or self._charset
