@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from gateway_sim.scenario import Prices
 
@@ -22,8 +21,7 @@ MAX_CONCAT = 10
 Encoding = Literal["gsm7", "ucs2"]
 
 
-@dataclass(frozen=True, slots=True)
-class Segmented:
+class Segmented(NamedTuple):
     """A text as it will be sent: its encoding, the kept text and the SMS parts per recipient."""
 
     encoding: Encoding
