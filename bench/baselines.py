@@ -3,17 +3,21 @@
 - `form`: a bare Starlette app; its route awaits `request.form()` and answers a constant ID line.
 - `multipart`: a bare ASGI app that drives python-multipart's streaming `MultipartParser` over the
   body as it arrives, keeping each part's raw headers and bytes, and answers the same line.
+- `sleep`: a bare Starlette app; its route awaits `asyncio.sleep(0.2)` (as the `latency` case's
+  rule delays the simulator) and answers the same line, the body left unread.
 - `nostore`: the simulator itself, built and served by the CLI's own code (`gateway-sim serve`
   flags and defaults, `create_app`, uvicorn settings), but with a `Store` whose `add()` and
   `record()` do nothing: no message is stored and nothing is journaled.
 
-Run as `python bench/baselines.py form|multipart|nostore [--port N]`; like `gateway-sim serve` it
-binds first, prints `listening on http://HOST:PORT` and then runs uvicorn on that socket.
+Run as `python bench/baselines.py form|multipart|sleep|nostore [--port N]`; like
+`gateway-sim serve` it binds first, prints `listening on http://HOST:PORT` and then runs uvicorn
+on that socket.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +37,7 @@ from gateway_sim.store import Retention, Store
 
 SCENARIO = Path(__file__).resolve().parent / "scenario.yaml"
 ANSWER = "ID:10011000000000000001"
+SLEEP_SECONDS = 0.2  # the `slow` rule's latency_ms in bench/latency.yaml
 PATHS = ("/smsgateway/sendmsg.aspx", "/smsgateway/default.aspx")
 _ANSWER_BYTES = ANSWER.encode()
 _HEADERS = [
@@ -49,6 +54,16 @@ async def _form_endpoint(request: Request) -> PlainTextResponse:
 def form_app() -> Starlette:
     """Starlette parsing the urlencoded body with `request.form()`."""
     return Starlette(routes=[Route(path, _form_endpoint, methods=["POST"]) for path in PATHS])
+
+
+async def _sleep_endpoint(request: Request) -> PlainTextResponse:
+    await asyncio.sleep(SLEEP_SECONDS)
+    return PlainTextResponse(ANSWER)
+
+
+def sleep_app() -> Starlette:
+    """Starlette awaiting a fixed delay before the constant answer: what latency costs bare."""
+    return Starlette(routes=[Route(path, _sleep_endpoint, methods=["POST"]) for path in PATHS])
 
 
 class _Parts:
@@ -123,10 +138,19 @@ def serve_without_store(scenario: Path, host: str, port: int) -> None:
     cli._run(load_scenario(args.scenario), sock, store, args)
 
 
+def bare_app(kind: str) -> ASGIApp:
+    """The app of a `form`, `sleep` or `multipart` baseline."""
+    if kind == "form":
+        return form_app()
+    if kind == "sleep":
+        return sleep_app()
+    return multipart_app
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve one baseline the way `gateway-sim serve` serves the simulator."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["form", "multipart", "nostore"])
+    parser.add_argument("kind", choices=["form", "multipart", "sleep", "nostore"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
     parser.add_argument(
@@ -136,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.kind == "nostore":
         serve_without_store(args.scenario, args.host, args.port)
         return 0
-    app: ASGIApp = form_app() if args.kind == "form" else multipart_app
+    app = bare_app(args.kind)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))

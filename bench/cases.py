@@ -7,6 +7,10 @@
   file parts with `filename=` and no `name=`, 300 KB in all, vs the multipart baseline.
 - `store`: the `single` request, vs the same simulator with its store disabled (the `nostore`
   baseline answers real IDs, so both sides are checked alike): what journaling and storing cost.
+- `latency`: the `single` request against bench/latency.yaml (every answer delayed 200 ms by an
+  awaited rule) at 256 connections, vs the `sleep` baseline; its target is absolute, the
+  simulator's own rate (>= 1,000 req/s of at most 256 / 0.2 s = 1,280): an awaited delay must
+  not hold a worker. Both sides must take the 200 ms on the checked request.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ from __future__ import annotations
 import http.client
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlencode
+
+import servers
 
 USERNAME, PASSWORD = "bench", "bench-secret"
 SEND_PATH = "/smsgateway/sendmsg.aspx"
@@ -30,6 +38,7 @@ MMS_FILES = (  # filename, content type, size, Content-Transfer-Encoding
     ("c.txt", "text/plain", 50 * 1024, None),
 )
 BOUNDARY = "AaB03xBenchBoundary7d1"
+LATENCY_SCENARIO = servers.BENCH / "latency.yaml"
 
 
 def _constant(answer: str) -> str | None:
@@ -39,7 +48,12 @@ def _constant(answer: str) -> str | None:
 
 @dataclass(frozen=True)
 class Case:
-    """One measured request and what the simulator (and the baseline) must answer to it."""
+    """One measured request and what the simulator (and the baseline) must answer to it.
+
+    `target` is the least simulator/baseline ratio, unless `min_rate` is set: then the target is
+    the simulator's own mean req/s and the ratio is only reported. `latency_ms` is the delay the
+    scenario injects (and the baseline sleeps): the checked request must take at least that long.
+    """
 
     name: str
     title: str
@@ -50,6 +64,17 @@ class Case:
     target: float
     check: Callable[[str], str | None]
     baseline_check: Callable[[str], str | None] = _constant
+    scenario: Path = servers.SCENARIO
+    connections: int | None = None  # None: the run's --connections
+    min_rate: float | None = None
+    latency_ms: int = 0
+
+    @property
+    def max_rate(self) -> float | None:
+        """The most req/s `connections` can achieve when each request waits `latency_ms`."""
+        if not self.latency_ms or self.connections is None:
+            return None
+        return self.connections * 1000 / self.latency_ms
 
 
 def single_body() -> bytes:
@@ -163,6 +188,20 @@ def all_cases() -> list[Case]:
             check=_single_id,
             baseline_check=_single_id,
         ),
+        Case(
+            name="latency",
+            title="single send, 200 ms injected latency, 256 connections",
+            path=SEND_PATH,
+            content_type=form,
+            body=single_body(),
+            baseline="sleep",
+            target=0.0,
+            check=_single_id,
+            scenario=LATENCY_SCENARIO,
+            connections=256,
+            min_rate=1000.0,
+            latency_ms=200,
+        ),
     ]
 
 
@@ -177,11 +216,21 @@ def post(host: str, port: int, case: Case) -> tuple[int, str]:
         connection.close()
 
 
-def verify(host: str, port: int, case: Case, *, baseline: bool) -> None:
-    """Raise AssertionError unless the server answers the case's request as it should."""
+def verify(host: str, port: int, case: Case, *, baseline: bool) -> float:
+    """Check the server's answer to the case's request; return the seconds the request took.
+
+    Raises AssertionError on a wrong status or answer, or on one sooner than `case.latency_ms`.
+    """
+    start = time.perf_counter()
     status, answer = post(host, port, case)
+    elapsed = time.perf_counter() - start
     if status != 200:
         raise AssertionError(f"{case.name}: HTTP {status}: {answer[:200]!r}")
     problem = case.baseline_check(answer) if baseline else case.check(answer)
     if problem:
         raise AssertionError(f"{case.name}: {problem}")
+    if elapsed * 1000 < case.latency_ms:
+        raise AssertionError(
+            f"{case.name}: answered in {elapsed * 1000:.1f} ms, expected >= {case.latency_ms} ms"
+        )
+    return elapsed

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = (
             servers.baseline_command(case.baseline)
             if args.baseline
-            else servers.simulator_command()
+            else servers.simulator_command(case.scenario)
         )
         with servers.serve(side, command, work / f"{side}.log") as server:
             cases_module.verify(server.host, server.port, case, baseline=args.baseline)

@@ -1,7 +1,8 @@
 """The results: per-case figures, pass/fail against the targets, and the markdown report.
 
 A case passes when the mean simulator rate over its rounds is at least `target` times the mean
-baseline rate, and no run saw a non-2xx answer or a socket error. The memory case passes when the
+baseline rate (for a case with `min_rate`: at least that many req/s, the ratio only reported),
+and no run saw a non-2xx answer or a socket error. The memory case passes when the
 server's RSS after its sends is at most `RSS_TARGET_MIB`, no run saw an error, every send was
 stored and journaled, and the store kept no more than its caps.
 """
@@ -24,6 +25,13 @@ def _times(target: float) -> str:
     return f"{target:.1f}x" if round(target, 1) == target else f"{target:.2f}x"
 
 
+def percentiles(run: WrkResult) -> str:
+    """`, p50 201.2 ms, p99 209.8 ms`, or nothing if wrk printed no percentiles."""
+    if run.p50_ms is None or run.p99_ms is None:
+        return ""
+    return f", p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms"
+
+
 def _mib(kib: int) -> str:
     return f"{kib / 1024:.1f} MiB"
 
@@ -44,6 +52,19 @@ class CaseResult:
     def _best(runs: list[WrkResult]) -> float:
         return max((run.requests_per_second for run in runs), default=0.0)
 
+    @staticmethod
+    def _latency(runs: list[WrkResult]) -> str:
+        """Mean p50 and p99 of the runs, as `; p50 201 ms, p99 212 ms`, if wrk gave them."""
+        p50 = [run.p50_ms for run in runs if run.p50_ms is not None]
+        p99 = [run.p99_ms for run in runs if run.p99_ms is not None]
+        if not p50 or not p99:
+            return ""
+        return f"; p50 {statistics.fmean(p50):,.0f} ms, p99 {statistics.fmean(p99):,.0f} ms"
+
+    @property
+    def simulator_rate(self) -> float:
+        return self._mean(self.simulator)
+
     @property
     def ratio(self) -> float:
         base = self._mean(self.baseline)
@@ -60,16 +81,29 @@ class CaseResult:
 
     @property
     def passed(self) -> bool:
+        if self.case.min_rate is not None:
+            return self.clean and self.simulator_rate >= self.case.min_rate
         return self.clean and self.ratio >= self.case.target
+
+    def _target(self) -> str:
+        """The target cell: a ratio, or an absolute simulator rate (with its ceiling)."""
+        case = self.case
+        if case.min_rate is None:
+            return f">= {_times(case.target)}"
+        ceiling = f" of max {case.max_rate:,.0f}" if case.max_rate else ""
+        return f"simulator >= {case.min_rate:,.0f} req/s{ceiling} (ratio not judged)"
 
     def row(self) -> str:
         base, sim = self.baseline, self.simulator
         verdict = "PASS" if self.passed else ("FAIL (errors)" if not self.clean else "FAIL")
+        base_ms, sim_ms = (
+            (self._latency(base), self._latency(sim)) if self.case.latency_ms else ("", "")
+        )
         return (
-            f"| {self.case.title} | {self._mean(base):,.0f} (best {self._best(base):,.0f}) "
-            f"| {self._mean(sim):,.0f} (best {self._best(sim):,.0f}) "
+            f"| {self.case.title} | {self._mean(base):,.0f} (best {self._best(base):,.0f}"
+            f"{base_ms}) | {self._mean(sim):,.0f} (best {self._best(sim):,.0f}{sim_ms}) "
             f"| {self.ratio:.2f}x (best/best {self.best_ratio:.2f}x) "
-            f"| >= {_times(self.case.target)} | {verdict} |"
+            f"| {self._target()} | {verdict} |"
         )
 
     def details(self) -> list[str]:
@@ -79,7 +113,7 @@ class CaseResult:
                 lines.append(
                     f"- {self.case.name} {side} run {number}: {run.requests_per_second:,.1f} "
                     f"req/s, {run.requests} requests, non-2xx {run.non_2xx}, "
-                    f"socket errors {run.socket_errors}"
+                    f"socket errors {run.socket_errors}{percentiles(run)}"
                 )
         return lines
 

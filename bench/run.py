@@ -3,12 +3,15 @@
 For each case it alternates baseline and simulator runs (`--rounds` of each, baseline first).
 Every run gets a fresh server process (so the simulator's message store starts empty), whose
 answer to the exact request is checked before a warm-up and the measured wrk run, and again
-after. The `store` case sets the simulator against itself with its store disabled. The `rss` case
+after. The `store` case sets the simulator against itself with its store disabled. The `latency`
+case serves a scenario that delays every answer by 200 ms, at 256 connections, and is judged on
+the simulator's own rate (the ratio to a sleeping baseline is reported). The `rss` case
 drives one `gateway-sim serve` past 100,000 sends and reads its resident memory (bench/rss.py).
 Then it times `gateway-sim serve` to its first answered request. The table is printed and
 written to bench/out/results.md; the exit status is 0 when every target is met, 1 if not.
 
     .venv/bin/python bench/run.py [--duration 10] [--connections 32] [--only single --only rss]
+    .venv/bin/python bench/run.py --only latency
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import startup
 import wrk
 from cases import Case
 
-CASE_NAMES = ["single", "hundred", "mms", "store", "rss", "startup"]
+CASE_NAMES = ["single", "hundred", "mms", "store", "latency", "rss", "startup"]
 OUT = servers.BENCH / "out" / "results.md"
 
 
@@ -41,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument(
+        "--connections", type=int, default=32, help="wrk connections (unless the case sets them)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--rounds", type=int, default=2, help="runs per side and case")
     parser.add_argument(
@@ -64,33 +69,45 @@ def _parser() -> argparse.ArgumentParser:
 def _measure(case: Case, side: str, load: wrk.Load, warmup: int, work: Path) -> wrk.WrkResult:
     """One fresh server, checked, warmed up, measured, checked again, stopped."""
     baseline = side == "baseline"
-    command = servers.baseline_command(case.baseline) if baseline else servers.simulator_command()
+    command = (
+        servers.baseline_command(case.baseline)
+        if baseline
+        else servers.simulator_command(case.scenario)
+    )
     script = work / f"{case.name}.lua"
     log = work / f"{case.name}-{side}-{time.monotonic_ns()}.log"
     with servers.serve(side, command, log) as server:
         url = f"http://{server.host}:{server.port}{case.path}"
-        cases_module.verify(server.host, server.port, case, baseline=baseline)
+        took = cases_module.verify(server.host, server.port, case, baseline=baseline)
         if warmup > 0:
             wrk.run(url, script, wrk.Load(warmup, load.connections, load.threads))
         result = wrk.run(url, script, load)
         cases_module.verify(server.host, server.port, case, baseline=baseline)
+    checked = f", checked request {took * 1000:.1f} ms" if case.latency_ms else ""
     print(
         f"  {case.name:8} {side:9} {result.requests_per_second:10,.1f} req/s"
         f"  ({result.requests} requests, non-2xx {result.non_2xx}, "
-        f"socket errors {result.socket_errors})",
+        f"socket errors {result.socket_errors}{report.percentiles(result)}{checked})",
         flush=True,
     )
     return result
 
 
 def _run_case(case: Case, args: argparse.Namespace, work: Path) -> report.CaseResult:
-    load = wrk.Load(args.duration, args.connections, args.threads)
+    load = wrk.Load(args.duration, case.connections or args.connections, args.threads)
     wrk.write_script(work, case.name, case.body, case.content_type)
     result = report.CaseResult(case)
     for _ in range(args.rounds):
         result.baseline.append(_measure(case, "baseline", load, args.warmup, work))
         result.simulator.append(_measure(case, "simulator", load, args.warmup, work))
-    print(f"  {case.name}: ratio {result.ratio:.2f}x (target {case.target}x)", flush=True)
+    if case.min_rate is None:
+        print(f"  {case.name}: ratio {result.ratio:.2f}x (target {case.target}x)", flush=True)
+    else:
+        print(
+            f"  {case.name}: simulator {result.simulator_rate:,.1f} req/s "
+            f"(target >= {case.min_rate:,.0f}), ratio {result.ratio:.2f}x",
+            flush=True,
+        )
     return result
 
 
@@ -106,18 +123,28 @@ def _run_rss(args: argparse.Namespace, work: Path) -> report.RssResult:
 
 
 def _context(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
+    all_cases = cases_module.all_cases()
+    fixed = "".join(f", {c.name}: {c.connections}" for c in all_cases if c.connections)
+    latency = next(case for case in all_cases if case.name == "latency")
     return [
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC; host: {platform.node()}, "
         f"{platform.machine()}, Python {platform.python_version()}",
         f"- command: `{' '.join([sys.executable, *sys.argv[:1], *argv])}`",
-        f"- wrk: {args.connections} connections, {args.threads} thread(s), {args.duration:g} s "
+        f"- wrk: {args.connections} connections ({fixed[2:]}), {args.threads} thread(s), "
+        f"{args.duration:g} s "
         f"per run after {args.warmup:g} s warm-up; {args.rounds} rounds per side, interleaved "
         "(baseline, simulator, baseline, ...), a fresh server process per run",
         "- baselines: `form` = bare Starlette route awaiting `request.form()`; `multipart` = bare "
         "ASGI app streaming the body through python-multipart's `MultipartParser`; both answer "
-        "`ID:10011000000000000001`, served by uvicorn with the CLI's settings; `nostore` = the "
+        "`ID:10011000000000000001`, served by uvicorn with the CLI's settings; `sleep` = bare "
+        "Starlette route awaiting `asyncio.sleep(0.2)` before that answer; `nostore` = the "
         "simulator built and served by the CLI's own code but with a `Store` whose `add()` and "
         "`record()` do nothing (no message stored, nothing journaled)",
+        f"- latency: the simulator serves {latency.scenario.name} (scenario.yaml plus a rule "
+        f"without conditions: `latency_ms: {latency.latency_ms}` on every request); the target "
+        f"is the simulator's mean rate, of at most {latency.connections} connections / "
+        f"{latency.latency_ms} ms = {latency.max_rate or 0:,.0f} req/s; the ratio to `sleep` "
+        "is reported only; p50/p99 are wrk's (`--latency`) latency percentiles, mean of the runs",
         f"- rss: one `gateway-sim serve` (default retention) driven by {rss.EARLY_RUN} s then "
         f"{rss.RUN} s wrk runs ({args.connections} connections) until it has answered "
         f"{args.rss_sends:,} sends; VmRSS from /proc/PID/status of the server process, "

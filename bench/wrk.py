@@ -1,5 +1,5 @@
 """wrk: a Lua script per request (POST, Content-Type, body read from a file so it may be binary),
-one load run, and the figures parsed out of wrk's report.
+one load run (`--latency`, so the report has percentiles), and the figures parsed out of it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+([0-9]+)")
 _SOCKET = re.compile(
     r"Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)"
 )
+# `--latency` percentile lines, e.g. `     99%  210.53ms`; wrk writes us, ms, s, m or h.
+_PERCENTILE = re.compile(r"^\s+([0-9]+)%\s+([0-9.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
+_MS_PER_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
 class WrkError(RuntimeError):
@@ -47,6 +50,8 @@ class WrkResult:
     non_2xx: int
     socket_errors: int
     output: str
+    p50_ms: float | None = None
+    p99_ms: float | None = None
 
     @property
     def clean(self) -> bool:
@@ -76,6 +81,7 @@ def run(url: str, script: Path, load: Load) -> WrkResult:
         f"-t{load.threads}",
         f"-c{load.connections}",
         f"-d{load.duration}s",
+        "--latency",
         "--timeout",
         "10s",
         "-s",
@@ -90,6 +96,14 @@ def run(url: str, script: Path, load: Load) -> WrkResult:
     return parse(done.stdout)
 
 
+def percentiles(output: str) -> dict[int, float]:
+    """The latency percentiles of a `--latency` report, in milliseconds, by percent."""
+    return {
+        int(percent): float(value) * _MS_PER_UNIT[unit]
+        for percent, value, unit in _PERCENTILE.findall(output)
+    }
+
+
 def parse(output: str) -> WrkResult:
     """The figures of a wrk report."""
     rate, total = _RATE.search(output), _TOTAL.search(output)
@@ -97,10 +111,13 @@ def parse(output: str) -> WrkResult:
         raise WrkError(f"cannot read wrk's report:\n{output}")
     non_2xx = _NON_2XX.search(output)
     sockets = _SOCKET.search(output)
+    latency = percentiles(output)
     return WrkResult(
         requests_per_second=float(rate.group(1)),
         requests=int(total.group(1)),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
         output=output,
+        p50_ms=latency.get(50),
+        p99_ms=latency.get(99),
     )
