@@ -27,6 +27,12 @@ class Account:
     default_country: str | None = None
     parent: str | None = None
     details: dict[str, str] = field(default_factory=dict)
+    status_url: str | None = None
+    inbound_url: str | None = None
+    mms_url: str | None = None
+    inbound_format: str = "form"
+    retry_seconds: float = 300.0
+    report_all: bool = False
 
 
 class Accounts:
@@ -36,15 +42,7 @@ class Accounts:
         self._by_key: dict[str, Account] = {}
         self._lock = threading.Lock()
         for spec in accounts:
-            self.add(
-                Account(
-                    username=spec.username,
-                    password=spec.password,
-                    credit=spec.credit,
-                    default_sender=spec.default_sender,
-                    default_country=spec.default_country,
-                )
-            )
+            self.add(Account(**spec.model_dump()))
 
     def __iter__(self) -> Iterator[Account]:
         return iter(list(self._by_key.values()))

@@ -19,8 +19,8 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class FixedClock:
-    """A clock that stands still until moved; for tests and reproducible runs."""
+class ManualClock:
+    """A clock that stands still until moved (`--clock manual`, and tests)."""
 
     def __init__(self, start: datetime) -> None:
         self._now = start
@@ -30,6 +30,10 @@ class FixedClock:
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
+
+    def set(self, moment: datetime) -> None:
+        """Move to `moment` (never backwards)."""
+        self._now = max(self._now, moment)
 
 
 ID_DIGITS = 20

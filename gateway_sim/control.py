@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
@@ -25,7 +25,13 @@ from gateway_sim.filters import BadFilter, Filters, timeout_seconds
 from gateway_sim.numbers import is_digits
 from gateway_sim.openapi import SPEC
 from gateway_sim.rules import Rule
-from gateway_sim.scenario import ScenarioError, describe_errors, parse_scenario, region_code
+from gateway_sim.scenario import (
+    ScenarioError,
+    callback_url,
+    describe_errors,
+    parse_scenario,
+    region_code,
+)
 from gateway_sim.types import Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -59,11 +65,22 @@ class AccountChange(BaseModel):
     credit: Annotated[Decimal, Field(ge=0, max_digits=30, decimal_places=6)] | None = None
     default_sender: str | None = None
     default_country: str | None = None
+    status_url: str | None = None
+    inbound_url: str | None = None
+    mms_url: str | None = None
+    inbound_format: Literal["form", "json"] | None = None
+    retry_seconds: Annotated[float, Field(gt=0)] | None = None
+    report_all: bool | None = None
 
     @field_validator("default_country")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
         return None if value is None else region_code(value)
+
+    @field_validator("status_url", "inbound_url", "mms_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return callback_url(value)
 
 
 def build(app: GatewayApp, token: str | None) -> Any:
@@ -278,6 +295,12 @@ def _account_json(account: Account) -> dict[str, Any]:
         "default_sender": account.default_sender,
         "default_country": account.default_country,
         "parent": account.parent,
+        "status_url": account.status_url,
+        "inbound_url": account.inbound_url,
+        "mms_url": account.mms_url,
+        "inbound_format": account.inbound_format,
+        "retry_seconds": account.retry_seconds,
+        "report_all": account.report_all,
     }
 
 

@@ -42,6 +42,12 @@ DESCRIPTION = (
 # -- schema helpers ---------------------------------------------------------------------------
 
 
+CALLBACK_URLS = ("status_url", "inbound_url", "mms_url")
+URL: Schema = {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
+INBOUND_FORMAT: Schema = {"type": "string", "enum": ["form", "json"]}
+RETRY_SECONDS: Schema = {"type": "number", "exclusiveMinimum": 0}
+
+
 def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -184,6 +190,10 @@ def _record_schemas() -> dict[str, Schema]:
                 "default_sender": _string(),
                 "default_country": _nullable(REGION),
                 "parent": _nullable(_string("The parent account of a sub-account.")),
+                **{name: _nullable(URL) for name in CALLBACK_URLS},
+                "inbound_format": INBOUND_FORMAT,
+                "retry_seconds": RETRY_SECONDS,
+                "report_all": _boolean(),
             }
         ),
         "AccountChange": {
@@ -193,8 +203,21 @@ def _record_schemas() -> dict[str, Schema]:
                     "credit": CREDIT_INPUT,
                     "default_sender": _string(),
                     "default_country": REGION,
+                    **dict.fromkeys(CALLBACK_URLS, URL),
+                    "inbound_format": INBOUND_FORMAT,
+                    "retry_seconds": RETRY_SECONDS,
+                    "report_all": _boolean(),
                 },
-                optional=("password", "credit", "default_sender", "default_country"),
+                optional=(
+                    "password",
+                    "credit",
+                    "default_sender",
+                    "default_country",
+                    *CALLBACK_URLS,
+                    "inbound_format",
+                    "retry_seconds",
+                    "report_all",
+                ),
             ),
             "description": "Any of these keys; `password` is required to create an account.",
         },

@@ -49,6 +49,10 @@ class Settings(_Model):
     max_body_bytes: int = Field(default=10_485_760, gt=0)
     subaccount_credit: Credit = Decimal(0)
     seed: int = 0
+    report_step_seconds: Annotated[float, Field(ge=0)] = 1.0
+    callback_concurrency: Annotated[int, Field(ge=1, le=1024)] = 64
+    callback_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    callback_max_age_seconds: Annotated[float, Field(gt=0)] = 86_400.0
 
     @field_validator("default_country")
     @classmethod
@@ -67,19 +71,37 @@ class Prices(_Model):
     mms: Credit = Decimal(5)
 
 
+def callback_url(value: str | None) -> str | None:
+    """An http:// or https:// URL the gateway can POST to; else ValueError."""
+    if value is not None and not value.lower().startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value
+
+
 class Account(_Model):
-    """A gateway account a client logs in to."""
+    """A gateway account a client logs in to, and where the gateway calls it back."""
 
     username: str = Field(min_length=1)
     password: str = Field(min_length=1)
     credit: Credit = Decimal(0)
     default_sender: str = ""
     default_country: str | None = None
+    status_url: str | None = None
+    inbound_url: str | None = None
+    mms_url: str | None = None
+    inbound_format: Literal["form", "json"] = "form"
+    retry_seconds: Annotated[float, Field(gt=0)] = 300
+    report_all: bool = False
 
     @field_validator("default_country")
     @classmethod
     def _check_region(cls, value: str | None) -> str | None:
         return None if value is None else region_code(value)
+
+    @field_validator("status_url", "inbound_url", "mms_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return callback_url(value)
 
 
 class Numbers(_Model):

@@ -14,7 +14,7 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp, create_app
-from gateway_sim.clock import FixedClock
+from gateway_sim.clock import ManualClock
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
 
 SEND = "/smsgateway/sendmsg.aspx"
@@ -31,7 +31,7 @@ def build_app(scenario: Scenario | str | None = None) -> GatewayApp:
         scenario = load_scenario(DEFAULT_SCENARIO)
     elif isinstance(scenario, str):
         scenario = parse_scenario(scenario, source="<test>")
-    return create_app(scenario, clock=FixedClock(START))
+    return create_app(scenario, clock=ManualClock(START))
 
 
 @pytest.fixture

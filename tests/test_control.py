@@ -245,6 +245,12 @@ def test_accounts_create_change_use_and_delete(client: TestClient) -> None:
         "default_sender": "Alice",
         "default_country": None,
         "parent": None,
+        "status_url": None,
+        "inbound_url": None,
+        "mms_url": None,
+        "inbound_format": "form",
+        "retry_seconds": 300.0,
+        "report_all": False,
     }
     alice = {"username": "alice", "password": "pw"}
     assert client.get(BALANCE, params=alice).text == "BALANCE:2"
@@ -385,11 +391,11 @@ def test_control_token(client_for: ClientFor) -> None:
 
 def create_guarded(app: GatewayApp) -> GatewayApp:
     from gateway_sim.app import create_app
-    from gateway_sim.clock import FixedClock
+    from gateway_sim.clock import ManualClock
     from tests.conftest import START
 
     app.close()
-    return create_app(app.gateway.scenario, clock=FixedClock(START), control_token="s3cret")
+    return create_app(app.gateway.scenario, clock=ManualClock(START), control_token="s3cret")
 
 
 def test_wait_answers_at_once_for_an_existing_message(client: TestClient) -> None:

@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp, create_app
-from gateway_sim.clock import FixedClock
+from gateway_sim.clock import ManualClock
 from gateway_sim.openapi import SPEC
 from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.store import FLUSH_DELAY, Retention, Store
@@ -229,7 +229,7 @@ def test_parts_answer_as_documented(client: TestClient) -> None:
 
 def test_a_dropped_part_answers_as_documented() -> None:
     store = Store(retention=Retention(max_content_bytes=len(GIF)))
-    app = create_app(load_scenario(DEFAULT_SCENARIO), clock=FixedClock(START), store=store)
+    app = create_app(load_scenario(DEFAULT_SCENARIO), clock=ManualClock(START), store=store)
     try:
         client = TestClient(app)
         for _ in range(2):
@@ -247,7 +247,7 @@ def test_a_dropped_part_answers_as_documented() -> None:
 @pytest.mark.parametrize(("path", "method"), sorted(documented_operations()))
 def test_every_operation_documents_the_missing_token(path: str, method: str) -> None:
     app = create_app(
-        load_scenario(DEFAULT_SCENARIO), clock=FixedClock(START), control_token="sesame"
+        load_scenario(DEFAULT_SCENARIO), clock=ManualClock(START), control_token="sesame"
     )
     try:
         parameters = {"id": FIRST_ID, "n": 0, "username": "demo", "name": "rule"}

@@ -55,7 +55,7 @@ def test_low_credit_scenario_runs_out(tmp_path: Path) -> None:
         (
             "version: 1\naccounts: [{username: a, pasword: b}]",
             "bad.yaml: accounts[0].pasword: unknown key; allowed keys: username, password, credit, "
-            "default_sender, default_country",
+            "default_sender, default_country, status_url",
         ),
         (
             "version: 1\naccounts: [{username: a}]",

@@ -13,7 +13,7 @@ import httpx
 from starlette.testclient import TestClient
 
 from gateway_sim.app import create_app
-from gateway_sim.clock import FixedClock
+from gateway_sim.clock import ManualClock
 from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.store import Retention, Store
 from tests.conftest import MMS, SEND, START
@@ -24,7 +24,7 @@ SCRIPT = Path(sys.executable).parent / "gateway-sim"
 
 def app_with(retention: Retention) -> TestClient:
     app = create_app(
-        load_scenario(DEFAULT_SCENARIO), clock=FixedClock(START), store=Store(retention=retention)
+        load_scenario(DEFAULT_SCENARIO), clock=ManualClock(START), store=Store(retention=retention)
     )
     return TestClient(app)
 
