@@ -7,6 +7,7 @@ matched case-insensitively and sit on the hot path); the control API is mounted 
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,16 @@ from gateway_sim.gateway import Gateway
 from gateway_sim.protocol.legacy import LegacyEndpoints
 from gateway_sim.scenario import Scenario
 from gateway_sim.store import Store
-from gateway_sim.types import Receive, Scope, Send
+from gateway_sim.types import ASGIApp, Receive, Scope, Send
+
+
+class _AnyPathMount(Mount):
+    """A Mount whose sub-path may hold any character: Starlette's `.*` stops at a newline, so
+    `/_sim/accounts/a%0Ab` would escape the control API's JSON errors."""
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
 
 
 class GatewayApp(Starlette):
@@ -46,7 +56,7 @@ class GatewayApp(Starlette):
         gateway.listeners.append(self.events.publish)
         self.legacy = LegacyEndpoints(gateway)
         super().__init__(
-            routes=[Mount("/_sim", app=control.build(self, control_token))],
+            routes=[_AnyPathMount("/_sim", app=control.build(self, control_token))],
             lifespan=_lifespan,
             exception_handlers={HTTPException: _not_found},
         )
