@@ -19,11 +19,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount
 
 from gateway_sim import control
+from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, SystemClock
 from gateway_sim.events import MessageEvents
 from gateway_sim.gateway import Gateway
 from gateway_sim.protocol.legacy import LegacyEndpoints
+from gateway_sim.reports import DeliveryReports
 from gateway_sim.scenario import Scenario
+from gateway_sim.scheduler import Scheduler
 from gateway_sim.store import Store
 from gateway_sim.types import ASGIApp, Receive, Scope, Send
 
@@ -53,7 +56,26 @@ class GatewayApp(Starlette):
         self.loaded_scenario = gateway.scenario
         self.started = time.monotonic()
         self.events = MessageEvents()
-        gateway.listeners.append(self.events.publish)
+        self.scheduler = Scheduler(gateway.clock)
+        settings = gateway.scenario.settings
+        self.callbacks = CallbackQueue(
+            scheduler=self.scheduler,
+            clock=gateway.clock,
+            store=self.store,
+            account_of=gateway.accounts_get,
+            concurrency=settings.callback_concurrency,
+            timeout=settings.callback_timeout_seconds,
+            max_age=settings.callback_max_age_seconds,
+        )
+        self.reports = DeliveryReports(
+            scheduler=self.scheduler,
+            clock=gateway.clock,
+            store=self.store,
+            callbacks=self.callbacks,
+            account_of=gateway.accounts_get,
+            step_seconds=lambda: self.gateway.scenario.settings.report_step_seconds,
+        )
+        gateway.listeners.extend([self.events.publish, self.reports.on_message])
         self.legacy = LegacyEndpoints(gateway)
         super().__init__(
             routes=[_AnyPathMount("/_sim", app=control.build(self, control_token))],
@@ -77,6 +99,7 @@ class GatewayApp(Starlette):
         """
         if scenario is not None:
             self.loaded_scenario = scenario
+        self.scheduler.clear()
         self.store.clear(journal=True)
         self.gateway.load(self.loaded_scenario)
         self.legacy.reload()
@@ -99,6 +122,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
     if isinstance(app, GatewayApp):
+        await app.callbacks.close()
         app.close()
 
 

@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway_sim import __version__
@@ -80,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         default=int(_env("max_content_bytes", str(128 * 1024 * 1024)) or 0),
         help="MMS content bytes kept; past it the oldest parts' bytes go (default 128 MiB)",
+    )
+    serve.add_argument(
+        "--clock",
+        choices=["real", "manual"],
+        default=_env("clock", "real"),
+        help="manual: time stands still until POST /_sim/clock/advance (default real)",
     )
     serve.add_argument(
         "--control-token",
@@ -175,10 +182,16 @@ def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.N
     import uvicorn
 
     from gateway_sim.app import create_app
+    from gateway_sim.clock import ManualClock, SystemClock
 
     seed = args.seed if args.seed is not None else scenario.settings.seed
+    clock = ManualClock(datetime.now(UTC)) if args.clock == "manual" else SystemClock()
     app = create_app(
-        scenario, rng=random.Random(seed), store=store, control_token=args.control_token
+        scenario,
+        clock=clock,
+        rng=random.Random(seed),
+        store=store,
+        control_token=args.control_token,
     )
     config = uvicorn.Config(
         app,

@@ -24,6 +24,8 @@ from gateway_sim.accounts import Account
 from gateway_sim.filters import BadFilter, Filters, timeout_seconds
 from gateway_sim.numbers import is_digits
 from gateway_sim.openapi import SPEC
+from gateway_sim.queries import AttemptQuery
+from gateway_sim.records import Message
 from gateway_sim.rules import Rule
 from gateway_sim.scenario import (
     ScenarioError,
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     from gateway_sim.app import GatewayApp
 
 MAX_PART = 10_000
+MAX_ADVANCE = 10 * 365 * 86_400
+ATTEMPT_OUTCOMES = ("delivered", "retrying", "failed")
 WAIT_DEFAULT = 5.0
 WAIT_MOST = 300.0
 PART_HEADERS = {
@@ -100,6 +104,9 @@ def build(app: GatewayApp, token: str | None) -> Any:
         _route("/scenario", GET=api.get_scenario, PUT=api.put_scenario),
         Route("/reset", api.reset, methods=["POST"]),
         _route("/rules", GET=api.list_rules, POST=api.add_rule),
+        Route("/clock", api.get_clock, methods=["GET"]),
+        Route("/clock/advance", api.advance_clock, methods=["POST"]),
+        Route("/callbacks", api.list_callbacks, methods=["GET"]),
         Route("/rules/{name}", api.delete_rule, methods=["DELETE"]),
     ]
     handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
@@ -149,6 +156,11 @@ class ControlApi:
     def _region(self) -> str:
         return self.app.gateway.scenario.settings.default_country
 
+    def _message_json(self, message: Message) -> dict[str, Any]:
+        """A message as shown, with its delivery status history."""
+        history = self.store.statuses(message.id)
+        return {**message.to_json(), "statuses": [change.to_json() for change in history]}
+
     async def openapi(self, request: Request) -> Response:
         return _json(200, SPEC)
 
@@ -167,7 +179,7 @@ class ControlApi:
         return _json(
             200,
             {
-                "messages": [message.to_json() for _, message in found],
+                "messages": [self._message_json(message) for _, message in found],
                 "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
             },
         )
@@ -183,20 +195,20 @@ class ControlApi:
         try:
             found = self.store.messages(filters.message_query())
             if found:
-                return _json(200, {"message": found[0][1].to_json()})
+                return _json(200, {"message": self._message_json(found[0][1])})
             message = await asyncio.wait_for(arrival, timeout)
         except TimeoutError:
             raise Problem(408, "timeout", f"no matching message within {timeout:g} s") from None
         finally:
             self.app.events.unsubscribe(arrival)
-        return _json(200, {"message": message.to_json()})
+        return _json(200, {"message": self._message_json(message)})
 
     async def get_message(self, request: Request) -> Response:
         message_id = request.path_params["id"]
         message = self.store.get(message_id)
         if message is None:
             raise Problem(404, "not_found", f"no message with id {message_id!r}")
-        return _json(200, message.to_json())
+        return _json(200, self._message_json(message))
 
     async def get_part(self, request: Request) -> Response:
         message_id, raw_n = request.path_params["id"], request.path_params["n"]
@@ -267,6 +279,53 @@ class ControlApi:
     async def reset(self, request: Request) -> Response:
         await self.app.reset()
         return _json(200, {"status": "reset"})
+
+    async def get_clock(self, request: Request) -> Response:
+        return _json(200, self._clock())
+
+    async def advance_clock(self, request: Request) -> Response:
+        if not self.app.scheduler.manual:
+            raise Problem(409, "real_clock", "the clock is real; start with --clock manual")
+        body = await _json_body(request)
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not (0 <= seconds <= MAX_ADVANCE)
+        ):
+            raise Problem(422, "bad_seconds", f"seconds must be a number from 0 to {MAX_ADVANCE}")
+        fired = await self.app.scheduler.advance(float(seconds))
+        return _json(200, {**self._clock(), "fired": fired})
+
+    def _clock(self) -> dict[str, Any]:
+        return {
+            "now": self.app.gateway.clock.now().isoformat(),
+            "mode": "manual" if self.app.scheduler.manual else "real",
+            "pending": len(self.app.scheduler),
+        }
+
+    async def list_callbacks(self, request: Request) -> Response:
+        params = request.query_params
+        outcome = params.get("outcome") or None
+        if outcome is not None and outcome not in ATTEMPT_OUTCOMES:
+            allowed = ", ".join(ATTEMPT_OUTCOMES)
+            raise BadFilter(f"outcome must be one of {allowed}, not {outcome!r}")
+        base = Filters.parse(params, self._region)
+        query = AttemptQuery(
+            message_id=params.get("message_id") or None,
+            account=base.account,
+            outcome=outcome,
+            limit=base.limit,
+            cursor=base.cursor,
+        )
+        found = self.store.attempts(query)
+        return _json(
+            200,
+            {
+                "callbacks": [attempt.to_json(seq) for seq, attempt in found],
+                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
+            },
+        )
 
     async def list_rules(self, request: Request) -> Response:
         return _json(200, {"rules": self.app.gateway.rules.describe()})

@@ -106,6 +106,10 @@ class Gateway:
         )
         return self.rules.decide(facts)
 
+    def accounts_get(self, username: str) -> Account | None:
+        """The account named `username` now (the registry is replaced on reset)."""
+        return self.accounts.get(username)
+
     def snapshot(self) -> dict[str, str]:
         """What a restart with a database file must get back: accounts, credit, id counter."""
         return {"next_id": str(self.ids.next_value), "accounts": json.dumps(self.accounts.saved())}

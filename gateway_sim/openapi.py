@@ -152,6 +152,46 @@ def _record_schemas() -> dict[str, Schema]:
                 "user_context": _nullable(_string()),
                 "rule": _nullable(_string("The scenario rule that fired for it, if one did.")),
                 "delivery": _nullable(_ref("Scenario.Delivery")),
+                "statuses": _array(_ref("StatusChange")),
+            }
+        ),
+        "StatusChange": _obj(
+            {
+                "to": _string("The recipient."),
+                "status": _integer(0, 12, description="PROTOCOL.md 6.2: 2 queued ... 4 delivered."),
+                "at": _string(format="date-time"),
+            }
+        ),
+        "ClockAdvanced": _obj(
+            {
+                "now": _string(format="date-time"),
+                "mode": _string(enum=["manual"]),
+                "pending": _integer(0),
+                "fired": _integer(0, description="Jobs run on the way."),
+            }
+        ),
+        "Attempt": _obj(
+            {
+                "seq": _integer(1),
+                "at": _string(format="date-time"),
+                "callback": _integer(1, description="The item; its retries share the number."),
+                "attempt": _integer(1),
+                "kind": _string(enum=["status", "inbound", "mms"]),
+                "account": _string(),
+                "message_id": _nullable(_string()),
+                "url": _string(),
+                "fields": {"description": "The form fields (or JSON body) posted."},
+                "status": _nullable(_integer(100, 599, description="null: no HTTP answer.")),
+                "latency_ms": {"type": "number", "minimum": 0},
+                "error": _nullable(_string()),
+                "outcome": _string(enum=["delivered", "retrying", "failed"]),
+            }
+        ),
+        "Clock": _obj(
+            {
+                "now": _string(format="date-time"),
+                "mode": _string(enum=["real", "manual"]),
+                "pending": _integer(0, description="Jobs (report steps, retries) still due."),
             }
         ),
         "JournalFile": _obj(
@@ -577,6 +617,54 @@ def _paths() -> dict[str, Schema]:
                     "404": _error("No running rule has this name.", "not_found"),
                 },
                 parameters=[_path("name", _string(), "A rule's name.", "magic-delivery-fails")],
+            )
+        },
+        "/clock": {
+            "get": _operation(
+                "getClock",
+                "The simulator's clock: its time, real or manual, and how many jobs are due.",
+                {"200": _json_response("The clock.", _ref("Clock"))},
+            )
+        },
+        "/clock/advance": {
+            "post": _operation(
+                "advanceClock",
+                "Manual clock: move ahead, running every report step and callback that falls "
+                "due on the way, in order, before answering.",
+                {
+                    "200": _json_response("Moved.", _ref("ClockAdvanced")),
+                    "400": _error("The body is not a JSON object.", "bad_json"),
+                    "409": _error("The clock is real.", "real_clock"),
+                    "422": _error("`seconds` is not a number from 0 to ten years.", "bad_seconds"),
+                },
+                body={
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": _obj(
+                                {"seconds": {"type": "number", "minimum": 0, "maximum": 315360000}}
+                            )
+                        }
+                    },
+                },
+            )
+        },
+        "/callbacks": {
+            "get": _operation(
+                "listCallbacks",
+                "Every callback attempt, newest first.",
+                {"200": _page("callbacks", "Attempt"), "400": BAD_FILTER},
+                parameters=[
+                    _query("message_id", _string(), "Attempts for this message."),
+                    _query("account", _string(), "Attempts for this account."),
+                    _query(
+                        "outcome",
+                        _string(enum=["delivered", "retrying", "failed"]),
+                        "Attempts that went this way.",
+                    ),
+                    _query("limit", _integer(1, 1000), "At most this many (default 100)."),
+                    _query("cursor", _string(pattern="^[0-9]+$"), "`next_cursor` of a page."),
+                ],
             )
         },
         "/reset": {

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway_sim.records import RAW_LIMIT, ContentPart, Exchange, Message
+from gateway_sim.records import RAW_LIMIT, Attempt, ContentPart, Exchange, Message, StatusChange
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -45,6 +45,22 @@ CREATE TABLE IF NOT EXISTS journal (
     sender TEXT,
     type TEXT,
     text TEXT,
+    outcome TEXT NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS statuses (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS statuses_by_message ON statuses (message_id);
+CREATE TABLE IF NOT EXISTS attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    account TEXT NOT NULL COLLATE NOCASE,
+    message_id TEXT,
     outcome TEXT NOT NULL,
     record BLOB NOT NULL
 );
@@ -192,6 +208,23 @@ def journal_rows(exchanges: Sequence[Exchange]) -> list[tuple[Any, ...]]:
         )
         for e in exchanges
     ]
+
+
+def insert_statuses(db: sqlite3.Connection, changes: Sequence[StatusChange]) -> None:
+    db.executemany(
+        "INSERT INTO statuses (message_id, recipient, status, at) VALUES (?, ?, ?, ?)",
+        [(c.message_id, c.recipient, c.status, c.at.timestamp()) for c in changes],
+    )
+
+
+def insert_attempts(db: sqlite3.Connection, attempts: Sequence[Attempt]) -> None:
+    db.executemany(
+        "INSERT INTO attempts (at, account, message_id, outcome, record) VALUES (?, ?, ?, ?, ?)",
+        [
+            (a.at.timestamp(), a.account, a.message_id, a.outcome, pickle.dumps(a, _PICKLE))
+            for a in attempts
+        ],
+    )
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -351,3 +384,34 @@ def _since_and_cursor(
 
 def _where(conditions: list[str]) -> str:
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def statuses(db: sqlite3.Connection, message_id: str) -> list[StatusChange]:
+    rows = db.execute(
+        "SELECT recipient, status, at FROM statuses WHERE message_id = ? ORDER BY seq",
+        (message_id,),
+    ).fetchall()
+    return [StatusChange(message_id, row[0], row[1], _time(row[2])) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptQuery:
+    """Filters of `GET /_sim/callbacks`; newest first."""
+
+    message_id: str | None = None
+    account: str | None = None
+    outcome: str | None = None
+    limit: int = 100
+    cursor: int | None = None
+
+
+def attempts(db: sqlite3.Connection, query: AttemptQuery) -> list[tuple[int, Attempt]]:
+    where: list[str] = []
+    args: list[Any] = []
+    _equal(where, args, message_id=query.message_id, account=query.account, outcome=query.outcome)
+    _since_and_cursor(where, args, "at", None, query.cursor)
+    rows = db.execute(
+        f"SELECT seq, record FROM attempts {_where(where)} ORDER BY seq DESC LIMIT ?",
+        [*args, query.limit],
+    ).fetchall()
+    return [(seq, pickle.loads(record)) for seq, record in rows]

@@ -140,6 +140,54 @@ class Exchange:
         return shown
 
 
+@dataclass(slots=True)
+class StatusChange:
+    """One step of a recipient's delivery status (PROTOCOL.md section 6.2 codes)."""
+
+    message_id: str
+    recipient: str
+    status: int
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"to": self.recipient, "status": self.status, "at": self.at.isoformat()}
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try at delivering a callback, and how it went."""
+
+    at: datetime
+    callback: int
+    attempt: int
+    kind: str
+    account: str
+    message_id: str | None
+    url: str
+    fields: Any
+    status: int | None
+    latency_ms: float
+    error: str | None
+    outcome: str
+
+    def to_json(self, seq: int | None = None) -> dict[str, Any]:
+        shown = {
+            "at": self.at.isoformat(),
+            "callback": self.callback,
+            "attempt": self.attempt,
+            "kind": self.kind,
+            "account": self.account,
+            "message_id": self.message_id,
+            "url": self.url,
+            "fields": self.fields,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "outcome": self.outcome,
+        }
+        return shown if seq is None else {"seq": seq, **shown}
+
+
 def outcome_of_answer(status: int, answer: str) -> Outcome:
     """Classify an answer: accepted, partly accepted, refused, answered (non-send), HTTP error."""
     if status != 200:

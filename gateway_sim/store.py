@@ -25,17 +25,22 @@ from typing import TypeVar
 from gateway_sim.queries import (
     INSERT_JOURNAL,
     SCHEMA,
+    AttemptQuery,
     ExchangeQuery,
     MessageQuery,
+    attempts,
     content_part,
     count_messages,
     exchanges,
+    insert_attempts,
     insert_messages,
+    insert_statuses,
     journal_rows,
     message_by_id,
     messages,
+    statuses,
 )
-from gateway_sim.records import ContentPart, Exchange, Message
+from gateway_sim.records import Attempt, ContentPart, Exchange, Message, StatusChange
 
 T = TypeVar("T")
 log = logging.getLogger("gateway_sim")
@@ -60,6 +65,8 @@ class Store:
         self._lock = threading.RLock()
         self._messages: deque[Message] = deque(maxlen=self.retention.max_messages)
         self._exchanges: deque[Exchange] = deque(maxlen=self.retention.max_journal)
+        self._statuses: deque[StatusChange] = deque(maxlen=self.retention.max_journal)
+        self._attempts: deque[Attempt] = deque(maxlen=self.retention.max_journal)
         self._scheduled = False
         self._state_changed = False
         self.snapshot: Callable[[], dict[str, str]] | None = None
@@ -84,6 +91,14 @@ class Store:
         self._exchanges.append(exchange)
         self._schedule()
 
+    def add_status(self, change: StatusChange) -> None:
+        self._statuses.append(change)
+        self._schedule()
+
+    def record_attempt(self, attempt: Attempt) -> None:
+        self._attempts.append(attempt)
+        self._schedule()
+
     def state_changed(self) -> None:
         """Accounts or the id counter changed outside a send: save them at the next write."""
         self._state_changed = True
@@ -106,10 +121,13 @@ class Store:
                 return
             batch = _take_all(self._messages)
             exchanges = _take_all(self._exchanges)
+            changes, tries = _take_all(self._statuses), _take_all(self._attempts)
             changed, self._state_changed = self._state_changed or bool(batch), False
             state = self.snapshot() if self.snapshot is not None and changed else {}
             try:
                 self._write(self._connection, batch, exchanges, state)
+                if changes or tries:
+                    self._write_callbacks(self._connection, changes, tries)
             except sqlite3.Error:
                 log.exception("could not write to the store")
 
@@ -131,6 +149,12 @@ class Store:
 
     def part(self, message_id: str, n: int) -> ContentPart | None:
         return self.read(lambda db: content_part(db, message_id, n, self._blob))
+
+    def statuses(self, message_id: str) -> list[StatusChange]:
+        return self.read(lambda db: statuses(db, message_id))
+
+    def attempts(self, query: AttemptQuery) -> list[tuple[int, Attempt]]:
+        return self.read(lambda db: attempts(db, query))
 
     def exchanges(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
         """Journal entries matching `query`, newest first, with their sequence numbers."""
@@ -175,9 +199,9 @@ class Store:
 
     def _clear(self, db: sqlite3.Connection, journal: bool) -> int:
         count = count_messages(db)
-        db.executescript("DELETE FROM parts; DELETE FROM messages;")
+        db.executescript("DELETE FROM parts; DELETE FROM messages; DELETE FROM statuses;")
         if journal:
-            db.execute("DELETE FROM journal")
+            db.executescript("DELETE FROM journal; DELETE FROM attempts;")
         self._content_bytes = 0
         self._blobs.clear()
         return count
@@ -206,6 +230,20 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _write_callbacks(
+        self, db: sqlite3.Connection, changes: list[StatusChange], tries: list[Attempt]
+    ) -> None:
+        db.execute("BEGIN")
+        insert_statuses(db, changes)
+        insert_attempts(db, tries)
+        for table in ("statuses", "attempts"):
+            (newest,) = db.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()
+            if newest > self.retention.max_journal:
+                db.execute(
+                    f"DELETE FROM {table} WHERE seq <= ?", (newest - self.retention.max_journal,)
+                )
+        db.execute("COMMIT")
 
     def _retain(self, db: sqlite3.Connection) -> None:
         limits = self.retention

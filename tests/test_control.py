@@ -52,6 +52,7 @@ def test_list_messages_newest_first_with_the_message_shape(client: TestClient) -
         "user_context": "ctx",
         "rule": None,
         "delivery": None,
+        "statuses": [],
     }
 
 

@@ -1,0 +1,136 @@
+"""The gateway calls back: each callback is a POST to a customer's URL, retried on the account's
+interval until it gets HTTP 200 or grows too old. Attempts run with bounded concurrency on an
+async HTTP client, on the scheduler (so a manual clock fires retries instantly), and every
+attempt is recorded: time, URL, fields, status, latency, error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import httpx
+
+from gateway_sim.accounts import Account
+from gateway_sim.clock import Clock
+from gateway_sim.records import Attempt
+from gateway_sim.scheduler import Scheduler
+from gateway_sim.store import Store
+
+Kind = Literal["status", "inbound", "mms"]
+
+
+@dataclass(slots=True)
+class Callback:
+    """One item to deliver; the same item is retried until delivered or too old."""
+
+    id: int
+    kind: Kind
+    account: str
+    url: str
+    created_at: datetime
+    form: dict[str, str] | None = None
+    json: Any = None
+    message_id: str | None = None
+    attempts: int = 0
+
+
+class CallbackQueue:
+    """Delivers callbacks; `account_of` finds an account's current settings by name."""
+
+    def __init__(
+        self,
+        *,
+        scheduler: Scheduler,
+        clock: Clock,
+        store: Store,
+        account_of: Callable[[str], Account | None],
+        concurrency: int,
+        timeout: float,
+        max_age: float,
+    ) -> None:
+        self.scheduler = scheduler
+        self.clock = clock
+        self.store = store
+        self.account_of = account_of
+        self.timeout = timeout
+        self.max_age = max_age
+        self._concurrency = concurrency
+        self._ids = itertools.count(1)
+        self._client: httpx.AsyncClient | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    def send(
+        self,
+        kind: Kind,
+        account: Account,
+        url: str,
+        *,
+        form: dict[str, str] | None = None,
+        json: Any = None,
+        message_id: str | None = None,
+    ) -> Callback:
+        """Queue a callback; its first attempt is due now."""
+        item = Callback(
+            next(self._ids), kind, account.username, url, self.clock.now(), form, json, message_id
+        )
+        self.scheduler.after(0, lambda: self._attempt(item))
+        return item
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _attempt(self, item: Callback) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self._slots = asyncio.Semaphore(self._concurrency)
+        assert self._slots is not None
+        item.attempts += 1
+        at = self.clock.now()
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        async with self._slots:
+            try:
+                response = await self._client.post(item.url, data=item.form, json=item.json)
+                status = response.status_code
+            except httpx.HTTPError as failure:
+                error = (
+                    f"{type(failure).__name__}: {failure}"
+                    if str(failure)
+                    else type(failure).__name__
+                )
+        latency_ms = (time.perf_counter() - started) * 1000
+        account = self.account_of(item.account)
+        retry_in = account.retry_seconds if account is not None else None
+        age = (self.clock.now() - item.created_at).total_seconds()
+        if status == 200:
+            outcome = "delivered"
+        elif retry_in is not None and age + retry_in <= self.max_age:
+            outcome = "retrying"
+            self.scheduler.after(retry_in, lambda: self._attempt(item))
+        else:
+            outcome = "failed"
+        self.store.record_attempt(
+            Attempt(
+                at=at,
+                callback=item.id,
+                attempt=item.attempts,
+                kind=item.kind,
+                account=item.account,
+                message_id=item.message_id,
+                url=item.url,
+                fields=item.form if item.form is not None else item.json,
+                status=status,
+                latency_ms=round(latency_ms, 3),
+                error=error,
+                outcome=outcome,
+            )
+        )
