@@ -23,6 +23,7 @@ from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, SystemClock
 from gateway_sim.events import MessageEvents
 from gateway_sim.gateway import Gateway
+from gateway_sim.inbound import Inbound
 from gateway_sim.protocol.legacy import LegacyEndpoints
 from gateway_sim.reports import DeliveryReports
 from gateway_sim.scenario import Scenario
@@ -76,6 +77,14 @@ class GatewayApp(Starlette):
             step_seconds=lambda: self.gateway.scenario.settings.report_step_seconds,
         )
         gateway.listeners.extend([self.events.publish, self.reports.on_message])
+        self.inbound = Inbound(
+            clock=gateway.clock,
+            ids=lambda: self.gateway.ids,
+            store=self.store,
+            callbacks=self.callbacks,
+            account_of=gateway.accounts_get,
+            publish=self.events.publish,
+        )
         self.legacy = LegacyEndpoints(gateway)
         super().__init__(
             routes=[_AnyPathMount("/_sim", app=control.build(self, control_token))],

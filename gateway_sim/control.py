@@ -6,13 +6,11 @@ request gets a 4xx with `{"error": …, "detail": …}`.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,18 +19,22 @@ from starlette.routing import Route
 
 from gateway_sim import __version__
 from gateway_sim.accounts import Account
+from gateway_sim.bodies import (
+    Problem,
+    json_body,
+    parse_account_change,
+    parse_rule,
+    read_arrival,
+)
 from gateway_sim.filters import BadFilter, Filters, timeout_seconds
+from gateway_sim.inbound import InboundError
 from gateway_sim.numbers import is_digits
 from gateway_sim.openapi import SPEC
 from gateway_sim.queries import AttemptQuery
 from gateway_sim.records import Message
-from gateway_sim.rules import Rule
 from gateway_sim.scenario import (
     ScenarioError,
-    callback_url,
-    describe_errors,
     parse_scenario,
-    region_code,
 )
 from gateway_sim.types import Receive, Scope, Send
 
@@ -50,41 +52,6 @@ PART_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; sandbox",
 }
-
-
-class Problem(Exception):
-    """A refused control request: HTTP status, short error code, and what is wrong."""
-
-    def __init__(self, status: int, error: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail, self.extra = status, error, detail, extra
-
-
-class AccountChange(BaseModel):
-    """The body of `PUT /_sim/accounts/{username}`: any of these keys."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    password: Annotated[str, Field(min_length=1)] | None = None
-    credit: Annotated[Decimal, Field(ge=0, max_digits=30, decimal_places=6)] | None = None
-    default_sender: str | None = None
-    default_country: str | None = None
-    status_url: str | None = None
-    inbound_url: str | None = None
-    mms_url: str | None = None
-    inbound_format: Literal["form", "json"] | None = None
-    retry_seconds: Annotated[float, Field(gt=0)] | None = None
-    report_all: bool | None = None
-
-    @field_validator("default_country")
-    @classmethod
-    def _region(cls, value: str | None) -> str | None:
-        return None if value is None else region_code(value)
-
-    @field_validator("status_url", "inbound_url", "mms_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return callback_url(value)
 
 
 def build(app: GatewayApp, token: str | None) -> Any:
@@ -107,6 +74,7 @@ def build(app: GatewayApp, token: str | None) -> Any:
         Route("/clock", api.get_clock, methods=["GET"]),
         Route("/clock/advance", api.advance_clock, methods=["POST"]),
         Route("/callbacks", api.list_callbacks, methods=["GET"]),
+        Route("/inbound", api.post_inbound, methods=["POST"]),
         Route("/rules/{name}", api.delete_rule, methods=["DELETE"]),
     ]
     handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
@@ -241,7 +209,7 @@ class ControlApi:
 
     async def put_account(self, request: Request) -> Response:
         username = request.path_params["username"]
-        change = _parse_account_change(await _json_body(request))
+        change = parse_account_change(await json_body(request))
         accounts = self.app.gateway.accounts
         account = accounts.get(username)
         created = account is None
@@ -286,7 +254,7 @@ class ControlApi:
     async def advance_clock(self, request: Request) -> Response:
         if not self.app.scheduler.manual:
             raise Problem(409, "real_clock", "the clock is real; start with --clock manual")
-        body = await _json_body(request)
+        body = await json_body(request)
         seconds = body.get("seconds") if isinstance(body, dict) else None
         if (
             isinstance(seconds, bool)
@@ -327,11 +295,20 @@ class ControlApi:
             },
         )
 
+    async def post_inbound(self, request: Request) -> Response:
+        arrival = await read_arrival(request)
+        try:
+            message = self.app.inbound.receive(arrival)
+        except InboundError as refused:
+            error = "not_found" if refused.status == 404 else "invalid_inbound"
+            raise Problem(refused.status, error, str(refused)) from None
+        return _json(201, self._message_json(message))
+
     async def list_rules(self, request: Request) -> Response:
         return _json(200, {"rules": self.app.gateway.rules.describe()})
 
     async def add_rule(self, request: Request) -> Response:
-        rule = _parse_rule(await _json_body(request))
+        rule = parse_rule(await json_body(request))
         try:
             self.app.gateway.rules.add(rule)
         except ValueError as clash:
@@ -361,38 +338,6 @@ def _account_json(account: Account) -> dict[str, Any]:
         "retry_seconds": account.retry_seconds,
         "report_all": account.report_all,
     }
-
-
-async def _json_body(request: Request) -> Any:
-    body = await request.body()
-    try:
-        return json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "bad_json", "the body must be a JSON object") from None
-
-
-def _parse_account_change(data: Any) -> AccountChange:
-    if not isinstance(data, dict):
-        raise Problem(400, "bad_json", "the body must be a JSON object")
-    try:
-        change = AccountChange.model_validate(data)
-    except ValidationError as error:
-        problems = describe_errors(error, AccountChange)
-        raise Problem(422, "invalid_account", "; ".join(problems), problems=problems) from None
-    nulls = [f"{key}: must not be null" for key, value in data.items() if value is None]
-    if nulls:
-        raise Problem(422, "invalid_account", "; ".join(nulls), problems=nulls)
-    return change
-
-
-def _parse_rule(data: Any) -> Rule:
-    if not isinstance(data, dict):
-        raise Problem(400, "bad_json", "the body must be a JSON object")
-    try:
-        return Rule.model_validate(data)
-    except ValidationError as error:
-        problems = describe_errors(error, Rule)
-        raise Problem(422, "invalid_rule", "; ".join(problems), problems=problems) from None
 
 
 def _json(status: int, content: Any) -> JSONResponse:

@@ -66,5 +66,13 @@ class AccountExists(GatewayError):
     code = "ACCOUNT_EXISTS"
 
 
+class NoMsgid(GatewayError):
+    code = "NO_MSGID"
+
+
+class MsgidInvalid(GatewayError):
+    code = "MSGID_INVALID"
+
+
 INVALID_NUMBER = "INVALID_NUMBER"
 """The per-recipient error code: shown on the recipient's own line, never raised."""

@@ -21,13 +21,15 @@ from gateway_sim.errors import (
     AccountExists,
     GatewayError,
     InsufficientCredit,
+    MsgidInvalid,
+    NoMsgid,
     NoTo,
     ParameterInvalid,
     ParameterMissing,
     TooManyNumbers,
 )
 from gateway_sim.numbers import NumberPlan, Recipient, is_digits, split_recipients
-from gateway_sim.records import Message
+from gateway_sim.records import ContentPart, Message
 from gateway_sim.rules import Decision, Facts, RuleBook
 from gateway_sim.scenario import Scenario
 from gateway_sim.store import Store
@@ -184,6 +186,23 @@ class Gateway:
         accepted = f"ID:{message.id}"
         lines = tuple((shown, accepted if result is None else result) for shown, result in results)
         return Outcome(lines, f"accepted for {len(routable)} recipient(s), cost {cost}", message)
+
+    def retrieve_mms(self, fields: Mapping[str, str]) -> ContentPart:
+        """A part of an MMS the logged-in account received, by its file name."""
+        account = self.accounts.login(fields.get("username"), fields.get("password"))
+        message_id = fields.get("msgid", "").strip()
+        if not message_id:
+            raise NoMsgid("the msgid field is missing or empty")
+        name = fields.get("msgpart", "")
+        if not name:
+            raise ParameterMissing("the msgpart field is missing or empty")
+        message = self.store.get(message_id)
+        if message is None or message.direction != "inbound" or message.account != account.username:
+            raise MsgidInvalid(f"account {account.username!r} received no MMS {message_id!r}")
+        for part in message.content:
+            if part.filename == name and not part.dropped:
+                return part
+        raise MsgidInvalid(f"MMS {message_id!r} has no part {name!r}")
 
     def balance(self, fields: Mapping[str, str]) -> int:
         """The whole credits of the logged-in account, rounded down."""

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic.json_schema import JsonSchemaMode
 
 from gateway_sim import __version__
+from gateway_sim.bodies import InboundBody
 from gateway_sim.content import KINDS as KIND_NAMES
 from gateway_sim.filters import MAX_LIMIT
 from gateway_sim.records import OUTCOMES
@@ -152,6 +153,9 @@ def _record_schemas() -> dict[str, Schema]:
                 "user_context": _nullable(_string()),
                 "rule": _nullable(_string("The scenario rule that fired for it, if one did.")),
                 "delivery": _nullable(_ref("Scenario.Delivery")),
+                "direction": _string(enum=["outbound", "inbound"]),
+                "reply_to": _nullable(_string("The message an inbound reply answers.")),
+                "network_code": _nullable(_string("Of an inbound message on a short code.")),
                 "statuses": _array(_ref("StatusChange")),
             }
         ),
@@ -291,6 +295,11 @@ def _scenario_schemas() -> dict[str, Schema]:
         "properties": {**rule["properties"], **counters},
         "required": [*rule.get("required", []), *counters],
     }
+    inbound = InboundBody.model_json_schema(
+        mode="validation", ref_template="#/components/schemas/Inbound.{model}"
+    )
+    found.update({f"Inbound.{model}": part for model, part in inbound.pop("$defs", {}).items()})
+    found["Inbound"] = inbound
     return found
 
 
@@ -665,6 +674,38 @@ def _paths() -> dict[str, Schema]:
                     _query("limit", _integer(1, 1000), "At most this many (default 100)."),
                     _query("cursor", _string(pattern="^[0-9]+$"), "`next_cursor` of a page."),
                 ],
+            )
+        },
+        "/inbound": {
+            "post": _operation(
+                "postInbound",
+                "A message from a handset to an account: an SMS (`text`) or an MMS (`subject` "
+                "and `parts`); kept, and forwarded to the account's `inbound_url` or `mms_url`.",
+                {
+                    "201": _json_response("Received.", _ref("Message")),
+                    "400": _error(
+                        "The body is not a JSON object or well-formed multipart.",
+                        "bad_json",
+                        "bad_multipart",
+                    ),
+                    "404": _error("No account has this name.", "not_found"),
+                    "422": _error(
+                        "The message cannot be taken.", "invalid_inbound", problems="sometimes"
+                    ),
+                },
+                body={
+                    "required": True,
+                    "content": {
+                        JSON: {"schema": _ref("Inbound")},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "description": "The same fields as form fields; file parts "
+                                "(with a filename) are the MMS parts.",
+                            }
+                        },
+                    },
+                },
             )
         },
         "/reset": {

@@ -133,6 +133,9 @@ def message_row(m: Message) -> tuple[Any, ...]:
         m.user_context,
         m.rule,
         m.delivery,
+        m.direction,
+        m.reply_to,
+        m.network_code,
     )
     return (
         m.id,
@@ -244,7 +247,8 @@ def _message(db: sqlite3.Connection, row: sqlite3.Row, blobs: Blobs) -> Message:
         ).fetchall()
         content = tuple(_part(row["seq"], part, blobs) for part in parts)
     (endpoint, kind, rejected, encoding, parts_count, cost, truncated, udh, ud, href,
-     delivery_report, user_context, rule, delivery) = pickle.loads(row["record"])  # fmt: skip
+     delivery_report, user_context, rule, delivery, direction, reply_to,
+     network_code) = pickle.loads(row["record"])  # fmt: skip
     return Message(
         id=row["id"],
         account=row["account"],
@@ -268,6 +272,9 @@ def _message(db: sqlite3.Connection, row: sqlite3.Row, blobs: Blobs) -> Message:
         user_context=user_context,
         rule=rule,
         delivery=delivery,
+        direction=direction,
+        reply_to=reply_to,
+        network_code=network_code,
     )
 
 

@@ -66,6 +66,9 @@ class Message:
     user_context: str | None = None
     rule: str | None = None
     delivery: dict[str, Any] | None = None
+    direction: Literal["outbound", "inbound"] = "outbound"
+    reply_to: str | None = None
+    network_code: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The message as the control API shows it (content bytes are fetched separately)."""
@@ -92,6 +95,9 @@ class Message:
             "user_context": self.user_context,
             "rule": self.rule,
             "delivery": self.delivery,
+            "direction": self.direction,
+            "reply_to": self.reply_to,
+            "network_code": self.network_code,
         }
 
 

@@ -24,14 +24,16 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[str, dict[str, str]]] = []
+        self.bodies: list[bytes] = []
         self.statuses: list[int] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
-                body = self.rfile.read(length).decode()
-                receiver.received.append((self.path, dict(parse_qsl(body))))
+                raw = self.rfile.read(length)
+                receiver.bodies.append(raw)
+                receiver.received.append((self.path, dict(parse_qsl(raw.decode()))))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
                 self.send_header("content-length", "2")

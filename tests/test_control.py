@@ -52,6 +52,9 @@ def test_list_messages_newest_first_with_the_message_shape(client: TestClient) -
         "user_context": "ctx",
         "rule": None,
         "delivery": None,
+        "direction": "outbound",
+        "reply_to": None,
+        "network_code": None,
         "statuses": [],
     }
 

@@ -21,6 +21,8 @@ from gateway_sim.records import Exchange, outcome_of_answer
 from gateway_sim.rules import Decision
 from gateway_sim.types import Receive, Scope, Send
 
+TEXT = b"text/plain; charset=utf-8"
+
 
 class Reply(NamedTuple):
     """An answer body and why it was given."""
@@ -28,10 +30,10 @@ class Reply(NamedTuple):
     body: bytes
     reason: str
     message_id: str | None = None
+    content_type: bytes = TEXT
 
 
 Handler = Callable[[GatewayRequest, "Decision | None"], Reply]
-TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 
 
 class LegacyEndpoints:
@@ -45,6 +47,7 @@ class LegacyEndpoints:
             "/smsgateway/getbalance.aspx": self._balance,
             "/smsgateway/getbalance/default.aspx": self._balance,
             "/smsgateway/createsubacc.aspx": self._create_subaccount,
+            "/smsgateway/retrievemms.aspx": self._retrieve_mms,
         }
         self.reload()
 
@@ -74,7 +77,7 @@ class LegacyEndpoints:
         decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
         if decision is None:
             reply = self._answer(handler, request)
-            await respond(send, 200, reply.body)
+            await respond(send, 200, reply.body, content_type=reply.content_type)
             self._journal(scope, request, 200, reply)
             return
         await self._apply(decision, handler, request, scope=scope, receive=receive, send=send)
@@ -128,7 +131,7 @@ class LegacyEndpoints:
             elif action.fault == "dribble":
                 note = await faults.dribble(send, reply.body, action.dribble_ms / 1000)
             else:
-                await respond(send, 200, reply.body)
+                await respond(send, 200, reply.body, content_type=reply.content_type)
         reason = _rule_reason(decision, reply.reason, note)
         self._journal(
             scope, request, status, Reply(reply.body, reason, reply.message_id), decision.rule
@@ -140,6 +143,11 @@ class LegacyEndpoints:
         )
         message_id = outcome.message.id if outcome.message else None
         return Reply(self.answers.send_answer(outcome.lines), outcome.reason, message_id)
+
+    def _retrieve_mms(self, request: GatewayRequest, decision: Decision | None) -> Reply:
+        part = self.gateway.retrieve_mms(request.fields)
+        reason = f"MMS part {part.filename!r}, {len(part.data)} bytes of {part.content_type}"
+        return Reply(part.data, reason, content_type=part.content_type.encode("latin-1", "replace"))
 
     def _balance(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         balance = self.gateway.balance(request.fields)
@@ -159,7 +167,10 @@ class LegacyEndpoints:
         reply: Reply,
         rule: str | None = None,
     ) -> None:
-        answer = reply.body.decode("utf-8", "replace")
+        if reply.content_type == TEXT:
+            answer = reply.body.decode("utf-8", "replace")
+        else:
+            answer = f"<{len(reply.body)} bytes of {reply.content_type.decode('latin-1')}>"
         self.gateway.store.record(
             Exchange(
                 at=self.gateway.clock.now(),
@@ -224,8 +235,17 @@ def _client(scope: Scope) -> str:
 
 
 async def respond(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    body: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    *,
+    content_type: bytes = TEXT,
 ) -> None:
-    headers = [*TEXT_HEADERS, (b"content-length", str(len(body)).encode()), *(extra or [])]
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

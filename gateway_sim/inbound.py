@@ -1,0 +1,149 @@
+"""Messages from handsets to an account (PROTOCOL.md sections 6.1 and 6.3): injected through the
+control API, kept like any message (direction `inbound`), and forwarded to the account's
+`inbound_url` (SMS; form fields or the newer JSON shape) or `mms_url` (MMS, whose parts the
+customer then fetches with `retrievemms.aspx`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from gateway_sim.accounts import Account
+from gateway_sim.billing import encoding_of
+from gateway_sim.callbacks import CallbackQueue
+from gateway_sim.clock import Clock, IdCounter
+from gateway_sim.records import ContentPart, Message
+from gateway_sim.store import Store
+
+
+class InboundError(ValueError):
+    """An inbound message that cannot be taken; the control API answers 404 or 422 with it."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What a handset sent: to which account, from which number, what."""
+
+    account: str
+    sender: str
+    text: str | None = None
+    to: str | None = None
+    sent: datetime | None = None
+    network_code: str | None = None
+    reply_to: str | None = None
+    subject: str | None = None
+    parts: Sequence[ContentPart] = ()
+
+
+class Inbound:
+    """Takes arrivals in, records them, and forwards them to the account."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        ids: Callable[[], IdCounter],
+        store: Store,
+        callbacks: CallbackQueue,
+        account_of: Callable[[str], Account | None],
+        publish: Callable[[Message], None],
+    ) -> None:
+        self.clock = clock
+        self.ids = ids
+        self.store = store
+        self.callbacks = callbacks
+        self.account_of = account_of
+        self.publish = publish
+
+    def receive(self, arrival: Arrival) -> Message:
+        account = self.account_of(arrival.account)
+        if account is None:
+            raise InboundError(404, f"no account named {arrival.account!r}")
+        original = self.store.get(arrival.reply_to) if arrival.reply_to else None
+        if arrival.reply_to and (original is None or original.account != account.username):
+            raise InboundError(422, f"reply_to: account has no message {arrival.reply_to!r}")
+        mms = bool(arrival.parts)
+        if not mms and not arrival.text:
+            raise InboundError(422, "text: an SMS needs text (or send parts for an MMS)")
+        to = arrival.to or (original.sender if original else "") or account.default_sender
+        message = Message(
+            id=self.ids().take(),
+            account=account.username,
+            endpoint="/_sim/inbound",
+            type=5 if mms else 1,
+            kind="mms" if mms else "text",
+            sender=arrival.sender,
+            recipients=(to,) if to else (),
+            rejected=(),
+            text=arrival.subject if mms else arrival.text,
+            encoding=None,
+            parts=1,
+            cost=Decimal(0),
+            truncated=False,
+            created_at=arrival.sent or self.clock.now(),
+            content=tuple(arrival.parts),
+            user_context=original.user_context if original else None,
+            direction="inbound",
+            reply_to=original.id if original else None,
+            network_code=arrival.network_code,
+        )
+        self.store.add(message)
+        self.publish(message)
+        self._forward(account, message)
+        return message
+
+    def _forward(self, account: Account, message: Message) -> None:
+        sent = message.created_at.isoformat(timespec="seconds")
+        if message.type == 5:
+            if account.mms_url:
+                form = {
+                    "from": message.sender,
+                    "text": message.text or "",
+                    "msgid": message.id,
+                    "type": "5",
+                    "filelist": ",".join(part.filename for part in message.content),
+                }
+                self.callbacks.send(
+                    "mms", account, account.mms_url, form=form, message_id=message.id
+                )
+            return
+        if not account.inbound_url:
+            return
+        if account.inbound_format == "json":
+            body = {"messages": [_json_message(message, sent)]}
+            self.callbacks.send(
+                "inbound", account, account.inbound_url, json=body, message_id=message.id
+            )
+            return
+        form = {
+            "from": message.sender,
+            "text": message.text or "",
+            "msgid": message.id,
+            "sent": sent,
+        }
+        if message.network_code:
+            form["networkcode"] = message.network_code
+        self.callbacks.send(
+            "inbound", account, account.inbound_url, form=form, message_id=message.id
+        )
+
+
+def _json_message(message: Message, sent: str) -> dict[str, Any]:
+    text = message.text or ""
+    unicode = encoding_of(text) == "ucs2"
+    return {
+        "from": message.sender,
+        "to": message.recipients[0] if message.recipients else "",
+        "messageid": message.id,
+        "channel": "sms",
+        "sent": sent,
+        "content": {"msgtype": "unicode" if unicode else "text", "text": text},
+    }
