@@ -96,7 +96,7 @@ class GatewayApp(Starlette):
         if scope["type"] == "http":
             handler = self.legacy.handler_for(scope["path"])
             if handler is not None:
-                await self.legacy.serve(handler, scope, receive, send)
+                await self.legacy.serve(handler, scope, receive, self.reports.hold_answer(send))
                 return
         await super().__call__(scope, receive, send)
 
@@ -131,6 +131,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
     if isinstance(app, GatewayApp):
+        await app.reports.drain()
         await app.callbacks.close()
         app.close()
 

@@ -82,6 +82,16 @@ class CallbackQueue:
         self.scheduler.after(0, lambda: self._attempt(item))
         return item
 
+    async def send_now(
+        self, kind: Kind, account: Account, url: str, *, form: dict[str, str], message_id: str
+    ) -> None:
+        """A callback whose first attempt is made now, on any clock (retries, if it needs
+        them, go on the account's schedule like any other's)."""
+        item = Callback(
+            next(self._ids), kind, account.username, url, self.clock.now(), form, None, message_id
+        )
+        await self._attempt(item)
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()

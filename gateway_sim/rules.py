@@ -76,12 +76,47 @@ Latency = Annotated[float, Field(ge=0)] | UniformLatency | LogNormalLatency
 
 
 class Delivery(_Model):
-    """How the delivery reports of a matching message go (used by delivery reports)."""
+    """How the delivery reports of a matching message go (used by delivery reports).
+
+    Each recipient gets `steps` then `final`, one report every `delay_seconds` (default: the
+    scenario's `report_step_seconds`), or none at all with `never`. The pathologies bend that
+    timeline: `duplicate` posts the final report a second time (one step later),
+    `out_of_order` posts the reports in reverse (final first), and `before_answer` posts the
+    first report before the send's HTTP answer is returned. They are left out of the record
+    of a message (and of `/_sim/rules`) while off, so a rule without them shows as before.
+    """
 
     final: Literal[4, 5, 6, 7, 8, 11, 12] = 4
     steps: tuple[Literal[2, 3], ...] = (2, 3)
     delay_seconds: Annotated[float, Field(ge=0)] | None = None
     never: bool = False
+    duplicate: bool = Field(
+        default=False,
+        exclude_if=lambda on: not on,
+        description="Post the final report twice: again one step after the first.",
+    )
+    out_of_order: bool = Field(
+        default=False,
+        exclude_if=lambda on: not on,
+        description="Post the reports in reverse: the final first, then the steps backwards.",
+    )
+    before_answer: bool = Field(
+        default=False,
+        exclude_if=lambda on: not on,
+        description=(
+            "Post each recipient's first report (its first attempt) before the send's HTTP "
+            "answer is returned; the other reports follow one step apart."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _never_alone(self) -> Delivery:
+        bent = [
+            name for name in ("duplicate", "out_of_order", "before_answer") if getattr(self, name)
+        ]
+        if self.never and bent:
+            raise ValueError(f"never sends no report, so it does not go with {', '.join(bent)}")
+        return self
 
 
 class Action(_Model):

@@ -245,3 +245,17 @@ def test_bad_inbound_is_refused(receiver: Receiver, body: object, status: int, d
         assert answer.status_code == status
         assert detail in answer.json()["detail"]
         assert client.get("/_sim/messages").json()["messages"] == []
+
+
+def test_inbound_messages_get_no_delivery_reports(receiver: Receiver) -> None:
+    text = scenario(receiver.url).replace(
+        "inbound_format: form}",
+        "inbound_format: form, report_all: true, status_url: 'http://127.0.0.1:9/s'}",
+    )
+    with TestClient(build_app(text)) as client:
+        message = client.post(
+            "/_sim/inbound", json={"account": "demo", "from": "447700900555", "text": "x"}
+        ).json()
+        advance(client, 60)
+        assert client.get(f"/_sim/messages/{message['id']}").json()["statuses"] == []
+        assert [a["kind"] for a in client.get("/_sim/callbacks").json()["callbacks"]] == ["inbound"]
