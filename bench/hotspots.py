@@ -2,23 +2,30 @@
 
     .venv/bin/pip install py-spy   # once, into the venv
     .venv/bin/python bench/hotspots.py mms [--duration 10] [--top 25] [--baseline] [--gil]
+    .venv/bin/python bench/hotspots.py callbacks [--top 25] [--gil]
 
 Writes py-spy's raw (collapsed-stack) output to bench/out/profile-CASE-SIDE.txt (load it into
 speedscope or flamegraph.pl) and prints the functions with the most self and total samples.
 With `--gil` only the thread holding the GIL is sampled (profile-CASE-SIDE-gil.txt): where the
 one Python core goes when a second thread (the store's writer) competes with the event loop.
+The `callbacks` case is no wrk load: py-spy samples one simulator round of bench/callbacks.py
+(10 sends of 100 with `delrpt=1`, 1,000 reports to the 100 ms receiver), from just before the
+sends until the simulator lists every attempt.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import callbacks
 import cases as cases_module
 import servers
 import wrk
@@ -55,9 +62,34 @@ def summarize(raw: str, top: int) -> str:
     return "\n".join(lines)
 
 
+def _record(py_spy: Path, pid: int, rate: int, output: Path, gil: bool) -> list[str]:
+    """py-spy's command line; without `--duration` it records until SIGINT."""
+    record = [str(py_spy), "record", "--pid", str(pid), "--format", "raw"]
+    record += ["--rate", str(rate), "--output", str(output)]
+    return record + (["--gil"] if gil else [])
+
+
+def _profile_callbacks(py_spy: Path, rate: int, raw_path: Path, gil: bool) -> str:
+    """Sample the simulator through one round of the callbacks case; return its figures."""
+    with tempfile.TemporaryDirectory(prefix="gateway-sim-profile-") as tmp:
+        work = Path(tmp)
+        with (
+            callbacks.receiver_process(work) as receiver,
+            callbacks.simulator_process(receiver, work, 1) as server,
+        ):
+            record = _record(py_spy, server.process.pid, rate, raw_path, gil)
+            with subprocess.Popen(record, stdout=subprocess.DEVNULL) as spy:
+                time.sleep(1.0)  # let py-spy attach before the sends
+                run = callbacks.deliver(server, receiver)
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=30)
+    return f"callbacks simulator: {run.describe()}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=[case.name for case in cases_module.all_cases()])
+    names = [case.name for case in cases_module.all_cases()]
+    parser.add_argument("case", choices=[*names, "callbacks"])
     parser.add_argument("--duration", type=int, default=10, help="seconds sampled under load")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
@@ -70,10 +102,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not py_spy.exists():
         print("py-spy is missing: .venv/bin/pip install py-spy", file=sys.stderr)
         return 2
-    case = next(case for case in cases_module.all_cases() if case.name == args.case)
     OUT.mkdir(parents=True, exist_ok=True)
     side = "baseline" if args.baseline else "simulator"
-    raw_path = OUT / f"profile-{case.name}-{side}{'-gil' if args.gil else ''}.txt"
+    raw_path = OUT / f"profile-{args.case}-{side}{'-gil' if args.gil else ''}.txt"
+    if args.case == "callbacks":
+        if args.baseline:
+            print("callbacks: only the simulator is profiled", file=sys.stderr)
+            return 2
+        print(_profile_callbacks(py_spy, args.rate, raw_path, args.gil))
+        print(summarize(raw_path.read_text(), args.top))
+        print(f"\nraw stacks: {raw_path}")
+        return 0
+    case = next(case for case in cases_module.all_cases() if case.name == args.case)
     with tempfile.TemporaryDirectory(prefix="gateway-sim-profile-") as tmp:
         work = Path(tmp)
         script = wrk.write_script(work, case.name, case.body, case.content_type)

@@ -4,7 +4,9 @@ A case passes when the mean simulator rate over its rounds is at least `target` 
 baseline rate (for a case with `min_rate`: at least that many req/s, the ratio only reported),
 and no run saw a non-2xx answer or a socket error. The memory case passes when the
 server's RSS after its sends is at most `RSS_TARGET_MIB`, no run saw an error, every send was
-stored and journaled, and the store kept no more than its caps.
+stored and journaled, and the store kept no more than its caps. The callbacks case passes when in
+every simulator round the receiver got all 1,000 reports, the 1,000th within
+`CALLBACKS_TARGET_S` of the first send, and the simulator lists 1,000 attempts, all delivered.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from callbacks import TOTAL, CallbacksRun
 from cases import Case
 from rss import SETTLE, RssRun
 from wrk import WrkResult
 
 STARTUP_TARGET = 0.5
 RSS_TARGET_MIB = 150
+CALLBACKS_TARGET_S = 3.0
+CALLBACKS_FLOOR_S = 1.5  # 1,000 at 64 at once: the 1,000th arrives with the 16th 100 ms wave
 
 
 def _times(target: float) -> str:
@@ -191,11 +196,70 @@ class RssResult:
         return lines
 
 
+@dataclass
+class CallbacksResult:
+    """Rounds of 1,000 reports to the slow receiver: the bare client's and the simulator's."""
+
+    baseline: list[CallbacksRun] = field(default_factory=list)
+    simulator: list[CallbacksRun] = field(default_factory=list)
+
+    @staticmethod
+    def _seconds(runs: list[CallbacksRun]) -> list[float]:
+        return [run.seconds for run in runs if run.seconds is not None]
+
+    @property
+    def clean(self) -> bool:
+        return all(not run.problems() for run in self.baseline + self.simulator)
+
+    @property
+    def passed(self) -> bool:
+        times = self._seconds(self.simulator)
+        return (
+            self.clean
+            and len(times) == len(self.simulator) > 0
+            and max(times) <= CALLBACKS_TARGET_S
+        )
+
+    @property
+    def ratio(self) -> float:
+        """Mean simulator time over mean baseline time (above 1: the simulator is slower)."""
+        base, sim = self._seconds(self.baseline), self._seconds(self.simulator)
+        return statistics.fmean(sim) / statistics.fmean(base) if base and sim else 0.0
+
+    def _cell(self, runs: list[CallbacksRun]) -> str:
+        times = self._seconds(runs)
+        if not times:
+            return "no round got all reports"
+        late = len(runs) - len(times)
+        missing = f"; {late} round(s) short" if late else ""
+        answered = [r.tally.last_answered for r in runs if r.tally.last_answered is not None]
+        return (
+            f"1,000th report at {statistics.fmean(times):.2f} s mean (best {min(times):.2f}, "
+            f"worst {max(times):.2f} s; {TOTAL / statistics.fmean(times):,.0f} reports/s; last "
+            f"answered {statistics.fmean(answered):.2f} s{missing})"
+        )
+
+    def row(self) -> str:
+        verdict = "PASS" if self.passed else ("FAIL" if self.clean else "FAIL (see the runs)")
+        ratio = f"{self.ratio:.2f}x the baseline's time" if self.ratio else "-"
+        return (
+            f"| 1,000 delivery reports, receiver answering in 100 ms, 64 at once "
+            f"| {self._cell(self.baseline)} | {self._cell(self.simulator)} | {ratio} "
+            f"| every round <= {CALLBACKS_TARGET_S:g} s to the 1,000th "
+            f"(floor ~{CALLBACKS_FLOOR_S:g} s) | {verdict} |"
+        )
+
+    def details(self) -> list[str]:
+        runs = [run for pair in zip(self.baseline, self.simulator, strict=True) for run in pair]
+        return [f"- callbacks {run.describe()}" for run in runs]
+
+
 def render(
     cases: list[CaseResult],
     startup: StartupResult | None,
     context: list[str],
     rss: RssResult | None = None,
+    callbacks: CallbacksResult | None = None,
 ) -> str:
     """The whole report as markdown."""
     lines = [
@@ -207,11 +271,15 @@ def render(
         "|---|---|---|---|---|---|",
         *(result.row() for result in cases),
     ]
+    if callbacks is not None:
+        lines.append(callbacks.row())
     if rss is not None:
         lines.append(rss.row())
     if startup is not None:
         lines.append(startup.row())
     details = [line for result in cases for line in result.details()]
+    if callbacks is not None:
+        details += callbacks.details()
     if rss is not None:
         details += rss.details()
     if startup is not None:
@@ -227,10 +295,14 @@ def render(
 
 
 def all_passed(
-    cases: list[CaseResult], startup: StartupResult | None, rss: RssResult | None = None
+    cases: list[CaseResult],
+    startup: StartupResult | None,
+    rss: RssResult | None = None,
+    callbacks: CallbacksResult | None = None,
 ) -> bool:
     return (
         all(result.passed for result in cases)
         and (startup is None or startup.passed)
         and (rss is None or rss.passed)
+        and (callbacks is None or callbacks.passed)
     )

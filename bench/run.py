@@ -5,13 +5,16 @@ Every run gets a fresh server process (so the simulator's message store starts e
 answer to the exact request is checked before a warm-up and the measured wrk run, and again
 after. The `store` case sets the simulator against itself with its store disabled. The `latency`
 case serves a scenario that delays every answer by 200 ms, at 256 connections, and is judged on
-the simulator's own rate (the ratio to a sleeping baseline is reported). The `rss` case
+the simulator's own rate (the ratio to a sleeping baseline is reported). The `callbacks` case times
+1,000 delivery reports from `gateway-sim serve` to a receiver that answers in 100 ms, against a
+bare httpx client posting the same 1,000 forms (bench/callbacks.py). The `rss` case
 drives one `gateway-sim serve` past 100,000 sends and reads its resident memory (bench/rss.py).
 Then it times `gateway-sim serve` to its first answered request. The table is printed and
 written to bench/out/results.md; the exit status is 0 when every target is met, 1 if not.
 
     .venv/bin/python bench/run.py [--duration 10] [--connections 32] [--only single --only rss]
     .venv/bin/python bench/run.py --only latency
+    .venv/bin/python bench/run.py --only callbacks
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+import callbacks
 import cases as cases_module
 import report
 import rss
@@ -35,7 +39,7 @@ import startup
 import wrk
 from cases import Case
 
-CASE_NAMES = ["single", "hundred", "mms", "store", "latency", "rss", "startup"]
+CASE_NAMES = ["single", "hundred", "mms", "store", "latency", "callbacks", "rss", "startup"]
 OUT = servers.BENCH / "out" / "results.md"
 
 
@@ -122,6 +126,21 @@ def _run_rss(args: argparse.Namespace, work: Path) -> report.RssResult:
     return result
 
 
+def _run_callbacks(args: argparse.Namespace, work: Path) -> report.CallbacksResult:
+    print(
+        f"callbacks: {callbacks.TOTAL:,} delivery reports to a receiver answering in "
+        f"{callbacks.DELAY * 1000:.0f} ms, {args.rounds} rounds per side",
+        flush=True,
+    )
+    result = report.CallbacksResult(*callbacks.measure(args.rounds, work))
+    print(
+        f"  callbacks: ratio {result.ratio:.2f}x the baseline's time "
+        f"(target <= {report.CALLBACKS_TARGET_S:g} s every round)",
+        flush=True,
+    )
+    return result
+
+
 def _context(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
     all_cases = cases_module.all_cases()
     fixed = "".join(f", {c.name}: {c.connections}" for c in all_cases if c.connections)
@@ -149,6 +168,16 @@ def _context(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
         f"{rss.RUN} s wrk runs ({args.connections} connections) until it has answered "
         f"{args.rss_sends:,} sends; VmRSS from /proc/PID/status of the server process, "
         f"the target on the reading {rss.SETTLE:g} s after the load",
+        f"- callbacks: one receiver process (bench/receiver.py, uvicorn, awaits "
+        f"{callbacks.DELAY * 1000:.0f} ms per POST, counts arrivals); per round the baseline (a "
+        f"bare httpx `AsyncClient`, {callbacks.CONCURRENCY} posts at once) then a fresh "
+        f"`gateway-sim serve` (real clock, `report_step_seconds: 0`, `callback_concurrency: "
+        f"{callbacks.CONCURRENCY}`, one report per recipient) sent {callbacks.TOTAL:,} reports "
+        f"there, the simulator's after {callbacks.TOTAL // callbacks.BATCH} concurrent sends of "
+        f"{callbacks.BATCH} recipients with `delrpt=1`; the figure is from the first request to "
+        f"the receiver's arrival of the {callbacks.TOTAL:,}th report (time.monotonic() on both "
+        f"sides); the simulator must also list {callbacks.TOTAL:,} delivered attempts in "
+        "`GET /_sim/callbacks`",
     ]
 
 
@@ -165,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[report.CaseResult] = []
     startup_result: report.StartupResult | None = None
     rss_result: report.RssResult | None = None
+    callbacks_result: report.CallbacksResult | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="gateway-sim-bench-") as tmp:
             work = Path(tmp)
@@ -172,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if case.name in selected:
                     print(f"{case.name}: {case.title}", flush=True)
                     results.append(_run_case(case, args, work))
+            if "callbacks" in selected:
+                callbacks_result = _run_callbacks(args, work)
             if "rss" in selected:
                 rss_result = _run_rss(args, work)
             if "startup" in selected:
@@ -181,13 +213,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AssertionError, servers.ServerError, wrk.WrkError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
-    text = report.render(results, startup_result, _context(args, argv), rss_result)
+    text = report.render(
+        results, startup_result, _context(args, argv), rss_result, callbacks_result
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print()
     print(text)
     print(f"written to {args.out}")
-    return 0 if report.all_passed(results, startup_result, rss_result) else 1
+    passed = report.all_passed(results, startup_result, rss_result, callbacks_result)
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
