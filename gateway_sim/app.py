@@ -96,7 +96,9 @@ class GatewayApp(Starlette):
         if scope["type"] == "http":
             handler = self.legacy.handler_for(scope["path"])
             if handler is not None:
-                await self.legacy.serve(handler, scope, receive, self.reports.hold_answer(send))
+                if self.gateway.rules.holds_answers:
+                    send = self.reports.hold_answer(send)
+                await self.legacy.serve(handler, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 

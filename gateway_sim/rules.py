@@ -262,6 +262,7 @@ class RuleBook:
         self.started = started
         self._normalise_to = normalise_to
         self._patterns: dict[str, str] = {}
+        self._holds_answers = False
         self._rules: list[_Live] = []
         for rule in rules:
             self.add(rule)
@@ -276,12 +277,20 @@ class RuleBook:
         self._rules.append(
             _Live(rule, random.Random(seed * 1_000_003 + zlib.crc32(rule.name.encode())))
         )
+        self._holds_answers = self._holds_answers or _holds_answer(rule)
 
     def remove(self, name: str) -> bool:
         kept = [live for live in self._rules if live.spec.name != name]
         removed = len(kept) != len(self._rules)
         self._rules = kept
+        self._holds_answers = any(_holds_answer(live.spec) for live in kept)
         return removed
+
+    @property
+    def holds_answers(self) -> bool:
+        """Whether any rule may send a delivery report before the answer (so answers must be
+        able to wait); false for most scenarios, which then skip that machinery."""
+        return self._holds_answers
 
     def describe(self) -> list[dict[str, object]]:
         return [
@@ -349,6 +358,11 @@ class RuleBook:
         if elapsed < start:
             return False
         return match.for_ is None or elapsed < start + match.for_
+
+
+def _holds_answer(rule: Rule) -> bool:
+    actions = rule.sequence or ([rule.action] if rule.action else [])
+    return any(a.delivery is not None and a.delivery.before_answer for a in actions)
 
 
 def _static_match(match: Match, facts: Facts) -> bool:
