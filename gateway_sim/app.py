@@ -23,7 +23,7 @@ from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, SystemClock
 from gateway_sim.events import MessageEvents
 from gateway_sim.gateway import Gateway
-from gateway_sim.inbound import Inbound
+from gateway_sim.inbound import AutoReplies, Inbound
 from gateway_sim.protocol.legacy import LegacyEndpoints
 from gateway_sim.reports import DeliveryReports
 from gateway_sim.scenario import Scenario
@@ -85,6 +85,10 @@ class GatewayApp(Starlette):
             account_of=gateway.accounts_get,
             publish=self.events.publish,
         )
+        self.auto_replies = AutoReplies(
+            inbound=self.inbound, scheduler=self.scheduler, seed=gateway.seed
+        )
+        gateway.listeners.append(self.auto_replies.on_message)
         self.legacy = LegacyEndpoints(gateway)
         super().__init__(
             routes=[_AnyPathMount("/_sim", app=control.build(self, control_token))],
@@ -111,6 +115,7 @@ class GatewayApp(Starlette):
         if scenario is not None:
             self.loaded_scenario = scenario
         self.scheduler.clear()
+        self.auto_replies.reset()
         self.store.clear(journal=True)
         self.gateway.load(self.loaded_scenario)
         self.legacy.reload()

@@ -179,6 +179,7 @@ class Gateway:
             user_context=fields.get("usercontext") or None,
             rule=decision.rule if decision else None,
             delivery=_delivery(decision),
+            auto_reply=_auto_reply(decision),
         )
         self.store.add(message)
         for listener in self.listeners:
@@ -264,6 +265,14 @@ def _forced_errors(decision: Decision | None) -> dict[str, str]:
     if decision is None or decision.action.recipient_error is None:
         return {}
     return dict.fromkeys(decision.recipients, decision.action.recipient_error)
+
+
+def _auto_reply(decision: Decision | None) -> dict[str, Any] | None:
+    """The rule's reply plan; with the recipients its `to` matched, when it has a `to`."""
+    if decision is None or decision.action.reply is None:
+        return None
+    plan = decision.action.reply.model_dump(mode="json")
+    return {**plan, "only": sorted(decision.recipients)} if decision.recipients else plan
 
 
 def _delivery(decision: Decision | None) -> dict[str, Any] | None:

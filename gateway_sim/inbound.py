@@ -6,7 +6,7 @@ customer then fetches with `retrievemms.aspx`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +17,7 @@ from gateway_sim.billing import encoding_of
 from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, IdCounter
 from gateway_sim.records import ContentPart, Message
+from gateway_sim.scheduler import Scheduler
 from gateway_sim.store import Store
 
 
@@ -147,3 +148,48 @@ def _json_message(message: Message, sent: str) -> dict[str, Any]:
         "sent": sent,
         "content": {"msgtype": "unicode" if unicode else "text", "text": text},
     }
+
+
+class AutoReplies:
+    """Answers messages a rule marked with `reply`: each recipient replies after a while, with
+    the rule's template or with a seeded Faker sentence (Faker is loaded on first use)."""
+
+    def __init__(self, *, inbound: Inbound, scheduler: Scheduler, seed: int) -> None:
+        self.inbound = inbound
+        self.scheduler = scheduler
+        self.seed = seed
+        self._faker: Any = None
+
+    def reset(self) -> None:
+        """Start the seeded texts over, as after a fresh start."""
+        self._faker = None
+
+    def on_message(self, message: Message) -> None:
+        plan = message.auto_reply
+        if plan is None or message.direction != "outbound":
+            return
+        only = plan.get("only")
+        for recipient in message.recipients:
+            if only is not None and recipient not in only:
+                continue
+            text = self._text(plan["text"], message, recipient)
+            arrival = Arrival(message.account, recipient, text=text, reply_to=message.id)
+            self.scheduler.after(plan["after_seconds"], self._reply(arrival))
+
+    def _text(self, template: str | None, message: Message, recipient: str) -> str:
+        if template is not None:
+            fields = {"text": message.text or "", "from": message.sender, "to": recipient}
+            return template.format(id=message.id, **fields)
+        if self._faker is None:
+            from faker import Faker  # noqa: PLC0415 (a heavy import, only when replies need it)
+
+            self._faker = Faker("en_GB")
+            self._faker.seed_instance(self.seed)
+        sentence: str = self._faker.sentence()
+        return sentence
+
+    def _reply(self, arrival: Arrival) -> Callable[[], Awaitable[None]]:
+        async def reply() -> None:
+            self.inbound.receive(arrival)
+
+        return reply

@@ -156,6 +156,7 @@ def _record_schemas() -> dict[str, Schema]:
                 "direction": _string(enum=["outbound", "inbound"]),
                 "reply_to": _nullable(_string("The message an inbound reply answers.")),
                 "network_code": _nullable(_string("Of an inbound message on a short code.")),
+                "auto_reply": _nullable(_ref("Scenario.AutoReply")),
                 "statuses": _array(_ref("StatusChange")),
             }
         ),

@@ -136,6 +136,7 @@ def message_row(m: Message) -> tuple[Any, ...]:
         m.direction,
         m.reply_to,
         m.network_code,
+        m.auto_reply,
     )
     return (
         m.id,
@@ -248,7 +249,7 @@ def _message(db: sqlite3.Connection, row: sqlite3.Row, blobs: Blobs) -> Message:
         content = tuple(_part(row["seq"], part, blobs) for part in parts)
     (endpoint, kind, rejected, encoding, parts_count, cost, truncated, udh, ud, href,
      delivery_report, user_context, rule, delivery, direction, reply_to,
-     network_code) = pickle.loads(row["record"])  # fmt: skip
+     network_code, auto_reply) = pickle.loads(row["record"])  # fmt: skip
     return Message(
         id=row["id"],
         account=row["account"],
@@ -275,6 +276,7 @@ def _message(db: sqlite3.Connection, row: sqlite3.Row, blobs: Blobs) -> Message:
         direction=direction,
         reply_to=reply_to,
         network_code=network_code,
+        auto_reply=auto_reply,
     )
 
 

@@ -69,6 +69,7 @@ class Message:
     direction: Literal["outbound", "inbound"] = "outbound"
     reply_to: str | None = None
     network_code: str | None = None
+    auto_reply: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The message as the control API shows it (content bytes are fetched separately)."""
@@ -98,6 +99,7 @@ class Message:
             "direction": self.direction,
             "reply_to": self.reply_to,
             "network_code": self.network_code,
+            "auto_reply": self.auto_reply,
         }
 
 

@@ -119,6 +119,25 @@ class Delivery(_Model):
         return self
 
 
+class AutoReply(_Model):
+    """Each recipient of a matching message replies after `after_seconds`: with `text` (a
+    template: `{text}`, `{from}`, `{to}`, `{id}` of the message answered), or with a sentence
+    from Faker, seeded, when `text` is not given."""
+
+    after_seconds: Annotated[float, Field(ge=0)] = 3
+    text: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(text="", to="", id="", **{"from": ""})
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"use only {{text}}, {{from}}, {{to}}, {{id}}: {exc}") from exc
+        return value
+
+
 class Action(_Model):
     """What a fired rule does. `latency_ms` may go with any one of the other outcomes."""
 
@@ -132,6 +151,7 @@ class Action(_Model):
     dribble_ms: Annotated[float, Field(gt=0, le=10_000)] = 100
     latency_ms: Latency | None = None
     delivery: Delivery | None = None
+    reply: AutoReply | None = None
 
     @model_validator(mode="after")
     def _one_outcome(self) -> Action:

@@ -55,6 +55,7 @@ def test_list_messages_newest_first_with_the_message_shape(client: TestClient) -
         "direction": "outbound",
         "reply_to": None,
         "network_code": None,
+        "auto_reply": None,
         "statuses": [],
     }
 
