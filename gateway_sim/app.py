@@ -136,6 +136,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    if isinstance(app, GatewayApp):
+        app.scheduler.wake()
     yield
     if isinstance(app, GatewayApp):
         await app.reports.drain()
@@ -162,4 +164,7 @@ def create_app(
     if store.persistent:
         gateway.restore(store.state())
         store.snapshot = gateway.snapshot
-    return GatewayApp(gateway, rng, control_token=control_token)
+    app = GatewayApp(gateway, rng, control_token=control_token)
+    if store.persistent:
+        app.callbacks.resume()
+    return app

@@ -11,7 +11,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -79,8 +79,22 @@ class CallbackQueue:
         item = Callback(
             next(self._ids), kind, account.username, url, self.clock.now(), form, json, message_id
         )
-        self.scheduler.after(0, lambda: self._attempt(item))
+        self._schedule(item, self.clock.now())
         return item
+
+    def resume(self) -> int:
+        """Take up the callbacks a database file kept from an earlier run; tell how many."""
+        pending = self.store.pending()
+        for due, item in pending:
+            self._schedule(item, due)
+        if pending:
+            highest = max(item.id for _, item in pending)
+            self._ids = itertools.count(highest + 1)
+        return len(pending)
+
+    def _schedule(self, item: Callback, due: datetime) -> None:
+        self.store.keep_pending(item.id, due, item)
+        self.scheduler.at(due, lambda: self._attempt(item))
 
     async def send_now(
         self, kind: Kind, account: Account, url: str, *, form: dict[str, str], message_id: str
@@ -123,11 +137,13 @@ class CallbackQueue:
         age = (self.clock.now() - item.created_at).total_seconds()
         if status == 200:
             outcome = "delivered"
+            self.store.forget_pending(item.id)
         elif retry_in is not None and age + retry_in <= self.max_age:
             outcome = "retrying"
-            self.scheduler.after(retry_in, lambda: self._attempt(item))
+            self._schedule(item, self.clock.now() + timedelta(seconds=retry_in))
         else:
             outcome = "failed"
+            self.store.forget_pending(item.id)
         self.store.record_attempt(
             Attempt(
                 at=at,

@@ -64,6 +64,11 @@ CREATE TABLE IF NOT EXISTS attempts (
     outcome TEXT NOT NULL,
     record BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY,
+    due REAL NOT NULL,
+    record BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 """Each table keeps the columns that filters need; the rest of a record is a pickled tuple of

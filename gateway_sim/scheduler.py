@@ -43,6 +43,11 @@ class Scheduler:
         if not self.manual:
             self._arm()
 
+    def wake(self) -> None:
+        """Real clock: arm the timer for jobs scheduled before the event loop ran."""
+        if not self.manual:
+            self._arm()
+
     async def advance(self, seconds: float) -> int:
         """Manual clock: move `seconds` ahead, running what falls due on the way; tell how many."""
         if not isinstance(self.clock, ManualClock):

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import sqlite3
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from gateway_sim.queries import (
     INSERT_JOURNAL,
@@ -98,6 +100,28 @@ class Store:
     def record_attempt(self, attempt: Attempt) -> None:
         self._attempts.append(attempt)
         self._schedule()
+
+    def keep_pending(self, item_id: int, due: datetime, record: object) -> None:
+        """With a database file: remember a callback still to deliver, and when it is due."""
+        if self.persistent:
+            blob = pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
+            self.read(
+                lambda db: db.execute(
+                    "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)",
+                    (item_id, due.timestamp(), blob),
+                )
+            )
+
+    def forget_pending(self, item_id: int) -> None:
+        if self.persistent:
+            self.read(lambda db: db.execute("DELETE FROM pending WHERE id = ?", (item_id,)))
+
+    def pending(self) -> list[tuple[datetime, Any]]:
+        """The callbacks a database file still holds, with when each is due."""
+        rows = self.read(
+            lambda db: db.execute("SELECT due, record FROM pending ORDER BY id").fetchall()
+        )
+        return [(datetime.fromtimestamp(due, UTC), pickle.loads(record)) for due, record in rows]
 
     def state_changed(self) -> None:
         """Accounts or the id counter changed outside a send: save them at the next write."""
@@ -199,7 +223,9 @@ class Store:
 
     def _clear(self, db: sqlite3.Connection, journal: bool) -> int:
         count = count_messages(db)
-        db.executescript("DELETE FROM parts; DELETE FROM messages; DELETE FROM statuses;")
+        db.executescript(
+            "DELETE FROM parts; DELETE FROM messages; DELETE FROM statuses; DELETE FROM pending;"
+        )
         if journal:
             db.executescript("DELETE FROM journal; DELETE FROM attempts;")
         self._content_bytes = 0

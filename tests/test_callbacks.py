@@ -22,7 +22,7 @@ LOGIN = {"username": "demo", "password": "demo"}
 class Receiver:
     """A real HTTP server that records POSTs and answers the statuses it is given, in turn."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.received: list[tuple[str, dict[str, str]]] = []
         self.bodies: list[bytes] = []
         self.statuses: list[int] = []
@@ -43,7 +43,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
