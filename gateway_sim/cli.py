@@ -25,6 +25,7 @@ EPILOG = """examples:
   gateway-sim serve --scenario my.yaml --port 9000    your own scenario
   GATEWAY_SIM_PORT=0 gateway-sim serve                any free port (the URL is printed)
   gateway-sim validate scenarios/*.yaml               check scenario files (exit 1 if invalid)
+  gateway-sim demo --count 100                        seeded demo traffic into a running one
 """
 
 
@@ -94,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
         help="require 'Authorization: Bearer TOKEN' on /_sim (the gateway paths never need it)",
     )
 
+    demo = commands.add_parser(
+        "demo", help="send seeded, realistic traffic into a running simulator"
+    )
+    demo.add_argument("--url", default=_env("url", "http://127.0.0.1:8080"), help="the simulator")
+    demo.add_argument("--count", type=_positive, default=50, help="sends to make (default 50)")
+    demo.add_argument("--seed", type=int, default=_int_or_none(_env("seed")) or 0)
+    demo.add_argument("--username", default="demo", help="account (default demo)")
+    demo.add_argument("--password", default="demo", help="its password (default demo)")
+
     validate = commands.add_parser("validate", help="check scenario files; exit 1 if any is bad")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     return parser
@@ -117,8 +127,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _validate(args.files)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "demo":
+        return _demo(args)
     parser.print_help()
     return 2
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import httpx
+
+    from gateway_sim import demo
+
+    try:
+        tally = demo.run(
+            args.url,
+            count=args.count,
+            seed=args.seed,
+            username=args.username,
+            password=args.password,
+        )
+    except httpx.HTTPError as error:
+        print(f"gateway-sim demo: cannot reach {args.url}: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{tally.sent} sent ({tally.mms} MMS), {tally.refused} refused, "
+        f"{tally.replies} replies from handsets, into {args.url}"
+    )
+    return 0
 
 
 def _validate(files: list[Path]) -> int:

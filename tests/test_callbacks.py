@@ -203,3 +203,25 @@ def test_real_clock_delivers_reports_by_itself(receiver: Receiver) -> None:
         while len(receiver.received) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert [form["status"] for _, form in receiver.received] == ["2", "3", "4"]
+
+
+def test_the_default_five_minute_retry_fires_at_once_on_the_manual_clock(
+    receiver: Receiver,
+) -> None:
+    receiver.statuses = [503]
+    text = (
+        "version: 1\n"
+        f"accounts: [{{username: demo, password: demo, credit: 5, status_url: '{receiver.url}/s'}}]\n"
+        "rules: [{name: one, action: {delivery: {final: 4, steps: [], delay_seconds: 0}}}]\n"
+    )
+    with TestClient(build_app(text)) as client:
+        client.post(SEND, data={**LOGIN, "to": "07700900123", "text": "x", "delrpt": "1"})
+        advance(client, 0)
+        advance(client, 299)
+        assert len(receiver.received) == 1
+        started = time.monotonic()
+        advance(client, 1)
+        assert time.monotonic() - started < 2
+        assert len(receiver.received) == 2
+        outcomes = [a["outcome"] for a in client.get("/_sim/callbacks").json()["callbacks"]]
+        assert outcomes == ["delivered", "retrying"]
