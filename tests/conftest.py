@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import uvicorn
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp, create_app
 from gateway_sim.clock import ManualClock
+from gateway_sim.records import Message
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
 
 SEND = "/smsgateway/sendmsg.aspx"
@@ -62,6 +64,24 @@ def client_for() -> Iterator[ClientFor]:
         test_client.close()
         assert isinstance(test_client.app, GatewayApp)
         test_client.app.close()
+
+
+def only_message(app: GatewayApp) -> Message:
+    """The one message the store holds (fails if there are more or none)."""
+    messages = list(app.gateway.store)
+    assert len(messages) == 1
+    return messages[0]
+
+
+def credit(app: GatewayApp, username: str = "demo") -> Decimal:
+    account = app.gateway.accounts.get(username)
+    assert account is not None
+    return account.credit
+
+
+def app_of(client: TestClient) -> GatewayApp:
+    assert isinstance(client.app, GatewayApp)
+    return client.app
 
 
 def free_port() -> int:

@@ -15,8 +15,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp
-from gateway_sim.records import ContentPart, Message
-from tests.conftest import BALANCE, MMS, SEND, LiveServer, build_app
+from gateway_sim.records import ContentPart
+from tests.conftest import BALANCE, MMS, SEND, LiveServer, app_of, build_app, credit, only_message
 
 ClientFor = Callable[[str], TestClient]
 
@@ -114,23 +114,6 @@ def post_multipart(
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "text/plain; charset=utf-8"
     return answer
-
-
-def only_message(app: GatewayApp) -> Message:
-    messages = list(app.gateway.store)
-    assert len(messages) == 1
-    return messages[0]
-
-
-def credit(app: GatewayApp) -> Decimal:
-    account = app.gateway.accounts.get("demo")
-    assert account is not None
-    return account.credit
-
-
-def app_of(client: TestClient) -> GatewayApp:
-    assert isinstance(client.app, GatewayApp)
-    return client.app
 
 
 def assert_nothing_sent(app: GatewayApp) -> None:

@@ -12,8 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp
-from gateway_sim.records import Message
-from tests.conftest import BALANCE, MMS, SEND
+from tests.conftest import BALANCE, MMS, SEND, app_of, credit, only_message
 
 ClientFor = Callable[[str], TestClient]
 
@@ -34,23 +33,6 @@ settings: {max_body_bytes: 1000}
 accounts:
   - {username: demo, password: demo, credit: 100, default_sender: "447700900000"}
 """
-
-
-def only_message(app: GatewayApp) -> Message:
-    messages = list(app.gateway.store)
-    assert len(messages) == 1
-    return messages[0]
-
-
-def credit(app: GatewayApp) -> Decimal:
-    account = app.gateway.accounts.get("demo")
-    assert account is not None
-    return account.credit
-
-
-def app_of(client: TestClient) -> GatewayApp:
-    assert isinstance(client.app, GatewayApp)
-    return client.app
 
 
 def post_form(client: TestClient, url: str, body: bytes, content_type: str = FORM) -> bytes:
