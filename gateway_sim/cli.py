@@ -7,6 +7,7 @@ so a Docker service or CI job can be configured without changing its command.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import socket
 import sqlite3
@@ -202,6 +203,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _tune_garbage_collector() -> None:
+    """Move what start-up made out of the collector's way, and collect young objects less often:
+    each request makes many short-lived objects, and the store holds a batch of them for 20 ms."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def _announce(scenario: Scenario, source: str, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -236,6 +245,7 @@ def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.N
         server_header=False,
         date_header=True,
     )
+    _tune_garbage_collector()
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
