@@ -141,6 +141,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
     if isinstance(app, GatewayApp):
         await app.reports.drain()
+        await app.scheduler.drain()  # attempts under way finish before their client closes
         await app.callbacks.close()
         app.close()
 

@@ -12,9 +12,8 @@ from typing import NamedTuple
 from gateway_sim.billing import MAX_CONCAT, Encoding, segment
 from gateway_sim.errors import InvalidRequest, NoText, ParameterInvalid, ParameterMissing
 from gateway_sim.numbers import is_digits
-from gateway_sim.records import ContentPart
+from gateway_sim.records import KINDS, ContentPart
 
-KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voice"}
 WAP_PUSH_MAX_CHARS = 114
 BINARY_MAX_OCTETS = 140
 _HEX = re.compile(r"[0-9A-Fa-f]*")

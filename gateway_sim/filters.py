@@ -8,14 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway_sim.content import KINDS
 from gateway_sim.numbers import is_digits, normalise
 from gateway_sim.queries import ExchangeQuery, MessageQuery
-from gateway_sim.records import OUTCOMES, Message
+from gateway_sim.records import KIND_TYPES, KINDS, OUTCOMES, Message
 
 MAX_LIMIT = 1000
 MAX_SEQ = 2**63 - 1
-KIND_TYPES = {kind: number for number, kind in KINDS.items()}
 
 
 class BadFilter(ValueError):

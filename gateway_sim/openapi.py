@@ -19,8 +19,8 @@ from pydantic.json_schema import JsonSchemaMode
 
 from gateway_sim import __version__
 from gateway_sim.bodies import InboundBody
-from gateway_sim.content import KINDS as KIND_NAMES
 from gateway_sim.filters import MAX_LIMIT
+from gateway_sim.records import KINDS as KIND_NAMES
 from gateway_sim.records import OUTCOMES
 from gateway_sim.scenario import Scenario
 

@@ -13,6 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voice"}
+"""Message types (PROTOCOL.md section 3) and the kind names the control API and rules use."""
+KIND_TYPES = {kind: number for number, kind in KINDS.items()}
+
 Outcome = Literal["accepted", "partial", "refused", "answered", "http_error"]
 OUTCOMES: tuple[Outcome, ...] = ("accepted", "partial", "refused", "answered", "http_error")
 SECRET_FIELDS = frozenset({"password", "secretkey", "subacc_password"})

@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway_sim.records import KIND_TYPES
+
 ErrorCode = Literal[
     "GATEWAY_ERROR",
     "INTERNAL_ERROR",
@@ -44,7 +46,6 @@ ENDPOINT_ALIASES = {
     "balance": ("/smsgateway/getbalance.aspx", "/smsgateway/getbalance/default.aspx"),
     "subaccount": ("/smsgateway/createsubacc.aspx",),
 }
-KIND_TYPES = {"text": 1, "unicode": 2, "binary": 3, "wap_push": 4, "mms": 5, "voice": 6}
 RATE_WINDOW = 1.0
 
 
