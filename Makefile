@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The long part of the reliability suite: 1,000,000 sends through a real server (SOAK_SENDS=N).
+soak: $(STAMP)
+	$(BIN)/python -m pytest soak -s
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
