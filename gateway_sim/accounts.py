@@ -95,6 +95,12 @@ class Accounts:
             raise LoginInvalid(f"wrong password for account {account.username!r}")
         return account
 
+    def top_up(self, account: Account, amount: Decimal) -> Decimal:
+        """Add `amount` to the balance in one step; tell the new balance."""
+        with self._lock:
+            account.credit += amount
+            return account.credit
+
     def try_debit(self, account: Account, amount: Decimal) -> bool:
         """Subtract `amount` if the balance covers it; tell whether it did."""
         with self._lock:

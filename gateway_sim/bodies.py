@@ -146,6 +146,24 @@ class AccountChange(BaseModel):
         return callback_url(value)
 
 
+class TopUp(BaseModel):
+    """The body of `POST /_sim/accounts/{username}/topup`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    credit: Annotated[Decimal, Field(gt=0, max_digits=30, decimal_places=6)]
+
+
+def parse_top_up(data: Any) -> Decimal:
+    if not isinstance(data, dict):
+        raise Problem(400, "bad_json", "the body must be a JSON object")
+    try:
+        return TopUp.model_validate(data).credit
+    except ValidationError as error:
+        problems = describe_errors(error, TopUp)
+        raise Problem(422, "invalid_top_up", "; ".join(problems), problems=problems) from None
+
+
 async def json_body(request: Request) -> Any:
     body = await request.body()
     try:

@@ -24,6 +24,7 @@ from gateway_sim.bodies import (
     json_body,
     parse_account_change,
     parse_rule,
+    parse_top_up,
     read_arrival,
 )
 from gateway_sim.filters import BadFilter, Filters, timeout_seconds
@@ -68,6 +69,7 @@ def build(app: GatewayApp, token: str | None) -> Any:
         Route("/requests", api.list_requests),
         Route("/accounts", api.list_accounts),
         _route("/accounts/{username}", PUT=api.put_account, DELETE=api.delete_account),
+        Route("/accounts/{username}/topup", api.top_up, methods=["POST"]),
         _route("/scenario", GET=api.get_scenario, PUT=api.put_scenario),
         Route("/reset", api.reset, methods=["POST"]),
         _route("/rules", GET=api.list_rules, POST=api.add_rule),
@@ -222,6 +224,17 @@ class ControlApi:
         accounts.change(account, **change.model_dump(exclude_unset=True))
         self.store.state_changed()
         return _json(201 if created else 200, _account_json(account))
+
+    async def top_up(self, request: Request) -> Response:
+        """Add credit in one step (a PUT of a computed balance would race the sends)."""
+        amount = parse_top_up(await json_body(request))
+        username = request.path_params["username"]
+        account = self.app.gateway.accounts.get(username)
+        if account is None:
+            raise Problem(404, "not_found", f"no account named {username!r}")
+        self.app.gateway.accounts.top_up(account, amount)
+        self.store.state_changed()
+        return _json(200, _account_json(account))
 
     async def delete_account(self, request: Request) -> Response:
         username = request.path_params["username"]

@@ -565,6 +565,33 @@ def _paths() -> dict[str, Schema]:
                 parameters=[USERNAME],
             ),
         },
+        "/accounts/{username}/topup": {
+            "post": _operation(
+                "topUpAccount",
+                "Add credit to an account in one step (sends in between are never lost).",
+                {
+                    "200": _json_response("The account with its new balance.", _ref("Account")),
+                    "400": _error("The body is not a JSON object.", "bad_json"),
+                    "404": _error("No account has this name.", "not_found"),
+                    "422": _error(
+                        "`credit` is missing, not above 0 or not a decimal.",
+                        "invalid_top_up",
+                        problems="always",
+                    ),
+                },
+                parameters=[USERNAME],
+                body={
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": _obj(
+                                {"credit": {**CREDIT_INPUT, "description": "Credit to add, > 0."}}
+                            )
+                        }
+                    },
+                },
+            )
+        },
         "/scenario": {
             "get": _operation(
                 "getScenario",
