@@ -7,8 +7,10 @@ per request is small and no request waits for the database. Writes run on the ev
 thread: a second thread would have to win back the GIL after every SQLite step, and under load
 that convoy made it fall seconds behind. A queue holds no more than its retention cap (older
 items would be dropped on arrival anyway). Every read first writes what is pending, so a reader
-always sees every message that was answered before it asked. A lock keeps other threads (a
-test's, reading synchronously) from using the connection at the same time.
+always sees every message that was answered before it asked. With a database file, a message is
+committed before its answer goes out (`committed()`): the messages of one turn of the event loop
+share a commit, so a `kill -9` never loses a message that was answered `ID:`. A lock keeps other
+threads (a test's, reading synchronously) from using the connection at the same time.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Store:
         self._statuses: deque[StatusChange] = deque(maxlen=self.retention.max_journal)
         self._attempts: deque[Attempt] = deque(maxlen=self.retention.max_journal)
         self._scheduled = False
+        self._commit: asyncio.Future[None] | None = None
         self._state_changed = False
         self.snapshot: Callable[[], dict[str, str]] | None = None
         """Called at each write of a persistent store: state to save (credit, id counter)."""
@@ -87,7 +90,27 @@ class Store:
 
     def add(self, message: Message) -> None:
         self._messages.append(message)
-        self._schedule()
+        if self.persistent:
+            self._commit_soon()
+        else:
+            self._schedule()
+
+    async def committed(self) -> None:
+        """Wait until every message added so far is in the database file (at once in memory)."""
+        if self._commit is not None:
+            await asyncio.shield(self._commit)
+
+    def _commit_soon(self) -> None:
+        """Write at the end of this turn of the event loop; `committed()` waits for it."""
+        if self._commit is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop here: write at once
+            self.flush()
+            return
+        self._commit = loop.create_future()
+        loop.call_soon(self.flush)
 
     def record(self, exchange: Exchange) -> None:
         self._exchanges.append(exchange)
@@ -142,6 +165,7 @@ class Store:
         with self._lock:
             self._scheduled = False
             if self._connection is None:
+                self._release_commit()
                 return
             batch = _take_all(self._messages)
             exchanges = _take_all(self._exchanges)
@@ -154,6 +178,14 @@ class Store:
                     self._write_callbacks(self._connection, changes, tries)
             except sqlite3.Error:
                 log.exception("could not write to the store")
+            finally:
+                self._release_commit()
+
+    def _release_commit(self) -> None:
+        """Let the answers waiting on this write go (a failed write is logged above)."""
+        commit, self._commit = self._commit, None
+        if commit is not None and not commit.done():
+            commit.set_result(None)
 
     # -- reads: each first writes what is pending ---------------------------------------------
 

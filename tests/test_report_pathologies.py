@@ -261,7 +261,7 @@ def test_all_pathologies_together(receiver: Receiver) -> None:
 
 def test_before_answer_on_the_real_clock(receiver: Receiver) -> None:
     text = scenario(receiver.url, rule("{before_answer: true}")).replace(
-        "version: 1\n", "version: 1\nsettings: {report_step_seconds: 0.05}\n"
+        "version: 1\n", "version: 1\nsettings: {report_step_seconds: 0.5}\n"
     )
     app = create_app(parse_scenario(text), clock=SystemClock())
     with TestClient(held(app)) as client:

@@ -56,6 +56,8 @@ class LegacyEndpoints:
         settings = self.gateway.scenario.settings
         self.answers = AnswerFormat.from_settings(settings)
         self.max_body_bytes = settings.max_body_bytes
+        self.durable = self.gateway.store.persistent
+        """With a database file, a send is answered only once its message is committed."""
 
     def handler_for(self, path: str) -> Handler | None:
         """The handler of an emulated path, matched case-insensitively."""
@@ -77,6 +79,8 @@ class LegacyEndpoints:
         decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
         if decision is None:
             reply = self._answer(handler, request)
+            if reply.message_id is not None and self.durable:
+                await self.gateway.store.committed()
             await respond(send, 200, reply.body, content_type=reply.content_type)
             self._journal(scope, request, 200, reply)
             return
@@ -126,6 +130,8 @@ class LegacyEndpoints:
                 reply = Reply(self.answers.body([f"DELAY:{action.delay_reply}"]), "")
             else:
                 reply = self._answer(handler, request, decision)
+                if reply.message_id is not None and self.durable:
+                    await self.gateway.store.committed()
             if action.fault == "truncate":
                 note = await faults.truncate(receive, send, reply.body)
             elif action.fault == "dribble":
