@@ -71,6 +71,9 @@ class Store:
         self._attempts: deque[Attempt] = deque(maxlen=self.retention.max_journal)
         self._scheduled = False
         self._state_changed = False
+        self.observer: Callable[[object], None] | None = None
+        """Told of each message, journal entry and status step as it is queued (the live feed
+        sets it only while a page listens)."""
         self.snapshot: Callable[[], dict[str, str]] | None = None
         """Called at each write of a persistent store: state to save (credit, id counter)."""
         self._content_bytes = 0
@@ -88,14 +91,20 @@ class Store:
     def add(self, message: Message) -> None:
         self._messages.append(message)
         self._schedule()
+        if self.observer is not None:
+            self.observer(message)
 
     def record(self, exchange: Exchange) -> None:
         self._exchanges.append(exchange)
         self._schedule()
+        if self.observer is not None:
+            self.observer(exchange)
 
     def add_status(self, change: StatusChange) -> None:
         self._statuses.append(change)
         self._schedule()
+        if self.observer is not None:
+            self.observer(change)
 
     def record_attempt(self, attempt: Attempt) -> None:
         self._attempts.append(attempt)
