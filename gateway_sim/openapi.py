@@ -29,6 +29,7 @@ Schema = dict[str, Any]
 PREFIX = "/_sim"
 JSON = "application/json"
 KINDS = list(KIND_NAMES.values())
+EVENT_NAMES = ("hello", "message", "status", "request", "reset", "lagged")
 MAX_WAIT = 300  # control.WAIT_MOST (control imports this module)
 DESCRIPTION = (
     "Inspect what the simulator accepted, wait for messages, manage accounts, and load or reset "
@@ -738,7 +739,21 @@ def _paths() -> dict[str, Schema]:
                 {
                     "200": {
                         "description": "An endless `text/event-stream`.",
-                        "content": {"text/event-stream": {"schema": _string()}},
+                        "content": {
+                            "text/event-stream": {
+                                "schema": {
+                                    "type": "object",
+                                    "description": "One event: `event` names it, `data` is "
+                                    "its JSON (`{}` for `hello`, `reset`, `lagged`).",
+                                    "properties": {
+                                        "event": _string(enum=list(EVENT_NAMES)),
+                                        "data": _string(),
+                                        "retry": _integer(0),
+                                    },
+                                    "required": ["event", "data"],
+                                }
+                            }
+                        },
                     }
                 },
                 parameters=[

@@ -221,13 +221,12 @@ def test_screenshots_at_desktop_and_phone_widths(browser: Any, live_server: Star
         page.goto(server.url + "/_sim/ui")
         page.wait_for_selector("#live[data-mode='on']", timeout=WAIT_MS)
         page.wait_for_selector("text=Holiday snaps", state="attached", timeout=WAIT_MS)
+        page.click(".conversation >> text=447700900123")
         page.wait_for_function(
-            "() => [...document.images].every(img => img.complete)", timeout=WAIT_MS
+            "() => [...document.images].every(img => img.complete)"
+            " && !document.querySelector('.loading')",
+            timeout=WAIT_MS,
         )
-        if name == "phone":
-            page.click(".conversation >> text=447700900123")
-        else:
-            page.click(".conversation >> text=447700900123")
         path = ARTIFACTS / f"inbox-{name}.png"
         page.screenshot(path=str(path))
         width = page.evaluate("document.documentElement.scrollWidth")

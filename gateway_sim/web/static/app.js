@@ -1,5 +1,6 @@
 // The gateway-sim inbox: reads the control API, listens to /_sim/events, and draws everything
-// with createElement and textContent (never innerHTML): all that a client sent is untrusted.
+// with createElement and textContent only (no HTML parsing): all that a client sent is
+// untrusted.
 "use strict";
 
 const API = "/_sim";
@@ -75,7 +76,9 @@ function askForToken() {
 
 function time(iso) {
   const at = new Date(iso);
-  return at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return at.toLocaleTimeString([], {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
 }
 
 function day(iso) {
@@ -151,7 +154,7 @@ function renderConversations() {
   const list = $("conversation-list");
   const entries = conversations();
   const total = entries.reduce((n, entry) => n + entry.messages.length, 0);
-  const items = [conversationItem(null, "All messages", `${state.messages.size} kept`, total)];
+  const items = [conversationItem(null, "All messages", "every account and number", total)];
   for (const entry of entries) {
     const [account, number] = entry.key.split("\n");
     const last = entry.messages[0];
@@ -239,7 +242,7 @@ function bubble(message, recipient) {
 }
 
 function fact(name, value) {
-  return [el("dt", { text: name }), el("dd", { text: value })];
+  return [el("div", {}, el("dt", { text: name }), el("dd", { text: value }))];
 }
 
 function content(message) {
@@ -288,10 +291,11 @@ function partView(message, part, n) {
     return el("figure", {}, img, el("figcaption", { text: label }));
   }
   if (type === "text/plain") {
-    const text = el("p", { class: "text part-text", text: "…" });
+    const text = el("p", { class: "text part-text loading", text: "…" });
     fetch(url, { headers: headers() })
       .then((response) => (response.ok ? response.text() : Promise.reject(new Error("part"))))
-      .then((value) => { text.textContent = value; }, () => { text.textContent = `${label} (could not load)`; });
+      .then((value) => { text.textContent = value; }, () => { text.textContent = `${label} (could not load)`; })
+      .finally(() => text.classList.remove("loading"));
     return text;
   }
   if (type.startsWith("audio/") || type.startsWith("video/")) {
@@ -344,7 +348,7 @@ function renderJournal() {
     return el("li", { class: `entry ${entry.outcome}${refused ? " refused" : ""}` },
       el("div", { class: "entry-head" },
         el("span", { class: "outcome", text: entry.outcome }),
-        el("span", { class: "path", text: `${entry.method} ${entry.path}` }),
+        el("span", { class: "path", text: `${entry.method} ${entry.path}`, title: `${entry.method} ${entry.path}` }),
         el("time", { datetime: entry.at, text: time(entry.at) })),
       el("p", { class: "answer", text: `${entry.status} ${entry.answer}` }),
       el("p", { class: "reason", text: entry.reason }),
@@ -366,13 +370,22 @@ function renderAccounts() {
       el("div", { class: "card-head" },
         el("span", { class: "username", text: account.username }),
         el("span", { class: "credit", text: account.credit, title: "credit" })),
-      el("p", { class: "muted", text: account.parent ? `sub-account of ${account.parent}` : `sender ${account.default_sender || "—"} · ${account.default_country || ""}` }),
+      el("p", { class: "muted", text: accountLine(account) }),
       form);
   }));
   const select = $("reply-account");
   const chosen = select.value;
   select.replaceChildren(...state.accounts.map((a) => el("option", { value: a.username, text: a.username })));
   if (chosen && state.accounts.some((a) => a.username === chosen)) select.value = chosen;
+}
+
+function accountLine(account) {
+  return [
+    account.parent ? `sub-account of ${account.parent}` : null,
+    account.default_sender ? `sender ${account.default_sender}` : null,
+    account.default_country,
+    account.status_url || account.inbound_url ? "callbacks on" : null,
+  ].filter(Boolean).join(" · ") || "no defaults";
 }
 
 function renderRules() {
@@ -384,7 +397,7 @@ function renderRules() {
     const what = Object.keys(rule.match || {}).join(", ") || "every request";
     return el("li", { class: rule.enabled ? "rule" : "rule off" },
       el("label", {}, toggle, el("span", { class: "rule-name", text: rule.name })),
-      el("span", { class: "muted", text: `matches ${what} · fired ${rule.fired}${rule.retired ? " · retired" : ""}` }));
+      el("span", { class: "rule-meta", text: `${what} · fired ${rule.fired}${rule.retired ? " · retired" : ""}` }));
   }));
   $("no-rules").hidden = state.rules.length > 0;
 }
