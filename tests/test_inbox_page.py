@@ -188,9 +188,50 @@ def test_rules_switch_off_and_credit_tops_up_from_the_page(
     assert credit.startswith("149")
 
 
+def test_delivery_status_steps_appear_live(inbox: tuple[Any, LiveServer]) -> None:
+    page, server = inbox
+    assert send_sms(server.url, to="07700900123", text="track me", delrpt="1").startswith("ID:")
+    page.wait_for_selector("text=report asked, none yet", timeout=WAIT_MS)
+    httpx.post(server.url + "/_sim/clock/advance", json={"seconds": 10})
+    page.wait_for_selector(".timeline li.good >> text=delivered", timeout=WAIT_MS)
+    steps = page.locator(".timeline .status").all_inner_texts()
+    assert steps == ["queued", "sent", "delivered"]
+
+
+def test_search_by_number_or_text_from_the_keyboard(inbox: tuple[Any, LiveServer]) -> None:
+    page, server = inbox
+    send_sms(server.url, to="07700900456", text="Your parcel arrives today")
+    send_sms(server.url, to="07700900789", text="Your code is 1234")
+    page.wait_for_selector("text=Your code is 1234", timeout=WAIT_MS)
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "search"
+    page.keyboard.type("parcel")
+    page.wait_for_function("() => document.querySelectorAll('.message').length === 1")
+    assert "parcel" in page.locator(".message").inner_text()
+    page.fill("#search", "900789")
+    page.wait_for_selector(".conversation >> text=447700900789", timeout=WAIT_MS)
+    page.wait_for_function("() => document.querySelectorAll('.conversation').length === 2")
+    assert "parcel" not in page.locator("#conversation-list").inner_text()
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => document.querySelectorAll('.message').length === 2")
+    conversation = page.locator(".conversation", has_text="447700900456")
+    conversation.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('.message').length === 1")
+    assert page.locator("#reply-from").input_value() == "447700900456"
+
+
+def test_the_reset_button_empties_the_inbox(inbox: tuple[Any, LiveServer]) -> None:
+    page, server = inbox
+    send_sms(server.url, to="07700900123", text="soon gone")
+    page.wait_for_selector("text=soon gone", timeout=WAIT_MS)
+    page.click("#reset")
+    page.wait_for_selector("text=soon gone", state="detached", timeout=WAIT_MS)
+    assert httpx.get(server.url + "/_sim/messages").json()["messages"] == []
+
+
 def seed_traffic(url: str) -> None:
     """A little of everything, for the screenshots."""
-    send_sms(url, to="07700900123", text="Your code is 482913", delrpt="1")
     send_mms(
         url,
         "07700900123",
@@ -201,6 +242,7 @@ def seed_traffic(url: str) -> None:
         url + "/_sim/inbound",
         json={"account": "demo", "from": "447700900123", "text": "Got it, thanks!"},
     )
+    send_sms(url, to="07700900123", text="Your code is 482913", delrpt="1")
     send_sms(url, to="07700900456", text="Your parcel arrives today between 10:00 and 12:00.")
     send_sms(url, to="07700900789", type="4", href="https://example.com/offer", text="Offer")
     send_sms(url, to="07700900801", text="this one hits a rule")

@@ -25,6 +25,8 @@ const state = {
   source: null,
 };
 const blobs = new Map(); // part URL -> Promise<object URL>
+const texts = new Map(); // part URL -> Promise<text>
+let bubbles = new Map(); // message id, recipient, statuses -> its drawn node
 
 // -- small helpers ------------------------------------------------------------------------------
 
@@ -218,7 +220,17 @@ function renderThread() {
       ? `${messages.length} matching “${state.search}”` : "every account, newest first";
   }
   const recipient = state.selected ? state.selected.split("\n")[1] : null;
-  $("thread").replaceChildren(...messages.slice(0, 200).map((m) => bubble(m, recipient)));
+  // A message already drawn keeps its node (a playing video plays on, focus stays put) until
+  // its status history grows.
+  const drawn = new Map();
+  const nodes = messages.slice(0, 200).map((message) => {
+    const key = `${message.id}\n${recipient}\n${message.statuses.length}`;
+    const node = bubbles.get(key) || bubble(message, recipient);
+    drawn.set(key, node);
+    return node;
+  });
+  bubbles = drawn;
+  $("thread").replaceChildren(...nodes);
 }
 
 function bubble(message, recipient) {
@@ -292,8 +304,11 @@ function partView(message, part, n) {
   }
   if (type === "text/plain") {
     const text = el("p", { class: "text part-text loading", text: "…" });
-    fetch(url, { headers: headers() })
-      .then((response) => (response.ok ? response.text() : Promise.reject(new Error("part"))))
+    if (!texts.has(url)) {
+      texts.set(url, fetch(url, { headers: headers() })
+        .then((response) => (response.ok ? response.text() : Promise.reject(new Error("part")))));
+    }
+    texts.get(url)
       .then((value) => { text.textContent = value; }, () => { text.textContent = `${label} (could not load)`; })
       .finally(() => text.classList.remove("loading"));
     return text;
@@ -485,6 +500,10 @@ async function loadAll() {
     api(`/messages?limit=${KEEP_MESSAGES}`), api(`/requests?limit=${KEEP_REQUESTS}`),
   ]);
   state.messages = new Map(messages.messages.reverse().map((m) => [m.id, m]));
+  for (const url of blobs.values()) url.then((src) => URL.revokeObjectURL(src), () => {});
+  blobs.clear(); // ids start over after a reset: a cached part could be another message's
+  texts.clear();
+  bubbles = new Map();
   state.requests = requests.requests;
   await Promise.all([loadAccounts(), loadRules()]);
   scheduleRender();
