@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench soak clean
+.PHONY: run test lint bench soak browser clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
@@ -30,6 +30,11 @@ test: lint
 # The long part of the reliability suite: 1,000,000 sends through a real server (SOAK_SENDS=N).
 soak: $(STAMP)
 	$(BIN)/python -m pytest soak -s
+
+# Debian's Chromium, for the inbox page's browser tests (Playwright drives it; it never downloads
+# a browser of its own). Needs root, as in CI.
+browser:
+	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-dejavu-core; }
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

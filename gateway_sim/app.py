@@ -1,7 +1,8 @@
 """The application factory: `create_app(scenario, clock=..., rng=...)` builds a Starlette app.
 
 Emulated gateway paths are answered by plain ASGI endpoints ahead of Starlette's router (they are
-matched case-insensitively and sit on the hot path); the control API is mounted at `/_sim`.
+matched case-insensitively and sit on the hot path); the control API is mounted at `/_sim`,
+the inbox page (gateway_sim.web) at `/` and `/_sim/ui`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from gateway_sim.scenario import Scenario
 from gateway_sim.scheduler import Scheduler
 from gateway_sim.store import Store
 from gateway_sim.types import ASGIApp, Receive, Scope, Send
+from gateway_sim.web import routes as web
+from gateway_sim.web.feed import Feed
 
 
 class _AnyPathMount(Mount):
@@ -57,6 +60,7 @@ class GatewayApp(Starlette):
         self.loaded_scenario = gateway.scenario
         self.started = time.monotonic()
         self.events = MessageEvents()
+        self.feed = Feed(self.store)
         self.scheduler = Scheduler(gateway.clock)
         settings = gateway.scenario.settings
         self.callbacks = CallbackQueue(
@@ -91,7 +95,7 @@ class GatewayApp(Starlette):
         gateway.listeners.append(self.auto_replies.on_message)
         self.legacy = LegacyEndpoints(gateway)
         super().__init__(
-            routes=[_AnyPathMount("/_sim", app=control.build(self, control_token))],
+            routes=[*web.routes(), _AnyPathMount("/_sim", app=control.build(self, control_token))],
             lifespan=_lifespan,
             exception_handlers={HTTPException: _not_found},
         )
@@ -120,6 +124,7 @@ class GatewayApp(Starlette):
         self.gateway.load(self.loaded_scenario)
         self.legacy.reload()
         self.store.state_changed()
+        self.feed.publish("reset", {})
 
     def close(self) -> None:
         self.store.close()

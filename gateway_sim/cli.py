@@ -12,9 +12,10 @@ import os
 import socket
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from gateway_sim import __version__
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, ScenarioError, load_scenario
@@ -220,6 +221,19 @@ def _announce(scenario: Scenario, source: str, sock: socket.socket) -> None:
     print(f"  accounts: {accounts}", flush=True)
 
 
+def _server(config: Any, end_streams: Callable[[], None]) -> Any:
+    """A uvicorn server that ends the open event streams when it starts shutting down: it waits
+    for every connection to close, and an inbox page's stream would otherwise never close."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            end_streams()
+            await super().shutdown(sockets)
+
+    return Server(config)
+
+
 def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.Namespace) -> None:
     import random
 
@@ -247,6 +261,6 @@ def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.N
     )
     _tune_garbage_collector()
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _server(config, app.feed.close).run(sockets=[sock])
     finally:
         app.close()

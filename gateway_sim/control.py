@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -38,6 +39,7 @@ from gateway_sim.scenario import (
     parse_scenario,
 )
 from gateway_sim.types import Receive, Scope, Send
+from gateway_sim.web.routes import event_stream
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -49,6 +51,10 @@ MAX_ADVANCE = 10 * 365 * 86_400
 ATTEMPT_OUTCOMES = ("delivered", "retrying", "failed")
 WAIT_DEFAULT = 5.0
 WAIT_MOST = 300.0
+INLINE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "text/plain"}
+)
+"""Part types a browser shows inertly; SVG and HTML (which can carry script) stay downloads."""
 PART_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; sandbox",
@@ -77,7 +83,8 @@ def build(app: GatewayApp, token: str | None) -> Any:
         Route("/clock/advance", api.advance_clock, methods=["POST"]),
         Route("/callbacks", api.list_callbacks, methods=["GET"]),
         Route("/inbound", api.post_inbound, methods=["POST"]),
-        Route("/rules/{name}", api.delete_rule, methods=["DELETE"]),
+        _route("/rules/{name}", PATCH=api.switch_rule, DELETE=api.delete_rule),
+        Route("/events", event_stream(app.feed)),
     ]
     handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
     control = Starlette(routes=routes, exception_handlers=handlers)
@@ -101,10 +108,7 @@ class _Guard:
         self.expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and dict(scope["headers"]).get(b"authorization") != self.expected
-        ):
+        if scope["type"] == "http" and not self._allowed(scope):
             response = _json(
                 401,
                 {"error": "unauthorized", "detail": "send Authorization: Bearer <control token>"},
@@ -113,6 +117,16 @@ class _Guard:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        """The bearer header; or, for the event stream only (an `EventSource` cannot set
+        headers), a `token` query parameter."""
+        if dict(scope["headers"]).get(b"authorization") == self.expected:
+            return True
+        if not scope["path"].endswith("/_sim/events"):
+            return False
+        tokens = parse_qs(scope["query_string"].decode("latin-1")).get("token", [])
+        return [f"Bearer {token}".encode() for token in tokens] == [self.expected]
 
 
 class ControlApi:
@@ -191,7 +205,8 @@ class ControlApi:
         if part.dropped:
             raise Problem(410, "dropped", "the bytes of this part were dropped by retention")
         filename = part.filename.replace('"', "") or f"part-{n}"
-        headers = {**PART_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
+        disposition = "inline" if _shown_inline(part.content_type) else "attachment"
+        headers = {**PART_HEADERS, "Content-Disposition": f'{disposition}; filename="{filename}"'}
         return Response(part.data, media_type=part.content_type, headers=headers)
 
     async def list_requests(self, request: Request) -> Response:
@@ -329,11 +344,29 @@ class ControlApi:
         described = next(r for r in self.app.gateway.rules.describe() if r["name"] == rule.name)
         return _json(201, described)
 
+    async def switch_rule(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        body = await json_body(request)
+        enabled = body.get("enabled") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            raise Problem(400, "bad_json", "the body must be a JSON object")
+        if not isinstance(enabled, bool):
+            raise Problem(422, "bad_enabled", "enabled must be true or false")
+        rules = self.app.gateway.rules
+        if not rules.enable(name, enabled):
+            raise Problem(404, "not_found", f"no rule named {name!r}")
+        return _json(200, next(r for r in rules.describe() if r["name"] == name))
+
     async def delete_rule(self, request: Request) -> Response:
         name = request.path_params["name"]
         if not self.app.gateway.rules.remove(name):
             raise Problem(404, "not_found", f"no rule named {name!r}")
         return Response(status_code=204)
+
+
+def _shown_inline(content_type: str) -> bool:
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type in INLINE_TYPES or media_type.startswith(("audio/", "video/"))
 
 
 def _account_json(account: Account) -> dict[str, Any]:

@@ -29,6 +29,7 @@ Schema = dict[str, Any]
 PREFIX = "/_sim"
 JSON = "application/json"
 KINDS = list(KIND_NAMES.values())
+EVENT_NAMES = ("hello", "message", "status", "request", "reset", "lagged")
 MAX_WAIT = 300  # control.WAIT_MOST (control imports this module)
 DESCRIPTION = (
     "Inspect what the simulator accepted, wait for messages, manage accounts, and load or reset "
@@ -290,6 +291,7 @@ def _scenario_schemas() -> dict[str, Schema]:
         "matched": _integer(0, description="Requests it matched."),
         "fired": _integer(0, description="Times it fired."),
         "retired": {**_boolean(), "description": "Whether `times` or its sequence ran out."},
+        "enabled": {**_boolean(), "description": "Whether it is switched on (PATCH to switch)."},
     }
     found["RuleState"] = {
         **rule,
@@ -419,7 +421,8 @@ def _operation(
 
 def _paths() -> dict[str, Schema]:
     part_headers = {
-        "Content-Disposition": 'attachment; filename="<the part\'s filename>"',
+        "Content-Disposition": "inline (raster images, audio, video, plain text) or "
+        'attachment (anything else, SVG and HTML included); filename="<the part\'s filename>"',
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
@@ -497,7 +500,8 @@ def _paths() -> dict[str, Schema]:
         "/messages/{id}/parts/{n}": {
             "get": _operation(
                 "getMessagePart",
-                "The raw bytes of an MMS content part, as an attachment.",
+                "The raw bytes of an MMS content part (inline only where a browser shows the type "
+                "inertly).",
                 {
                     "200": {
                         "description": "The bytes, with the content type the part was sent with.",
@@ -646,6 +650,21 @@ def _paths() -> dict[str, Schema]:
             ),
         },
         "/rules/{name}": {
+            "patch": _operation(
+                "switchRule",
+                "Switch a running rule on or off; an off rule is skipped and keeps its counters.",
+                {
+                    "200": _json_response("Switched.", _ref("RuleState")),
+                    "400": _error("The body is not a JSON object.", "bad_json"),
+                    "404": _error("No running rule has this name.", "not_found"),
+                    "422": _error("`enabled` is missing or not a boolean.", "bad_enabled"),
+                },
+                parameters=[_path("name", _string(), "A rule's name.", "magic-delivery-fails")],
+                body={
+                    "required": True,
+                    "content": {JSON: {"schema": _obj({"enabled": _boolean()})}},
+                },
+            ),
             "delete": _operation(
                 "deleteRule",
                 "Remove a running rule (until the next reset).",
@@ -654,7 +673,7 @@ def _paths() -> dict[str, Schema]:
                     "404": _error("No running rule has this name.", "not_found"),
                 },
                 parameters=[_path("name", _string(), "A rule's name.", "magic-delivery-fails")],
-            )
+            ),
         },
         "/clock": {
             "get": _operation(
@@ -734,6 +753,45 @@ def _paths() -> dict[str, Schema]:
                         },
                     },
                 },
+            )
+        },
+        "/events": {
+            "get": _operation(
+                "streamEvents",
+                "Server-sent events, as they happen: `message` (a new message, as listed), "
+                "`status` (a delivery status step: `id`, `to`, `status`, `at`), `request` (a "
+                "journal entry, without `seq`), `reset`, and `lagged` when the reader fell "
+                "behind and should read the lists again. The stream stays open. With a control "
+                "token, an `EventSource` (which cannot set headers) may pass it as `?token=`.",
+                {
+                    "200": {
+                        "description": "An endless `text/event-stream`.",
+                        "content": {
+                            "text/event-stream": {
+                                "schema": {
+                                    "type": "object",
+                                    "description": "One event: `event` names it, `data` is "
+                                    "its JSON (`{}` for `hello`, `reset`, `lagged`).",
+                                    "properties": {
+                                        "event": _string(enum=list(EVENT_NAMES)),
+                                        "data": _string(),
+                                        "retry": _integer(0),
+                                    },
+                                    "required": ["event", "data"],
+                                }
+                            }
+                        },
+                    }
+                },
+                parameters=[
+                    {
+                        "name": "token",
+                        "in": "query",
+                        "required": False,
+                        "description": "The control token, for clients that cannot set headers.",
+                        "schema": _string(),
+                    }
+                ],
             )
         },
         "/reset": {

@@ -259,6 +259,7 @@ class _Live:
     rng: random.Random
     matched: int = 0
     fired: int = 0
+    enabled: bool = True
     recent: dict[str, deque[datetime]] = field(default_factory=dict)
 
     @property
@@ -307,6 +308,15 @@ class RuleBook:
         self._holds_answers = any(_holds_answer(live.spec) for live in kept)
         return removed
 
+    def enable(self, name: str, enabled: bool) -> bool:
+        """Switch a rule on or off (an off rule is skipped, its counters kept); False when no
+        rule has this name."""
+        for live in self._rules:
+            if live.spec.name == name:
+                live.enabled = enabled
+                return True
+        return False
+
     @property
     def holds_answers(self) -> bool:
         """Whether any rule may send a delivery report before the answer (so answers must be
@@ -320,6 +330,7 @@ class RuleBook:
                 "matched": live.matched,
                 "fired": live.fired,
                 "retired": live.retired,
+                "enabled": live.enabled,
             }
             for live in self._rules
         ]
@@ -327,7 +338,7 @@ class RuleBook:
     def decide(self, facts: Facts) -> Decision | None:
         """The first live rule that matches `facts`, fired; None when no rule applies."""
         for live in self._rules:
-            if live.retired:
+            if live.retired or not live.enabled:
                 continue
             recipients = self._matches(live, facts)
             if recipients is None:

@@ -74,6 +74,9 @@ class Store:
         self._scheduled = False
         self._commit: asyncio.Future[None] | None = None
         self._state_changed = False
+        self.observer: Callable[[object], None] | None = None
+        """Told of each message, journal entry and status step as it is queued (the live feed
+        sets it only while a page listens)."""
         self.snapshot: Callable[[], dict[str, str]] | None = None
         """Called at each write of a persistent store: state to save (credit, id counter)."""
         self._content_bytes = 0
@@ -94,6 +97,8 @@ class Store:
             self._commit_soon()
         else:
             self._schedule()
+        if self.observer is not None:
+            self.observer(message)
 
     async def committed(self) -> None:
         """Wait until every message added so far is in the database file (at once in memory)."""
@@ -115,10 +120,14 @@ class Store:
     def record(self, exchange: Exchange) -> None:
         self._exchanges.append(exchange)
         self._schedule()
+        if self.observer is not None:
+            self.observer(exchange)
 
     def add_status(self, change: StatusChange) -> None:
         self._statuses.append(change)
         self._schedule()
+        if self.observer is not None:
+            self.observer(change)
 
     def record_attempt(self, attempt: Attempt) -> None:
         self._attempts.append(attempt)
