@@ -27,13 +27,13 @@ START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ClientFor = Callable[[str], TestClient]
 
 
-def build_app(scenario: Scenario | str | None = None) -> GatewayApp:
+def build_app(scenario: Scenario | str | None = None, *, trust_proxy: bool = False) -> GatewayApp:
     """An app for a scenario (object, YAML text, or the default), on a fixed clock."""
     if scenario is None:
         scenario = load_scenario(DEFAULT_SCENARIO)
     elif isinstance(scenario, str):
         scenario = parse_scenario(scenario, source="<test>")
-    return create_app(scenario, clock=ManualClock(START))
+    return create_app(scenario, clock=ManualClock(START), trust_proxy=trust_proxy)
 
 
 @pytest.fixture
@@ -105,7 +105,12 @@ def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
     def start(app: GatewayApp) -> LiveServer:
         port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            proxy_headers=False,  # as `gateway-sim serve`: the app decides about X-Forwarded-*
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
