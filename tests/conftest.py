@@ -52,10 +52,20 @@ def client(app: GatewayApp) -> Iterator[TestClient]:
 @pytest.fixture
 def client_for() -> Iterator[ClientFor]:
     """Make a TestClient for a scenario given as YAML text."""
+    yield from _clients("http://testserver")
+
+
+@pytest.fixture
+def https_for() -> Iterator[ClientFor]:
+    """Make a TestClient for a scenario given as YAML text, over HTTPS (the ASGI scheme)."""
+    yield from _clients("https://testserver")
+
+
+def _clients(base_url: str) -> Iterator[ClientFor]:
     clients: list[TestClient] = []
 
     def make(scenario_yaml: str) -> TestClient:
-        test_client = TestClient(build_app(scenario_yaml))
+        test_client = TestClient(build_app(scenario_yaml), base_url=base_url)
         clients.append(test_client)
         return test_client
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from gateway_sim.app import GatewayApp
 from gateway_sim.clock import ManualClock
 from gateway_sim.scenario import ScenarioError, parse_scenario
-from tests.conftest import SEND, LiveServer, app_of, build_app, credit
+from tests.conftest import SEND, ClientFor, LiveServer, app_of, build_app, credit
 
 HTTPS_SEND = "/api/https/sendmsg.aspx"
 HTTPS_BALANCE = "/api/https/getbalance.aspx"
@@ -45,11 +45,8 @@ CAPPED = {"accesskey": "CAP", "secretkey": "capsecret"}
 
 
 @pytest.fixture
-def https() -> Iterator[TestClient]:
-    app = build_app(SCENARIO)
-    with TestClient(app, base_url="https://testserver") as client:
-        yield client
-    app.close()
+def https(https_for: ClientFor) -> TestClient:
+    return https_for(SCENARIO)
 
 
 def send(client: TestClient, keys: dict[str, str], to: str = "07700900123", **extra: str) -> str:
