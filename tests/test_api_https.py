@@ -14,10 +14,20 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp
+from gateway_sim.app import GatewayApp, create_app
+from gateway_sim.client import SimClient
 from gateway_sim.clock import ManualClock
 from gateway_sim.scenario import ScenarioError, parse_scenario
-from tests.conftest import SEND, ClientFor, LiveServer, app_of, build_app, credit
+from gateway_sim.store import Store
+from tests.conftest import (
+    SEND,
+    START,
+    ClientFor,
+    LiveServer,
+    app_of,
+    build_app,
+    credit,
+)
 
 HTTPS_SEND = "/api/https/sendmsg.aspx"
 HTTPS_BALANCE = "/api/https/getbalance.aspx"
@@ -337,3 +347,33 @@ def test_the_cli_trusts_the_proxy_only_when_told(tmp_path: Path) -> None:
         finally:
             process.terminate()
             process.communicate(timeout=10)
+
+
+def test_the_typed_client_sets_and_shows_keys_and_allowance(
+    live_server: Callable[[GatewayApp], LiveServer],
+) -> None:
+    server = live_server(build_app(SCENARIO, trust_proxy=True))
+    with SimClient(server.url) as client:
+        bob = client.put_account(
+            "bob", "pw", 5, access_keys={"BOB~1": "s`cr$t+"}, daily_allowance=1
+        )
+        assert (bob.access_keys, bob.daily_allowance, bob.daily_used) == (("BOB~1",), 1, 0)
+        keys = {"accesskey": "BOB~1", "secretkey": "s`cr$t+", "to": "07700900123", "text": "x"}
+        forwarded = {"x-forwarded-proto": "https"}
+        assert httpx.post(server.url + HTTPS_SEND, data=keys, headers=forwarded).text.startswith(
+            "ID:"
+        )
+        bob = client.account("bob") or bob
+        assert (bob.daily_used, bob.balance) == (1, 4)
+        assert client.put_account("bob", daily_allowance=-1).daily_allowance is None
+
+
+def test_keys_and_daily_counts_survive_a_restart_with_a_database(tmp_path: Path) -> None:
+    database = tmp_path / "sim.db"
+    for expected in ("ID:10011000000000000001", "ERR:DAILY_ALLOWANCE_EXCEEDED"):
+        scenario = parse_scenario(SCENARIO)
+        app = create_app(scenario, clock=ManualClock(START), store=Store(str(database)))
+        with TestClient(app, base_url="https://testserver") as https:
+            https.put("/_sim/accounts/capped", json={"daily_allowance": 1})
+            assert send(https, CAPPED) == expected
+        app.close()
