@@ -25,6 +25,8 @@ from gateway_sim.clock import Clock, SystemClock
 from gateway_sim.events import MessageEvents
 from gateway_sim.gateway import Gateway
 from gateway_sim.inbound import AutoReplies, Inbound
+from gateway_sim.protocol.json_api import JsonEndpoints
+from gateway_sim.protocol.keyed import KeyedEndpoints
 from gateway_sim.protocol.legacy import LegacyEndpoints
 from gateway_sim.reports import DeliveryReports
 from gateway_sim.scenario import Scenario
@@ -53,6 +55,7 @@ class GatewayApp(Starlette):
         rng: random.Random,
         *,
         control_token: str | None = None,
+        trust_proxy: bool = False,
     ) -> None:
         self.gateway = gateway
         self.store = gateway.store
@@ -94,6 +97,8 @@ class GatewayApp(Starlette):
         )
         gateway.listeners.append(self.auto_replies.on_message)
         self.legacy = LegacyEndpoints(gateway)
+        KeyedEndpoints(self.legacy, trust_proxy=trust_proxy)
+        JsonEndpoints(self.legacy, trust_proxy=trust_proxy)
         super().__init__(
             routes=[*web.routes(), _AnyPathMount("/_sim", app=control.build(self, control_token))],
             lifespan=_lifespan,
@@ -158,8 +163,12 @@ def create_app(
     rng: random.Random | None = None,
     store: Store | None = None,
     control_token: str | None = None,
+    trust_proxy: bool = False,
 ) -> GatewayApp:
     """Build the simulator for `scenario`; inject the clock, RNG and store for determinism.
+
+    With `trust_proxy`, a request whose `X-Forwarded-Proto` is `https` counts as HTTPS (for the
+    newer APIs, which refuse plain HTTP); without it that header is ignored.
 
     With a store kept in a file, the accounts, credit and id counter saved there win over the
     scenario's, so a restart carries on where the last run stopped.
@@ -170,7 +179,7 @@ def create_app(
     if store.persistent:
         gateway.restore(store.state())
         store.snapshot = gateway.snapshot
-    app = GatewayApp(gateway, rng, control_token=control_token)
+    app = GatewayApp(gateway, rng, control_token=control_token, trust_proxy=trust_proxy)
     if store.persistent:
         app.callbacks.resume()
     return app

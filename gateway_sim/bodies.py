@@ -26,7 +26,16 @@ from gateway_sim.inbound import Arrival
 from gateway_sim.protocol.multipart import MalformedBody, MultipartReader
 from gateway_sim.records import ContentPart
 from gateway_sim.rules import Rule
-from gateway_sim.scenario import callback_url, describe_errors, region_code
+from gateway_sim.scenario import (
+    AccessKey,
+    callback_url,
+    describe_errors,
+    region_code,
+    unique_access_keys,
+)
+
+NULLABLE_CHANGES = frozenset({"daily_allowance"})
+"""Keys of an account change that may be null: `daily_allowance: null` lifts the cap."""
 
 
 class Problem(Exception):
@@ -134,6 +143,8 @@ class AccountChange(BaseModel):
     inbound_format: Literal["form", "json"] | None = None
     retry_seconds: Annotated[float, Field(gt=0)] | None = None
     report_all: bool | None = None
+    access_keys: list[AccessKey] | None = None
+    daily_allowance: Annotated[int, Field(ge=0)] | None = None
 
     @field_validator("default_country")
     @classmethod
@@ -144,6 +155,11 @@ class AccountChange(BaseModel):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return callback_url(value)
+
+    @field_validator("access_keys")
+    @classmethod
+    def _unique_keys(cls, keys: list[AccessKey] | None) -> list[AccessKey] | None:
+        return None if keys is None else unique_access_keys(keys)
 
 
 class TopUp(BaseModel):
@@ -180,7 +196,11 @@ def parse_account_change(data: Any) -> AccountChange:
     except ValidationError as error:
         problems = describe_errors(error, AccountChange)
         raise Problem(422, "invalid_account", "; ".join(problems), problems=problems) from None
-    nulls = [f"{key}: must not be null" for key, value in data.items() if value is None]
+    nulls = [
+        f"{key}: must not be null"
+        for key, value in data.items()
+        if value is None and key not in NULLABLE_CHANGES
+    ]
     if nulls:
         raise Problem(422, "invalid_account", "; ".join(nulls), problems=nulls)
     return change

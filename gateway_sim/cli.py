@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         help="manual: time stands still until POST /_sim/clock/advance (default real)",
     )
     serve.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        default=_env("trust_proxy", "") not in ("", "0", "false", "no"),
+        help="count X-Forwarded-Proto: https as HTTPS (behind a TLS-terminating proxy)",
+    )
+    serve.add_argument(
         "--control-token",
         default=_env("control_token"),
         help="require 'Authorization: Bearer TOKEN' on /_sim (the gateway paths never need it)",
@@ -250,9 +256,11 @@ def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.N
         rng=random.Random(seed),
         store=store,
         control_token=args.control_token,
+        trust_proxy=args.trust_proxy,
     )
     config = uvicorn.Config(
         app,
+        proxy_headers=False,  # the app alone decides whether to trust X-Forwarded-Proto
         log_level="warning",
         access_log=False,
         lifespan="on",

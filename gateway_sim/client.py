@@ -210,9 +210,14 @@ class SimAccount:
     default_sender: str
     default_country: str | None
     parent: str | None
+    access_keys: tuple[str, ...] = ()
+    """The account's access keys (their secret keys are never shown)."""
+    daily_allowance: int | None = None
+    daily_used: int = 0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SimAccount:
+        allowance = data.get("daily_allowance")
         return cls(
             username=str(data["username"]),
             credit=Decimal(str(data["credit"])),
@@ -220,6 +225,9 @@ class SimAccount:
             default_sender=str(data.get("default_sender") or ""),
             default_country=_optional_str(data.get("default_country")),
             parent=_optional_str(data.get("parent")),
+            access_keys=tuple(str(pair["accesskey"]) for pair in data.get("access_keys") or ()),
+            daily_allowance=None if allowance is None else int(allowance),
+            daily_used=int(data.get("daily_used") or 0),
         )
 
 
@@ -438,9 +446,14 @@ class SimClient:
         *,
         default_sender: str | None = None,
         default_country: str | None = None,
+        access_keys: Mapping[str, str] | None = None,
+        daily_allowance: int | None = None,
     ) -> SimAccount:
-        """Create (a password is then required) or change an account; only given keys change."""
-        body: dict[str, str] = {}
+        """Create (a password is then required) or change an account; only given keys change.
+
+        `access_keys` ({accesskey: secretkey}) replaces the account's key pairs; a
+        `daily_allowance` below 0 lifts the cap."""
+        body: dict[str, Any] = {}
         if password is not None:
             body["password"] = password
         if credit is not None:
@@ -449,6 +462,12 @@ class SimClient:
             body["default_sender"] = default_sender
         if default_country is not None:
             body["default_country"] = default_country
+        if access_keys is not None:
+            body["access_keys"] = [
+                {"accesskey": access, "secretkey": secret} for access, secret in access_keys.items()
+            ]
+        if daily_allowance is not None:
+            body["daily_allowance"] = daily_allowance if daily_allowance >= 0 else None
         return SimAccount.from_json(self._json("PUT", f"/_sim/accounts/{username}", json=body))
 
     def delete_account(self, username: str, *, missing_ok: bool = False) -> bool:

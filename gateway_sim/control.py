@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway_sim import __version__
-from gateway_sim.accounts import Account
+from gateway_sim.accounts import Account, allowance_day
 from gateway_sim.bodies import (
     Problem,
     json_body,
@@ -33,7 +33,7 @@ from gateway_sim.inbound import InboundError
 from gateway_sim.numbers import is_digits
 from gateway_sim.openapi import SPEC
 from gateway_sim.queries import AttemptQuery
-from gateway_sim.records import Message
+from gateway_sim.records import MASK, Message
 from gateway_sim.scenario import (
     ScenarioError,
     parse_scenario,
@@ -222,7 +222,9 @@ class ControlApi:
         )
 
     async def list_accounts(self, request: Request) -> Response:
-        return _json(200, {"accounts": [_account_json(a) for a in self.app.gateway.accounts]})
+        today = allowance_day(self.app.gateway.clock.now())
+        shown = [_account_json(a, today) for a in self.app.gateway.accounts]
+        return _json(200, {"accounts": shown})
 
     async def put_account(self, request: Request) -> Response:
         username = request.path_params["username"]
@@ -230,6 +232,11 @@ class ControlApi:
         accounts = self.app.gateway.accounts
         account = accounts.get(username)
         created = account is None
+        for pair in change.access_keys or ():
+            owner = accounts.key_owner(pair.accesskey)
+            if owner is not None and owner is not account:
+                detail = f"access key {pair.accesskey!r} belongs to account {owner.username!r}"
+                raise Problem(409, "access_key_taken", detail)
         if account is None:
             if change.password is None:
                 problem = "password: required to create an account"
@@ -238,7 +245,8 @@ class ControlApi:
             accounts.add(account)
         accounts.change(account, **change.model_dump(exclude_unset=True))
         self.store.state_changed()
-        return _json(201 if created else 200, _account_json(account))
+        today = allowance_day(self.app.gateway.clock.now())
+        return _json(201 if created else 200, _account_json(account, today))
 
     async def top_up(self, request: Request) -> Response:
         """Add credit in one step (a PUT of a computed balance would race the sends)."""
@@ -249,7 +257,7 @@ class ControlApi:
             raise Problem(404, "not_found", f"no account named {username!r}")
         self.app.gateway.accounts.top_up(account, amount)
         self.store.state_changed()
-        return _json(200, _account_json(account))
+        return _json(200, _account_json(account, allowance_day(self.app.gateway.clock.now())))
 
     async def delete_account(self, request: Request) -> Response:
         username = request.path_params["username"]
@@ -369,7 +377,8 @@ def _shown_inline(content_type: str) -> bool:
     return media_type in INLINE_TYPES or media_type.startswith(("audio/", "video/"))
 
 
-def _account_json(account: Account) -> dict[str, Any]:
+def _account_json(account: Account, today: str) -> dict[str, Any]:
+    """An account as the control API shows it: no password, secret keys masked."""
     return {
         "username": account.username,
         "credit": str(account.credit),
@@ -383,6 +392,11 @@ def _account_json(account: Account) -> dict[str, Any]:
         "inbound_format": account.inbound_format,
         "retry_seconds": account.retry_seconds,
         "report_all": account.report_all,
+        "access_keys": [
+            {"accesskey": k["accesskey"], "secretkey": MASK} for k in account.access_keys
+        ],
+        "daily_allowance": account.daily_allowance,
+        "daily_used": account.used_on(today),
     }
 
 

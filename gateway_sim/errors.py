@@ -76,3 +76,48 @@ class MsgidInvalid(GatewayError):
 
 INVALID_NUMBER = "INVALID_NUMBER"
 """The per-recipient error code: shown on the recipient's own line, never raised."""
+
+
+class AuthParameterMissing(GatewayError):
+    code = "AUTH_PARAMETER_MISSING"
+
+
+class AuthParameterInvalid(GatewayError):
+    code = "AUTH_PARAMETER_INVALID"
+
+
+class ConnectionNotSecure(GatewayError):
+    code = "CONNECTION_NOT_SECURE"
+
+
+class DailyAllowanceExceeded(GatewayError):
+    code = "DAILY_ALLOWANCE_EXCEEDED"
+
+
+JSON_ERROR_NUMBERS: dict[str, int] = {
+    # documented by the vendor (PROTOCOL.md section 7)
+    INVALID_NUMBER: 2,
+    LoginInvalid.code: 11,
+    GatewayError.code: 12,
+    AuthParameterMissing.code: 20,
+    AuthParameterInvalid.code: 21,
+    ConnectionNotSecure.code: 22,
+    # simulator policy: numbers of its own, from 101 up, for the codes the vendor does not number
+    NoTo.code: 101,
+    NoText.code: 102,
+    ParameterMissing.code: 103,
+    ParameterInvalid.code: 104,
+    InvalidRequest.code: 105,
+    TooManyNumbers.code: 106,
+    InsufficientCredit.code: 107,
+    DailyAllowanceExceeded.code: 108,
+    "GATEWAY_ERROR": 109,
+    NoUsername.code: 110,
+    NoPassword.code: 111,
+    AccountExists.code: 112,
+    NoMsgid.code: 113,
+    MsgidInvalid.code: 114,
+    "DELAY": 115,
+}
+"""The numbers the JSON API gives each error code (`error_code`); the JSON `error` is the code in
+lower case. The vendor numbers six of them; the others are the simulator's own (README)."""

@@ -20,7 +20,6 @@ from gateway_sim.errors import (
     INVALID_NUMBER,
     AccountExists,
     GatewayError,
-    InsufficientCredit,
     MsgidInvalid,
     NoMsgid,
     NoTo,
@@ -89,7 +88,7 @@ class Gateway:
         """The rule that fires for this request, if any (rules are checked before anything)."""
         if not len(self.rules):
             return None
-        username = fields.get("username", "")
+        username = self.account_named(fields) or ""
         account = self.accounts.get(username) if username else None
         region = (account and account.default_country) or self.scenario.settings.default_country
 
@@ -107,6 +106,18 @@ class Gateway:
             now=self.clock.now(),
         )
         return self.rules.decide(facts)
+
+    def account_named(self, fields: Mapping[str, str]) -> str | None:
+        """The account a request names: its `username`, else the owner of its `accesskey`."""
+        username = fields.get("username")
+        if username:
+            return username
+        owner = self.accounts.key_owner(fields.get("accesskey") or "")
+        return owner.username if owner else None
+
+    def key_login(self, fields: Mapping[str, str]) -> Account:
+        """The account of the request's `accesskey`/`secretkey` pair (the newer APIs)."""
+        return self.accounts.login_with_keys(fields.get("accesskey"), fields.get("secretkey"))
 
     def accounts_get(self, username: str) -> Account | None:
         """The account named `username` now (the registry is replaced on reset)."""
@@ -129,13 +140,17 @@ class Gateway:
         *,
         endpoint: str = "sendmsg",
         decision: Decision | None = None,
+        account: Account | None = None,
     ) -> Outcome:
         """Check, charge and record a send request; raise `GatewayError` for a whole refusal.
 
-        A fired rule's `recipient_error` refuses its matched recipients (not charged), and its
-        `delivery` is recorded with the message for the delivery reports.
+        The `account` is the one already logged in by access keys; without it, the fields'
+        username and password log in. A fired rule's `recipient_error` refuses its matched
+        recipients (not charged), and its `delivery` is recorded with the message for the
+        delivery reports.
         """
-        account = self.accounts.login(fields.get("username"), fields.get("password"))
+        if account is None:
+            account = self.accounts.login(fields.get("username"), fields.get("password"))
         entries = split_recipients(fields.get("to", ""))
         if not entries:
             raise NoTo("the to field is missing or has no numbers")
@@ -154,8 +169,8 @@ class Gateway:
         cost = self.price(kind, content.parts)
         if len(routable) > 1:
             cost *= len(routable)
-        if not self.accounts.try_debit(account, cost):
-            raise InsufficientCredit(f"costs {cost}, balance is {account.credit}")
+        now = self.clock.now()
+        self.accounts.charge(account, cost, len(routable), now)
         message = Message(
             id=self.ids.take(),
             account=account.username,
@@ -170,7 +185,7 @@ class Gateway:
             parts=content.parts,
             cost=cost,
             truncated=content.truncated,
-            created_at=self.clock.now(),
+            created_at=now,
             content=content.files,
             udh=content.udh,
             ud=content.ud,
@@ -209,6 +224,10 @@ class Gateway:
         """The whole credits of the logged-in account, rounded down."""
         account = self.accounts.login(fields.get("username"), fields.get("password"))
         return math.floor(account.credit)
+
+    def exact_balance(self, fields: Mapping[str, str]) -> Decimal:
+        """The exact credit of the account logged in by access keys (the newer APIs)."""
+        return self.key_login(fields).credit
 
     def create_subaccount(self, fields: Mapping[str, str]) -> Account:
         """Create a sub-account of the logged-in account, starting with the scenario's credit."""

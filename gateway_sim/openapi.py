@@ -22,7 +22,7 @@ from gateway_sim.bodies import InboundBody
 from gateway_sim.filters import MAX_LIMIT
 from gateway_sim.records import KINDS as KIND_NAMES
 from gateway_sim.records import OUTCOMES
-from gateway_sim.scenario import Scenario
+from gateway_sim.scenario import KEY_MAX_LENGTH, Scenario
 
 Schema = dict[str, Any]
 
@@ -48,6 +48,16 @@ CALLBACK_URLS = ("status_url", "inbound_url", "mms_url")
 URL: Schema = {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
 INBOUND_FORMAT: Schema = {"type": "string", "enum": ["form", "json"]}
 RETRY_SECONDS: Schema = {"type": "number", "exclusiveMinimum": 0}
+KEY: Schema = {
+    "type": "string",
+    "pattern": f"^[!-~]{{1,{KEY_MAX_LENGTH}}}$",
+    "description": "1 to 128 printable ASCII characters, no spaces.",
+}
+DAILY_ALLOWANCE: Schema = {
+    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}],
+    "description": "Most messages (one per recipient) a day, the UTC day of the simulator's "
+    "clock, on every send path; null: no cap.",
+}
 
 
 def _ref(name: str) -> Schema:
@@ -240,6 +250,16 @@ def _record_schemas() -> dict[str, Schema]:
                 "inbound_format": INBOUND_FORMAT,
                 "retry_seconds": RETRY_SECONDS,
                 "report_all": _boolean(),
+                "access_keys": _array(
+                    _obj(
+                        {
+                            "accesskey": _string(),
+                            "secretkey": _string("Always `***`.", enum=["***"]),
+                        }
+                    )
+                ),
+                "daily_allowance": DAILY_ALLOWANCE,
+                "daily_used": _integer(0, description="Messages counted today (UTC)."),
             }
         ),
         "AccountChange": {
@@ -253,6 +273,12 @@ def _record_schemas() -> dict[str, Schema]:
                     "inbound_format": INBOUND_FORMAT,
                     "retry_seconds": RETRY_SECONDS,
                     "report_all": _boolean(),
+                    "access_keys": {
+                        **_array(_obj({"accesskey": KEY, "secretkey": KEY})),
+                        "description": "Replaces the account's key pairs; access keys are "
+                        "unique across accounts.",
+                    },
+                    "daily_allowance": DAILY_ALLOWANCE,
                 },
                 optional=(
                     "password",
@@ -263,6 +289,8 @@ def _record_schemas() -> dict[str, Schema]:
                     "inbound_format",
                     "retry_seconds",
                     "report_all",
+                    "access_keys",
+                    "daily_allowance",
                 ),
             ),
             "description": "Any of these keys; `password` is required to create an account.",
@@ -545,6 +573,9 @@ def _paths() -> dict[str, Schema]:
                     "200": _json_response("Changed.", _ref("Account")),
                     "201": _json_response("Created.", _ref("Account")),
                     "400": _error("The body is not a JSON object.", "bad_json"),
+                    "409": _error(
+                        "An access key given belongs to another account.", "access_key_taken"
+                    ),
                     "422": _error(
                         "A key or value cannot be used; `problems` names each (it is absent "
                         "when only the password to create the account is missing).",

@@ -23,6 +23,9 @@ SECRET_FIELDS = frozenset({"password", "secretkey", "subacc_password"})
 MASK = "***"
 RAW_LIMIT = 65_536
 _SECRET_RAW = re.compile(rb"(?i)(^|&)(password|secretkey|subacc_password)=[^&]*")
+_SECRET_JSON = re.compile(
+    rb'(?i)("(?:password|secretkey|subacc_password)"\s*:\s*)"(?:[^"\\]|\\.)*"'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,5 +215,8 @@ def outcome_of_answer(status: int, answer: str) -> Outcome:
 
 
 def _masked_raw(raw: bytes) -> str:
-    """Raw form bytes as text, with passwords and secret keys replaced by `***`."""
-    return _SECRET_RAW.sub(rb"\1\2=***", raw).decode("utf-8", "backslashreplace")
+    """Raw form or JSON bytes as text, with passwords and secret keys replaced by `***`."""
+    masked = _SECRET_RAW.sub(rb"\1\2=***", raw)
+    if b'"' in masked:
+        masked = _SECRET_JSON.sub(rb'\1"***"', masked)
+    return masked.decode("utf-8", "backslashreplace")

@@ -39,11 +39,24 @@ ErrorCode = Literal[
     "NO_MSGID",
     "MSGID_INVALID",
     "DAILY_ALLOWANCE_EXCEEDED",
+    "AUTH_PARAMETER_MISSING",
+    "AUTH_PARAMETER_INVALID",
+    "CONNECTION_NOT_SECURE",
 ]
 Fault = Literal["reset", "close", "hang", "truncate", "garbage", "dribble"]
 ENDPOINT_ALIASES = {
-    "send": ("/smsgateway/sendmsg.aspx", "/smsgateway/default.aspx"),
-    "balance": ("/smsgateway/getbalance.aspx", "/smsgateway/getbalance/default.aspx"),
+    "send": (
+        "/smsgateway/sendmsg.aspx",
+        "/smsgateway/default.aspx",
+        "/api/https/sendmsg.aspx",
+        "/api/json/sendmsg.aspx",
+    ),
+    "balance": (
+        "/smsgateway/getbalance.aspx",
+        "/smsgateway/getbalance/default.aspx",
+        "/api/https/getbalance.aspx",
+        "/api/json/getbalance.aspx",
+    ),
     "subaccount": ("/smsgateway/createsubacc.aspx",),
 }
 RATE_WINDOW = 1.0

@@ -14,7 +14,14 @@ from typing import Annotated, Any, Literal
 
 import phonenumbers
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from gateway_sim.rules import Rule
 
@@ -71,6 +78,48 @@ class Prices(_Model):
     mms: Credit = Decimal(5)
 
 
+KEY_MAX_LENGTH = 128
+
+
+def key_problem(value: str) -> str | None:
+    """Why an access or secret key is malformed, or None when it is well-formed (a policy: 1 to
+    128 printable ASCII characters, no spaces or control characters)."""
+    if not value:
+        return "it is empty"
+    if len(value) > KEY_MAX_LENGTH:
+        return f"{len(value)} characters; at most {KEY_MAX_LENGTH}"
+    for char in value:
+        if not "!" <= char <= "~":
+            return f"character {char!r} is not allowed; use printable ASCII without spaces"
+    return None
+
+
+def _well_formed_key(value: str) -> str:
+    problem = key_problem(value)
+    if problem:
+        raise ValueError(f"not a well-formed key: {problem}")
+    return value
+
+
+Key = Annotated[str, AfterValidator(_well_formed_key)]
+
+
+class AccessKey(_Model):
+    """An access key pair that logs in to the newer APIs (`/api/https`, `/api/json`)."""
+
+    accesskey: Key
+    secretkey: Key
+
+
+def unique_access_keys(keys: list[AccessKey]) -> list[AccessKey]:
+    """The pairs, unless an access key appears twice; else ValueError."""
+    seen = [pair.accesskey for pair in keys]
+    twice = sorted({key for key in seen if seen.count(key) > 1})
+    if twice:
+        raise ValueError(f"access keys must be unique; repeated: {', '.join(twice)}")
+    return keys
+
+
 def callback_url(value: str | None) -> str | None:
     """An http:// or https:// URL the gateway can POST to; else ValueError."""
     if value is not None and not value.lower().startswith(("http://", "https://")):
@@ -92,11 +141,18 @@ class Account(_Model):
     inbound_format: Literal["form", "json"] = "form"
     retry_seconds: Annotated[float, Field(gt=0)] = 300
     report_all: bool = False
+    access_keys: list[AccessKey] = Field(default_factory=list)
+    daily_allowance: Annotated[int, Field(ge=0)] | None = None
 
     @field_validator("default_country")
     @classmethod
     def _check_region(cls, value: str | None) -> str | None:
         return None if value is None else region_code(value)
+
+    @field_validator("access_keys")
+    @classmethod
+    def _unique_keys(cls, keys: list[AccessKey]) -> list[AccessKey]:
+        return unique_access_keys(keys)
 
     @field_validator("status_url", "inbound_url", "mms_url")
     @classmethod
@@ -142,6 +198,7 @@ class Scenario(_Model):
                     "(usernames match case-insensitively)"
                 )
             seen.add(key)
+        unique_access_keys([pair for account in accounts for pair in account.access_keys])
         return accounts
 
 

@@ -27,13 +27,13 @@ START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ClientFor = Callable[[str], TestClient]
 
 
-def build_app(scenario: Scenario | str | None = None) -> GatewayApp:
+def build_app(scenario: Scenario | str | None = None, *, trust_proxy: bool = False) -> GatewayApp:
     """An app for a scenario (object, YAML text, or the default), on a fixed clock."""
     if scenario is None:
         scenario = load_scenario(DEFAULT_SCENARIO)
     elif isinstance(scenario, str):
         scenario = parse_scenario(scenario, source="<test>")
-    return create_app(scenario, clock=ManualClock(START))
+    return create_app(scenario, clock=ManualClock(START), trust_proxy=trust_proxy)
 
 
 @pytest.fixture
@@ -52,10 +52,20 @@ def client(app: GatewayApp) -> Iterator[TestClient]:
 @pytest.fixture
 def client_for() -> Iterator[ClientFor]:
     """Make a TestClient for a scenario given as YAML text."""
+    yield from _clients("http://testserver")
+
+
+@pytest.fixture
+def https_for() -> Iterator[ClientFor]:
+    """Make a TestClient for a scenario given as YAML text, over HTTPS (the ASGI scheme)."""
+    yield from _clients("https://testserver")
+
+
+def _clients(base_url: str) -> Iterator[ClientFor]:
     clients: list[TestClient] = []
 
     def make(scenario_yaml: str) -> TestClient:
-        test_client = TestClient(build_app(scenario_yaml))
+        test_client = TestClient(build_app(scenario_yaml), base_url=base_url)
         clients.append(test_client)
         return test_client
 
@@ -105,7 +115,12 @@ def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
     def start(app: GatewayApp) -> LiveServer:
         port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            proxy_headers=False,  # as `gateway-sim serve`: the app decides about X-Forwarded-*
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)

@@ -256,6 +256,9 @@ def test_accounts_create_change_use_and_delete(client: TestClient) -> None:
         "inbound_format": "form",
         "retry_seconds": 300.0,
         "report_all": False,
+        "access_keys": [],
+        "daily_allowance": None,
+        "daily_used": 0,
     }
     alice = {"username": "alice", "password": "pw"}
     assert client.get(BALANCE, params=alice).text == "BALANCE:2"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway_sim.errors import JSON_ERROR_NUMBERS
 from gateway_sim.rules import Action, Match
 from gateway_sim.scenario import load_scenario, parse_scenario
 from tests.conftest import LiveServer, build_app
@@ -26,7 +27,7 @@ def code_blocks(language: str) -> list[str]:
 def test_every_curl_command_works_and_prints_what_the_readme_says(live_server) -> None:  # type: ignore[no-untyped-def]
     """Every `curl` line of the README runs, in order, against one fresh simulator; where the
     README shows the output (a `# ...` line after it), the output is exactly that."""
-    server: LiveServer = live_server(build_app())
+    server: LiveServer = live_server(build_app(trust_proxy=True))  # as the README says
     port = server.url.rsplit(":", 1)[1]
     lines = [line for block in code_blocks("sh") for line in block.splitlines()] + [""]
     commands = [
@@ -112,3 +113,9 @@ def test_the_pytest_plugin_example_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_readme_example=example)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=1)
+
+
+def test_every_json_error_number_is_in_the_what_is_simulated_table() -> None:
+    table = README.split("## What is simulated", 1)[1].split("\n## ", 1)[0]
+    for code, number in JSON_ERROR_NUMBERS.items():
+        assert f"`{code.lower()}` {number}" in table, code

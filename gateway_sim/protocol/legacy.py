@@ -2,26 +2,28 @@
 
 They are looked up by lower-cased path (ASP.NET paths are case-insensitive) ahead of Starlette's
 router: the hot path reads the request, asks the domain, writes the answer and journals the
-exchange, nothing more.
+exchange, nothing more. The newer APIs (`protocol/keyed.py`, `protocol/json_api.py`) add their
+paths here with a `Dialect`: how their requests are prepared and their refusals rendered.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from gateway_sim.errors import GatewayError, InvalidRequest
 from gateway_sim.gateway import Gateway
 from gateway_sim.protocol import faults
 from gateway_sim.protocol.answers import AnswerFormat
 from gateway_sim.protocol.request import BodyTooLarge, ClientGone, GatewayRequest, read_request
-from gateway_sim.records import Exchange, outcome_of_answer
+from gateway_sim.records import Exchange, Outcome, outcome_of_answer
 from gateway_sim.rules import Decision
 from gateway_sim.types import Receive, Scope, Send
 
 TEXT = b"text/plain; charset=utf-8"
+JSON = b"application/json"
 
 
 class Reply(NamedTuple):
@@ -31,9 +33,22 @@ class Reply(NamedTuple):
     reason: str
     message_id: str | None = None
     content_type: bytes = TEXT
+    outcome: Outcome | None = None
+    """For answers that are not plain text: how the journal classifies them."""
 
 
 Handler = Callable[[GatewayRequest, "Decision | None"], Reply]
+
+
+class Dialect(Protocol):
+    """What sets a family of newer paths apart from the legacy ones."""
+
+    def prepare(self, request: GatewayRequest, scope: Scope) -> GatewayError | None:
+        """Complete the request's fields before rules and domain see them; or refuse it at
+        once (before any rule) with the error returned."""
+
+    def refusal(self, line: str, reason: str) -> Reply:
+        """The answer for a whole-request refusal `line` (`ERR:<code>` or `DELAY:<n>`)."""
 
 
 class LegacyEndpoints:
@@ -49,7 +64,13 @@ class LegacyEndpoints:
             "/smsgateway/createsubacc.aspx": self._create_subaccount,
             "/smsgateway/retrievemms.aspx": self._retrieve_mms,
         }
+        self.dialects: dict[str, Dialect] = {}
         self.reload()
+
+    def add(self, routes: Mapping[str, Handler], dialect: Dialect) -> None:
+        """Answer more paths (lower case), prepared and refused in their own dialect."""
+        self.routes.update(routes)
+        self.dialects.update(dict.fromkeys(routes, dialect))
 
     def reload(self) -> None:
         """Take up the settings of the gateway's current scenario."""
@@ -76,6 +97,14 @@ class LegacyEndpoints:
             return
         except ClientGone:
             return
+        dialect = self.dialects.get(request.path) if self.dialects else None
+        if dialect is not None:
+            refused = dialect.prepare(request, scope)
+            if refused is not None:
+                reply = dialect.refusal(refused.line, refused.reason)
+                await respond(send, 200, reply.body, content_type=reply.content_type)
+                self._journal(scope, request, 200, reply)
+                return
         decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
         if decision is None:
             reply = self._answer(handler, request)
@@ -95,7 +124,15 @@ class LegacyEndpoints:
                 raise InvalidRequest(request.malformed)
             return handler(request, decision)
         except GatewayError as error:
-            return Reply(self.answers.body([error.line]), f"{error.line}: {error.reason}")
+            return self._refusal(request.path, error.line, error.reason)
+
+    def _refusal(self, path: str, line: str, reason: str) -> Reply:
+        dialect = self.dialects.get(path)
+        return self.text_refusal(line, reason) if dialect is None else dialect.refusal(line, reason)
+
+    def text_refusal(self, line: str, reason: str) -> Reply:
+        """A refusal as the legacy paths answer it: the single line."""
+        return Reply(self.answers.body([line]), f"{line}: {reason}" if reason else "")
 
     async def _apply(
         self,
@@ -125,9 +162,9 @@ class LegacyEndpoints:
             reply = Reply(body, "")
         else:
             if action.error is not None:
-                reply = Reply(self.answers.body([f"ERR:{action.error}"]), "")
+                reply = self._refusal(request.path, f"ERR:{action.error}", "")
             elif action.delay_reply is not None:
-                reply = Reply(self.answers.body([f"DELAY:{action.delay_reply}"]), "")
+                reply = self._refusal(request.path, f"DELAY:{action.delay_reply}", "")
             else:
                 reply = self._answer(handler, request, decision)
                 if reply.message_id is not None and self.durable:
@@ -139,9 +176,7 @@ class LegacyEndpoints:
             else:
                 await respond(send, 200, reply.body, content_type=reply.content_type)
         reason = _rule_reason(decision, reply.reason, note)
-        self._journal(
-            scope, request, status, Reply(reply.body, reason, reply.message_id), decision.rule
-        )
+        self._journal(scope, request, status, reply._replace(reason=reason), decision.rule)
 
     def _send(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         outcome = self.gateway.submit(
@@ -173,7 +208,7 @@ class LegacyEndpoints:
         reply: Reply,
         rule: str | None = None,
     ) -> None:
-        if reply.content_type == TEXT:
+        if reply.content_type in (TEXT, JSON):
             answer = reply.body.decode("utf-8", "replace")
         else:
             answer = f"<{len(reply.body)} bytes of {reply.content_type.decode('latin-1')}>"
@@ -187,9 +222,10 @@ class LegacyEndpoints:
                 body_size=request.body_size,
                 status=status,
                 answer=answer,
-                outcome=outcome_of_answer(status, answer),
+                outcome=(reply.outcome if status == 200 else None)
+                or outcome_of_answer(status, answer),
                 reason=reply.reason,
-                account=request.fields.get("username"),
+                account=self.gateway.account_named(request.fields),
                 message_id=reply.message_id,
                 rule=rule,
                 files=[
