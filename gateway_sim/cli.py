@@ -1,4 +1,5 @@
-"""The command line: `gateway-sim serve | validate`. Thin: parse flags, then call the library.
+"""The command line: `gateway-sim serve | validate | demo | healthcheck | readyz`. Thin: parse
+flags, then call the library.
 
 Every flag has an environment twin, `GATEWAY_SIM_<FLAG>` (for example `GATEWAY_SIM_PORT=9000`),
 so a Docker service or CI job can be configured without changing its command.
@@ -12,23 +13,49 @@ import os
 import socket
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gateway_sim import __version__
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, ScenarioError, load_scenario
 from gateway_sim.store import Retention, Store
 
+if TYPE_CHECKING:
+    import uvicorn
+
 ENV_PREFIX = "GATEWAY_SIM_"
+GRACE_SECONDS = 0.8
+"""On SIGTERM or SIGINT, requests under way (a long-poll, a held answer) get this long to finish
+before they are cancelled, so that the whole stop takes well under 2 seconds."""
 EPILOG = """examples:
   gateway-sim serve                                   default scenario on 127.0.0.1:8080
   gateway-sim serve --scenario my.yaml --port 9000    your own scenario
   GATEWAY_SIM_PORT=0 gateway-sim serve                any free port (the URL is printed)
   gateway-sim validate scenarios/*.yaml               check scenario files (exit 1 if invalid)
   gateway-sim demo --count 100                        seeded demo traffic into a running one
+  gateway-sim healthcheck                             exit 0 if the local simulator is alive
+  gateway-sim readyz --wait --timeout 30 --url URL    wait until a simulator is ready (exit 0/1)
 """
+
+
+WILDCARDS = ("", "0.0.0.0", "::", "[::]")
+
+
+def default_url(environ: Mapping[str, str] | None = None) -> str:
+    """Where a local simulator configured by these `GATEWAY_SIM_*` variables listens: the
+    `GATEWAY_SIM_URL` twin, else `http(s)://127.0.0.1:<GATEWAY_SIM_PORT>` (127.0.0.1 for a
+    wildcard host, so that a container's health check asks the simulator it runs)."""
+    env = os.environ if environ is None else environ
+    if env.get("GATEWAY_SIM_URL"):
+        return env["GATEWAY_SIM_URL"]
+    tls = env.get("GATEWAY_SIM_TLS", "").lower() in ("1", "true", "yes", "on")
+    host = env.get("GATEWAY_SIM_HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in WILDCARDS else host
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    port = env.get("GATEWAY_SIM_PORT") or "8080"
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 def _env(flag: str, default: str | None = None) -> str | None:
@@ -106,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="send seeded, realistic traffic into a running simulator"
     )
-    demo.add_argument("--url", default=_env("url", "http://127.0.0.1:8080"), help="the simulator")
+    demo.add_argument("--url", default=default_url(), help="the simulator")
     demo.add_argument("--count", type=_positive, default=50, help="sends to make (default 50)")
     demo.add_argument("--seed", type=int, default=_int_or_none(_env("seed")) or 0)
     demo.add_argument("--username", default="demo", help="account (default demo)")
@@ -114,7 +141,36 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check scenario files; exit 1 if any is bad")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    _add_probes(commands)
     return parser
+
+
+def _add_probes(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 if a simulator answers /_sim/health, else 1 (Docker)"
+    )
+    ready = commands.add_parser(
+        "readyz", help="exit 0 if a simulator is ready, else 1; --wait to wait for it"
+    )
+    for probe in (health, ready):
+        probe.add_argument(
+            "--url",
+            default=default_url(),
+            help="the simulator (default: GATEWAY_SIM_URL, else the local one that the "
+            "GATEWAY_SIM_PORT and GATEWAY_SIM_TLS twins describe)",
+        )
+        probe.add_argument(
+            "--control-token", default=_env("control_token"), help="when /_sim is guarded"
+        )
+        probe.add_argument(
+            "--ca",
+            default=_env("tls_ca_file"),
+            help="CA file to check an https simulator's certificate (default: not checked)",
+        )
+    ready.add_argument("--wait", action="store_true", help="ask again until ready or timeout")
+    ready.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait with --wait (default 30)"
+    )
 
 
 def _positive(value: str) -> int:
@@ -137,8 +193,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command in ("healthcheck", "readyz"):
+        return _probe(args)
     parser.print_help()
     return 2
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from gateway_sim.probe import Probe
+
+    probe = Probe(args.url, token=args.control_token, ca=args.ca)
+    if args.command == "healthcheck":
+        problem = probe.healthy()
+    elif args.wait:
+        problem = probe.wait_ready(args.timeout)
+    else:
+        problem = probe.ready()
+    if problem is not None:
+        print(f"gateway-sim {args.command}: {args.url}: {problem}", file=sys.stderr)
+        return 1
+    print(f"{args.url}: {'healthy' if args.command == 'healthcheck' else 'ready'}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -227,19 +302,6 @@ def _announce(scenario: Scenario, source: str, sock: socket.socket) -> None:
     print(f"  accounts: {accounts}", flush=True)
 
 
-def _server(config: Any, end_streams: Callable[[], None]) -> Any:
-    """A uvicorn server that ends the open event streams when it starts shutting down: it waits
-    for every connection to close, and an inbox page's stream would otherwise never close."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            end_streams()
-            await super().shutdown(sockets)
-
-    return Server(config)
-
-
 def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.Namespace) -> None:
     import random
 
@@ -266,9 +328,34 @@ def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.N
         lifespan="on",
         server_header=False,
         date_header=True,
+        timeout_graceful_shutdown=GRACE_SECONDS,  # type: ignore[arg-type]  # asyncio.wait_for's
     )
     _tune_garbage_collector()
     try:
         _server(config, app.feed.close).run(sockets=[sock])
     finally:
         app.close()
+
+
+def _server(config: uvicorn.Config, end_streams: Callable[[], None]) -> uvicorn.Server:
+    """A uvicorn server that stops cleanly: it ends the open event streams when it starts
+    shutting down (it waits for every connection to close, and an inbox page's stream would
+    otherwise never close), and, stopped by SIGTERM or SIGINT, exits with status 0 once it has
+    shut down (uvicorn raises the signal again afterwards, which ends the process with 143 or
+    130)."""
+    import contextlib
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            end_streams()
+            await super().shutdown(sockets)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return Server(config)

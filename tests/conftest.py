@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -139,3 +142,26 @@ def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
         thread.join(timeout=5)
         assert isinstance(server.config.app, GatewayApp)
         server.config.app.close()
+
+
+def start_serve(
+    argv: list[str], env: dict[str, str] | None = None, *, cwd: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start a `gateway-sim serve` process (`argv` is its whole command line) and read its URL
+    from the announcement; stdout and stderr are pipes the caller reads or closes."""
+    process = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    found = re.search(r"listening on (https?://\S+)", first)
+    if found is None:
+        process.kill()
+        _, errors = process.communicate(timeout=10)
+        raise AssertionError(f"unexpected first line {first!r}: {errors}")
+    return process, found.group(1)

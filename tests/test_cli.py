@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,26 +14,13 @@ import pytest
 
 from gateway_sim.cli import main
 from gateway_sim.scenario import DEFAULT_SCENARIO
+from tests.conftest import free_port, start_serve
 
 SCRIPT = Path(sys.executable).parent / "gateway-sim"
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [str(SCRIPT), "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert process.stdout is not None
-    first = process.stdout.readline()
-    found = re.search(r"listening on (http://\S+)", first)
-    if found is None:
-        process.kill()
-        _, errors = process.communicate(timeout=10)
-        raise AssertionError(f"unexpected first line {first!r}: {errors}")
-    return process, found.group(1)
+    return start_serve([str(SCRIPT), "serve", *args], env)
 
 
 @pytest.fixture
@@ -132,3 +119,71 @@ def test_port_in_use_is_reported(processes: list[subprocess.Popen[str]]) -> None
     )
     assert result.returncode == 1
     assert "cannot listen" in result.stderr
+
+
+def probe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_healthcheck_and_readyz_exit_0_when_up_and_1_when_not(
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    port = str(free_port())
+    down = probe("healthcheck", env={"GATEWAY_SIM_PORT": port})
+    assert down.returncode == 1
+    assert "ConnectError" in down.stderr
+    assert probe("readyz", "--url", f"http://127.0.0.1:{port}").returncode == 1
+    process, url = start(["--port", port])
+    processes.append(process)
+    # the default URL comes from the same twins the server reads (a wildcard host is asked
+    # on 127.0.0.1), as in the Docker image
+    up = probe("healthcheck", env={"GATEWAY_SIM_PORT": port, "GATEWAY_SIM_HOST": "0.0.0.0"})
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.strip() == f"{url}: healthy"
+    assert probe("readyz", "--url", url).returncode == 0
+
+
+def test_healthcheck_sends_the_control_token(processes: list[subprocess.Popen[str]]) -> None:
+    process, url = start(["--port", "0", "--control-token", "s3cret"])
+    processes.append(process)
+    refused = probe("healthcheck", "--url", url)
+    assert refused.returncode == 1
+    assert "HTTP 401" in refused.stderr
+    assert (
+        probe("healthcheck", "--url", url, env={"GATEWAY_SIM_CONTROL_TOKEN": "s3cret"}).returncode
+        == 0
+    )
+
+
+def test_readyz_wait_waits_for_a_simulator_that_starts_later(
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    port = free_port()
+    waiting = subprocess.Popen(
+        [str(SCRIPT), "readyz", "--wait", "--timeout", "30", "--url", f"http://127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)
+    assert waiting.poll() is None  # still waiting: nothing listens yet
+    process, _ = start(["--port", str(port)])
+    processes.append(process)
+    out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 0, err
+    assert "ready" in out
+
+
+def test_readyz_wait_gives_up_after_its_timeout() -> None:
+    started = time.monotonic()
+    result = probe("readyz", "--wait", "--timeout", "1", "--url", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert 1.0 <= time.monotonic() - started < 15
+    assert "readyz" in result.stderr

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway_sim.errors import JSON_ERROR_NUMBERS
 from gateway_sim.rules import Action, Match
@@ -119,3 +120,36 @@ def test_every_json_error_number_is_in_the_what_is_simulated_table() -> None:
     table = README.split("## What is simulated", 1)[1].split("\n## ", 1)[0]
     for code, number in JSON_ERROR_NUMBERS.items():
         assert f"`{code.lower()}` {number}" in table, code
+
+
+NOT_RUN_HERE = {
+    "docker ": "no Docker engine runs where the tests run: tests/test_docker.py replays the image",
+    "make ": "the two commands that run this very suite",
+}
+
+
+def sh_commands() -> list[str]:
+    return [
+        line.split("  #", 1)[0].strip()
+        for block in code_blocks("sh")
+        for line in block.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def test_every_shell_command_is_run_by_a_test_or_named_as_not_run_here() -> None:
+    """`curl` lines run above, `gateway-sim` lines in test_every_gateway_sim_command_runs; the
+    rest must be named, with the reason, in NOT_RUN_HERE."""
+    for command in sh_commands():
+        runnable = command.startswith(("curl ", "gateway-sim "))
+        assert runnable or command.startswith(tuple(NOT_RUN_HERE)), command
+
+
+def test_github_actions_snippet_uses_the_image_health_check() -> None:
+    (snippet,) = [block for block in code_blocks("yml") if "services:" in block]
+    workflow = yaml.safe_load(snippet)
+    service = workflow["jobs"]["test"]["services"]["gateway-sim"]
+    assert service["ports"] == ["8080:8080"]
+    assert '--health-cmd "gateway-sim healthcheck"' in service["options"]
+    dockerfile = (Path(__file__).parent.parent / "Dockerfile").read_text()
+    assert 'CMD ["gateway-sim", "healthcheck"]' in dockerfile

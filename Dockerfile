@@ -1,0 +1,35 @@
+# gateway-sim as a service container: `docker build -t gateway-sim .` then
+# `docker run --rm -p 8080:8080 gateway-sim`. tests/test_docker.py replays this file in a fresh
+# virtual environment (install, ENTRYPOINT + CMD, HEALTHCHECK) and hadolint lints it.
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    GATEWAY_SIM_HOST=0.0.0.0 \
+    GATEWAY_SIM_PORT=8080
+
+# A user without a login, and the two mount points it may write to.
+RUN useradd --system --no-log-init --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin gateway \
+    && mkdir /scenarios /data \
+    && chown gateway /scenarios /data
+
+WORKDIR /app
+
+# Dependencies first: this layer is rebuilt only when pyproject.toml changes.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+    && pip install --no-cache-dir -r requirements.txt \
+    && rm requirements.txt
+
+# Then the package itself, without touching the dependencies again.
+COPY README.md ./
+COPY gateway_sim ./gateway_sim
+RUN pip install --no-cache-dir --no-deps .
+
+USER 10001
+EXPOSE 8080
+VOLUME ["/data"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["gateway-sim", "healthcheck"]
+ENTRYPOINT ["gateway-sim"]
+CMD ["serve"]
