@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench soak browser clean
+.PHONY: run test lint bench bench-peers soak browser clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
@@ -39,6 +39,12 @@ browser:
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# gateway-sim against bare Starlette and WireMock (needs wrk, Java 17 and npm; ~20 min).
+bench-peers: $(STAMP)
+	command -v wrk >/dev/null && command -v java >/dev/null && command -v npm >/dev/null \
+		|| { apt-get update && apt-get install -y wrk openjdk-17-jre-headless npm; }
+	$(BIN)/python bench/peers.py --out bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

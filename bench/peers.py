@@ -1,0 +1,158 @@
+"""The peer benchmark (`make bench-peers`): gateway-sim against bare Starlette and WireMock.
+
+One run, one load generator (wrk, the same connections and threads for every side), three sides:
+the case's bare baseline (bench/baselines.py), `gateway-sim serve`, and WireMock's standalone jar
+serving a stub of the same send with its request journal on (bench/wiremock.py; the jar comes
+from npm into bench/out/ when missing). Cases: `single`, `hundred`, `mms`, `latency`
+(bench/cases.py; each side's answer is checked before and after the load), then `callbacks`
+(1,000 delivery reports to a receiver answering in 100 ms, bench/peers_callbacks.py), `memory`
+(RSS after 500,000 sends) and `startup` (spawn to first answered send; bench/peers_process.py).
+
+Per case and side, a fresh server: its first answer is checked, then wrk runs at once for
+`--cold` s (the cold figure: what a CI job sees), keeps loading until `--warm-after` s of load,
+and runs `--warm` s more (the warm figure); the process tree's RSS is read then, and the answer
+checked again. Sides take turns per case (baseline, gateway-sim, WireMock). The report (Markdown,
+`--out`) has a table per case with the ratio gateway-sim / WireMock and whether gateway-sim is
+ahead; the exit status is 0 when it is ahead on every row, 1 if not, 2 on a broken run.
+
+    .venv/bin/python bench/peers.py [--out bench/RESULTS.md]       # the full run, ~20 min
+    .venv/bin/python bench/peers.py --cold 2 --warm-after 4 --warm 2 --memory-sends 20000 \\
+        --startup-runs 1 --only single --only callbacks               # a quick try
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+import cases as cases_module
+import peers_callbacks
+import peers_process
+import peers_report
+import peers_sides
+import servers
+import wiremock
+import wrk
+from cases import Case
+from peers_report import Phases
+from peers_sides import SIDES
+
+CASE_NAMES = ["single", "hundred", "mms", "latency", "callbacks", "memory", "startup"]
+OUT = servers.BENCH / "out" / "peers.md"
+MEMORY_SENDS = 500_000
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cold", type=int, default=5, help="seconds of the cold run (default 5)")
+    parser.add_argument(
+        "--warm-after", type=int, default=30, help="seconds of load before the warm run"
+    )
+    parser.add_argument("--warm", type=int, default=10, help="seconds of the warm run")
+    parser.add_argument(
+        "--connections", type=int, default=32, help="wrk connections (unless the case sets them)"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument(
+        "--memory-sends", type=int, default=MEMORY_SENDS, help="sends before the RSS reading"
+    )
+    parser.add_argument("--startup-runs", type=int, default=5, help="spawns per side to time")
+    parser.add_argument(
+        "--only", action="append", choices=CASE_NAMES, help="run only this case (repeatable)"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help=f"report file (default {OUT})")
+    return parser
+
+
+def _phases(side: str, case: Case, args: argparse.Namespace, work: Path) -> Phases:
+    """One fresh server: checked, cold run, load until warm, warm run, RSS, checked again."""
+    connections = case.connections or args.connections
+    script = work / f"{case.name}.lua"
+    with peers_sides.start(side, case, work) as server:
+        url = f"http://{server.host}:{server.port}{case.path}"
+        peers_sides.verify(side, server, case)
+        cold = wrk.run(url, script, wrk.Load(args.cold, connections, args.threads))
+        between = args.warm_after - args.cold
+        if between > 0:
+            wrk.run(url, script, wrk.Load(between, connections, args.threads))
+        warm = wrk.run(url, script, wrk.Load(args.warm, connections, args.threads))
+        rss_kib = peers_sides.tree_rss_kib(server.process.pid)
+        peers_sides.verify(side, server, case)
+    phases = Phases(side, cold, warm, rss_kib)
+    print(f"  {case.name:8} {side:11} {phases.describe()}", flush=True)
+    return phases
+
+
+def _run_case(case: Case, args: argparse.Namespace, work: Path) -> peers_report.CaseRows:
+    wrk.write_script(work, case.name, case.body, case.content_type)
+    return peers_report.CaseRows(case, {side: _phases(side, case, args, work) for side in SIDES})
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _single() -> Case:
+    return next(case for case in cases_module.all_cases() if case.name == "single")
+
+
+def _run(args: argparse.Namespace, work: Path, result: peers_report.Result) -> None:
+    selected = args.only or CASE_NAMES
+    load = wrk.Load(args.warm, args.connections, args.threads)
+    for case in cases_module.all_cases():
+        if case.name in selected:
+            print(f"{case.name}: {case.title}", flush=True)
+            result.cases.append(_run_case(case, args, work))
+    if "callbacks" in selected:
+        print("callbacks: 1,000 delivery reports to a receiver answering in 100 ms", flush=True)
+        result.callbacks = peers_callbacks.measure(load, args.warm_after, work)
+    if "memory" in selected:
+        print(f"memory: RSS after {args.memory_sends:,} single sends", flush=True)
+        result.memory = {
+            side: peers_process.memory(side, _single(), load, work, args.memory_sends)
+            for side in SIDES
+        }
+    if "startup" in selected:
+        print(f"startup: {args.startup_runs} spawns per side", flush=True)
+        result.startup = peers_process.startup(_single(), work, args.startup_runs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    started = time.monotonic()
+    try:
+        jar = wiremock.jar()
+        result = peers_report.Result(peers_report.machine(args, argv, jar))
+        with tempfile.TemporaryDirectory(prefix="gateway-sim-peers-") as tmp:
+            _run(args, Path(tmp), result)
+    except (
+        AssertionError,
+        servers.ServerError,
+        wrk.WrkError,
+        wiremock.WiremockError,
+    ) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    result.elapsed = time.monotonic() - started
+    text = peers_report.render(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print()
+    print(text)
+    print(f"written to {args.out}")
+    return 0 if result.ahead else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""The three sides of the peer benchmark and how each is started, loaded and weighed.
+
+- `baseline`: the case's bare Starlette/ASGI app (bench/baselines.py), served like the simulator;
+- `gateway-sim`: `gateway-sim serve` on the case's scenario (the real CLI);
+- `wiremock`: WireMock's standalone jar serving the case's stub (bench/wiremock.py), journal on.
+
+Every run gets a fresh process. Resident memory is the sum of VmRSS over the spawned process and
+its descendants (/proc/PID/status), so a wrapper or a child (none today: java and uvicorn each run
+as one process) would be counted too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cases as cases_module
+import rss
+import servers
+import wiremock
+from cases import Case
+
+SIDES = ("baseline", "gateway-sim", "wiremock")
+LABELS = {"baseline": "bare Starlette", "gateway-sim": "gateway-sim", "wiremock": "WireMock"}
+
+
+def wiremock_flags(case: str) -> tuple[str, ...]:
+    """WireMock's flags beyond its defaults for a case (see `WIREMOCK_FLAGS_NOTE`)."""
+    if case == "callbacks":
+        return ("--webhook-threadpool-size", "64")
+    if case == "latency":
+        return ("--async-response-enabled", "true")
+    return ()
+
+
+WIREMOCK_FLAGS_NOTE = (
+    "WireMock runs with its defaults (journal on and unbounded, Jetty's default threads, chunked "
+    "answers) but for two flags: in the latency case `--async-response-enabled true`, WireMock's "
+    "own setting for delayed stubs (without it each delayed answer holds one of Jetty's threads "
+    "for 200 ms and 256 connections queue: under 100 req/s in a trial, falling as the queue "
+    "grows), and in the callbacks case `--webhook-threadpool-size 64`, as the simulator's "
+    "`callback_concurrency: 64` and the bare client's 64 at once (its default, 10, caps it at "
+    "100 reports/s against a 100 ms receiver)"
+)
+
+
+@contextmanager
+def start(side: str, case: Case, work: Path) -> Iterator[servers.Server]:
+    """A fresh server of `side` for `case`, stopped afterwards."""
+    log = work / f"peers-{case.name}-{side}-{time.monotonic_ns()}.log"
+    if side == "baseline":
+        with servers.serve(side, servers.baseline_command(case.baseline), log) as server:
+            yield server
+    elif side == "gateway-sim":
+        with servers.serve(side, servers.simulator_command(case.scenario), log) as server:
+            yield server
+    elif side == "wiremock":
+        root = wiremock.write_root(work / f"wiremock-{case.name}", wiremock.stubs(case.name))
+        with wiremock.serve(root, log, wiremock_flags(case.name)) as server:
+            yield server
+    else:
+        raise ValueError(f"unknown side {side!r}")
+
+
+def verify(side: str, server: servers.Server, case: Case) -> float:
+    """Check the side's answer to the case's exact request; the seconds it took."""
+    return cases_module.verify(server.host, server.port, case, baseline=side == "baseline")
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    for child in rss._children(pid):
+        found += [child, *descendants(child)]
+    return found
+
+
+def tree_rss_kib(pid: int) -> int:
+    """VmRSS of `pid` and all its descendants, in KiB."""
+    total = 0
+    for member in [pid, *descendants(pid)]:
+        try:
+            total += rss.rss_kib(member)[0]
+        except (OSError, KeyError):
+            continue  # gone meanwhile, or a zombie without VmRSS
+    return total
