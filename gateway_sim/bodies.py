@@ -186,6 +186,8 @@ async def json_body(request: Request) -> Any:
         return json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "bad_json", "the body must be a JSON object") from None
+    except RecursionError:
+        raise Problem(400, "bad_json", "the body's JSON is nested too deeply") from None
 
 
 def parse_account_change(data: Any) -> AccountChange:

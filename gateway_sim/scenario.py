@@ -227,6 +227,8 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError(source, [f"not valid YAML: {exc}"]) from exc
+    except RecursionError:
+        raise ScenarioError(source, ["not usable YAML: nested too deeply"]) from None
     return scenario_from_data(data, source=source)
 
 

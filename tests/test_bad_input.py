@@ -23,7 +23,8 @@ SCENARIO = f"""
 version: 1
 settings: {{max_body_bytes: {LIMIT}}}
 accounts:
-  - {{username: demo, password: demo, credit: 1000000, default_sender: "447700900000"}}
+  - {{username: demo, password: demo, credit: 1000000, default_sender: "447700900000",
+     access_keys: [{{accesskey: bi-access, secretkey: "bi$%+[{{^~!`secret"}}]}}
 """
 GATEWAY_PATHS = [
     "/smsgateway/sendmsg.aspx",
@@ -32,7 +33,12 @@ GATEWAY_PATHS = [
     "/smsgateway/getbalance/default.aspx",
     "/smsgateway/createsubacc.aspx",
     "/smsgateway/retrievemms.aspx",
+    "/api/https/sendmsg.aspx",
+    "/api/https/getbalance.aspx",
+    "/api/json/sendmsg.aspx",
+    "/api/json/getbalance.aspx",
 ]
+HTTPS = {"x-forwarded-proto": "https"}  # the server trusts the proxy header: past the HTTPS gate
 CONTROL_PATHS = [
     ("GET", "/_sim/messages"),
     ("GET", "/_sim/requests"),
@@ -41,14 +47,17 @@ CONTROL_PATHS = [
     ("POST", "/_sim/inbound"),
     ("POST", "/_sim/rules"),
 ]
-CREDENTIALS = "username=demo&password=demo&"
+CREDENTIALS = (
+    "username=demo&password=demo&accesskey=bi-access&secretkey=bi%24%25%2B%5B%7B%5E%7E%21%60secret&"
+)
+AUTH = {"authtype": "accesskey", "accesskey": "bi-access", "secretkey": "bi$%+[{^~!`secret"}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     scenario = tmp_path_factory.mktemp("bad-input") / "scenario.yaml"
     scenario.write_text(SCENARIO)
-    process, url = start(["--port", "0", "--scenario", str(scenario)])
+    process, url = start(["--port", "0", "--scenario", str(scenario), "--trust-proxy"])
     yield url
     process.terminate()
     process.communicate(timeout=10)
@@ -56,7 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def http(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=10) as client:
+    with httpx.Client(base_url=server, timeout=10, headers=HTTPS) as client:
         yield client
     _assert_still_serving(server)
 
@@ -72,6 +81,14 @@ def _assert_still_serving(url: str) -> None:
 
 
 def _check(path: str, response: httpx.Response) -> None:
+    if path.startswith("/api/json/"):
+        assert response.status_code < 500, response.text
+        if response.status_code == 200:
+            answer = response.json()
+            assert answer["response_status"] in ("ok", "failure"), answer
+            if answer["response_status"] == "failure":
+                assert all(e["error"] and e["error_code"] for e in answer["errors"]), answer
+        return
     if path.startswith("/_sim"):
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
@@ -104,6 +121,8 @@ BODIES: dict[str, tuple[str, bytes]] = {
         "multipart/form-data; boundary=x",
         b'--x\r\nContent-Disposition: form-data; name="\xff\xfe"\r\n\r\n\xc3(\r\n--x',
     ),
+    "deeply nested JSON": ("application/json", b"[" * 5000 + b"]" * 5000),
+    "deeply nested YAML": ("application/yaml", b"a: " + b"[" * 5000),
     "huge field name": (
         "application/x-www-form-urlencoded",
         CREDENTIALS.encode() + b"n" * 100_000 + b"=1",
@@ -121,6 +140,40 @@ def test_gateway_paths_answer_bad_bodies_with_the_protocol(
     _check(path, response)
     if case == "ten thousand recipients" and path in GATEWAY_PATHS[:2]:
         assert response.text == "ERR:TOO_MANY_NUMBERS"
+    if path.startswith("/api/https/"):
+        assert response.text != "ERR:CONNECTION_NOT_SECURE"  # the checks behind the gate ran
+
+
+def _json_send(message: object, **extra: object) -> bytes:
+    return json.dumps({"auth": AUTH, "message": message, **extra}).encode()
+
+
+JSON_BODIES: dict[str, bytes] = {
+    "ten thousand recipients": _json_send(
+        {"to": [f"0770090{i:04d}" for i in range(10_000)], "content": {"text": "hi"}}
+    ),
+    "control characters and NUL": _json_send(
+        {"to": ["07700900123\u0000"], "from": "\u0000", "content": {"text": "a\u0000\u001b"}}
+    ),
+    "wrong kinds of values": _json_send({"to": {"a": 1}, "content": [1, 2]}, request_version=7),
+    "deeply nested": b"[" * 5000 + b"]" * 5000,
+    "huge number": _json_send({"to": "07700900123", "content": {"maxconcat": 10**400}}),
+    "auth of the wrong kind": json.dumps({"auth": "demo", "message": None}).encode(),
+    "invalid UTF-8": b'{"auth": "\xff\xfe"}'.replace(b"\\xff\\xfe", b"\xff\xfe"),
+    "truncated": _json_send({"to": "07700900123", "content": {"text": "hi"}})[:-7],
+}
+
+
+@pytest.mark.parametrize("case", JSON_BODIES)
+@pytest.mark.parametrize("path", ["/api/json/sendmsg.aspx", "/api/json/getbalance.aspx"])
+def test_json_api_answers_bad_json_with_a_json_failure(
+    http: httpx.Client, path: str, case: str
+) -> None:
+    response = http.post(
+        path, content=JSON_BODIES[case], headers={"content-type": "application/json"}
+    )
+    _check(path, response)
+    assert response.status_code == 200
 
 
 @pytest.mark.parametrize("case", BODIES)
@@ -141,7 +194,7 @@ def test_a_body_over_the_limit_is_refused_without_harm(http: httpx.Client, path:
         method, path, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
     )
     _check(path, response)
-    if not path.startswith("/_sim"):
+    if path.startswith("/smsgateway/"):
         assert response.status_code == 413
 
 

@@ -89,6 +89,8 @@ def json_fields(body: bytes) -> Fields:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("the body is not JSON") from None
+    except RecursionError:
+        raise InvalidRequest("the body's JSON is nested too deeply") from None
     request = _object(data, "the body")
     fields: Fields = {}
     auth = _object(request.get("auth", {}), "auth")
