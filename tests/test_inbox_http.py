@@ -78,6 +78,12 @@ def test_the_page_is_served_with_a_strict_policy(client: TestClient, path: str) 
         assert served.headers["x-content-type-options"] == "nosniff"
 
 
+def test_a_send_posted_to_the_page_is_refused_and_not_kept(client: TestClient) -> None:
+    answer = client.post("/", data={**LOGIN, "to": "07700900123", "text": "hi"})
+    assert answer.status_code == 405
+    assert client.get("/_sim/messages").json()["messages"] == []
+
+
 def test_assets_have_their_types_and_nothing_else_is_served(client: TestClient) -> None:
     assert (
         client.get("/_sim/ui/assets/app.js").headers["content-type"].startswith("text/javascript")

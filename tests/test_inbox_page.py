@@ -14,7 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import MMS, SEND, LiveServer, build_app
+from gateway_sim.app import create_app
+from gateway_sim.clock import ManualClock
+from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
+from tests.conftest import MMS, SEND, START, LiveServer, build_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -228,6 +231,30 @@ def test_the_reset_button_empties_the_inbox(inbox: tuple[Any, LiveServer]) -> No
     page.click("#reset")
     page.wait_for_selector("text=soon gone", state="detached", timeout=WAIT_MS)
     assert httpx.get(server.url + "/_sim/messages").json()["messages"] == []
+
+
+def test_with_a_control_token_the_page_asks_for_it_and_then_works(
+    browser: Any, live_server: Start
+) -> None:
+    app = create_app(
+        load_scenario(DEFAULT_SCENARIO), clock=ManualClock(START), control_token="s3cret"
+    )
+    server = live_server(app)
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/_sim/ui")
+        page.wait_for_selector("#token-form:not([hidden])", timeout=WAIT_MS)
+        page.fill("#token", "s3cret")
+        page.press("#token", "Enter")
+        page.wait_for_selector("#live[data-mode='on']", timeout=WAIT_MS)
+        assert page.evaluate("sessionStorage.getItem('gateway-sim-token')") == "s3cret"
+        send_mms(server.url, "07700900123", "locked", [("a.png", "image/png", png(8, 6))])
+        image = page.wait_for_selector("img.media", timeout=WAIT_MS)
+        page.wait_for_function("img => img.naturalWidth === 8", arg=image, timeout=WAIT_MS)
+        page.wait_for_selector(".card .username >> text=demo", timeout=WAIT_MS)
+    finally:
+        context.close()
 
 
 def seed_traffic(url: str) -> None:
