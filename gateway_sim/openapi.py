@@ -37,7 +37,7 @@ DESCRIPTION = (
     '`{"error": <short code>, "detail": <what is wrong>}`. Every GET also answers HEAD; a '
     "method a path does not support gets 405 (`method_not_allowed`) and an unknown path under "
     "`/_sim` gets 404 (`not_found`), both with the error shape. With `--control-token T` every "
-    "request needs `Authorization: Bearer T` (else 401)."
+    "request needs `Authorization: Bearer T` (else 401); `/_sim/events` also takes `?token=T`."
 )
 
 

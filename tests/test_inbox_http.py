@@ -20,7 +20,7 @@ from gateway_sim.app import create_app
 from gateway_sim.clock import ManualClock
 from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.web.feed import QUEUE_SIZE, Feed
-from tests.conftest import SEND, START, LiveServer, build_app
+from tests.conftest import SEND, START, LiveServer, app_of, build_app
 from tests.test_cli import start
 from tests.test_control import post_mms
 
@@ -171,6 +171,13 @@ def test_the_event_stream_tells_messages_statuses_refusals_and_resets(
     while server.app.store.observer is not None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.app.store.observer is None  # the stream closed: the feed stopped listening
+
+
+def test_head_of_the_event_stream_answers_at_once(client: TestClient) -> None:
+    answer = client.head("/_sim/events")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    assert app_of(client).store.observer is None
 
 
 def test_a_reader_that_falls_behind_is_told_to_read_again() -> None:

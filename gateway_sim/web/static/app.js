@@ -230,6 +230,11 @@ function renderThread() {
     return node;
   });
   bubbles = drawn;
+  if (!nodes.length) {
+    const hint = state.search ? `Nothing matches “${state.search}”.`
+      : "Nothing here yet: send a message to the simulator and it appears at once.";
+    nodes.push(el("li", { class: "empty", text: hint }));
+  }
   $("thread").replaceChildren(...nodes);
 }
 
@@ -247,10 +252,8 @@ function bubble(message, recipient) {
     ...(message.rule ? fact("rule", message.rule) : []),
     ...(message.user_context ? fact("context", message.user_context) : []),
     ...(message.rejected.length ? fact("rejected", message.rejected.join(", ")) : []));
-  return el("li", {
-    class: `message ${inbound ? "in" : "out"}`, "data-id": message.id, tabindex: "0",
-    "aria-label": `${message.kind} ${inbound ? "from" : "to"} ${inbound ? message.from : message.to.join(", ")}`,
-  }, el("article", { class: "bubble" }, head, body, facts), timeline(message, recipient));
+  return el("li", { class: `message ${inbound ? "in" : "out"}`, "data-id": message.id, tabindex: "0" },
+    el("article", { class: "bubble" }, head, body, facts), timeline(message, recipient));
 }
 
 function fact(name, value) {
