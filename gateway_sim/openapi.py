@@ -29,7 +29,7 @@ Schema = dict[str, Any]
 PREFIX = "/_sim"
 JSON = "application/json"
 KINDS = list(KIND_NAMES.values())
-EVENT_NAMES = ("hello", "message", "status", "request", "reset", "lagged")
+EVENT_NAMES = ("hello", "message", "status", "request", "callback", "reset", "lagged")
 MAX_WAIT = 300  # control.WAIT_MOST (control imports this module)
 DESCRIPTION = (
     "Inspect what the simulator accepted, wait for messages, manage accounts, and load or reset "
@@ -733,7 +733,8 @@ def _paths() -> dict[str, Schema]:
                 "streamEvents",
                 "Server-sent events, as they happen: `message` (a new message, as listed), "
                 "`status` (a delivery status step: `id`, `to`, `status`, `at`), `request` (a "
-                "journal entry, without `seq`), `reset`, and `lagged` when the reader fell "
+                "journal entry, without `seq`), `callback` (an attempt, as listed, without `seq`), "
+                "`reset`, and `lagged` when the reader fell "
                 "behind and should read the lists again. The stream stays open. With a control "
                 "token, an `EventSource` (which cannot set headers) may pass it as `?token=`.",
                 {
