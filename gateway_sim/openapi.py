@@ -29,7 +29,7 @@ Schema = dict[str, Any]
 PREFIX = "/_sim"
 JSON = "application/json"
 KINDS = list(KIND_NAMES.values())
-EVENT_NAMES = ("hello", "message", "status", "request", "reset", "lagged")
+EVENT_NAMES = ("hello", "message", "status", "request", "callback", "reset", "lagged")
 MAX_WAIT = 300  # control.WAIT_MOST (control imports this module)
 DESCRIPTION = (
     "Inspect what the simulator accepted, wait for messages, manage accounts, and load or reset "
@@ -37,7 +37,7 @@ DESCRIPTION = (
     '`{"error": <short code>, "detail": <what is wrong>}`. Every GET also answers HEAD; a '
     "method a path does not support gets 405 (`method_not_allowed`) and an unknown path under "
     "`/_sim` gets 404 (`not_found`), both with the error shape. With `--control-token T` every "
-    "request needs `Authorization: Bearer T` (else 401)."
+    "request needs `Authorization: Bearer T` (else 401); `/_sim/events` also takes `?token=T`."
 )
 
 
@@ -791,7 +791,8 @@ def _paths() -> dict[str, Schema]:
                 "streamEvents",
                 "Server-sent events, as they happen: `message` (a new message, as listed), "
                 "`status` (a delivery status step: `id`, `to`, `status`, `at`), `request` (a "
-                "journal entry, without `seq`), `reset`, and `lagged` when the reader fell "
+                "journal entry, without `seq`), `callback` (an attempt, as listed, without `seq`), "
+                "`reset`, and `lagged` when the reader fell "
                 "behind and should read the lists again. The stream stays open. With a control "
                 "token, an `EventSource` (which cannot set headers) may pass it as `?token=`.",
                 {

@@ -75,8 +75,8 @@ class Store:
         self._commit: asyncio.Future[None] | None = None
         self._state_changed = False
         self.observer: Callable[[object], None] | None = None
-        """Told of each message, journal entry and status step as it is queued (the live feed
-        sets it only while a page listens)."""
+        """Told of each message, journal entry, status step and callback attempt as it is queued
+        (the live feed sets it only while a page listens)."""
         self.snapshot: Callable[[], dict[str, str]] | None = None
         """Called at each write of a persistent store: state to save (credit, id counter)."""
         self._content_bytes = 0
@@ -132,6 +132,8 @@ class Store:
     def record_attempt(self, attempt: Attempt) -> None:
         self._attempts.append(attempt)
         self._schedule()
+        if self.observer is not None:
+            self.observer(attempt)
 
     def keep_pending(self, item_id: int, due: datetime, record: object) -> None:
         """With a database file: remember a callback still to deliver, and when it is due."""

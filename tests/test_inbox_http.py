@@ -20,7 +20,7 @@ from gateway_sim.app import create_app
 from gateway_sim.clock import ManualClock
 from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.web.feed import QUEUE_SIZE, Feed
-from tests.conftest import SEND, START, LiveServer, build_app
+from tests.conftest import SEND, START, LiveServer, app_of, build_app
 from tests.test_cli import start
 from tests.test_control import post_mms
 
@@ -76,6 +76,12 @@ def test_the_page_is_served_with_a_strict_policy(client: TestClient, path: str) 
         served = client.get(asset)
         assert served.status_code == 200, asset
         assert served.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_send_posted_to_the_page_is_refused_and_not_kept(client: TestClient) -> None:
+    answer = client.post("/", data={**LOGIN, "to": "07700900123", "text": "hi"})
+    assert answer.status_code == 405
+    assert client.get("/_sim/messages").json()["messages"] == []
 
 
 def test_assets_have_their_types_and_nothing_else_is_served(client: TestClient) -> None:
@@ -165,6 +171,13 @@ def test_the_event_stream_tells_messages_statuses_refusals_and_resets(
     while server.app.store.observer is not None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.app.store.observer is None  # the stream closed: the feed stopped listening
+
+
+def test_head_of_the_event_stream_answers_at_once(client: TestClient) -> None:
+    answer = client.head("/_sim/events")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    assert app_of(client).store.observer is None
 
 
 def test_a_reader_that_falls_behind_is_told_to_read_again() -> None:

@@ -14,7 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import MMS, SEND, LiveServer, build_app
+from gateway_sim.app import create_app
+from gateway_sim.clock import ManualClock
+from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
+from tests.conftest import MMS, SEND, START, LiveServer, build_app
+from tests.test_callbacks import Receiver, scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -114,19 +118,39 @@ def test_an_mms_sent_over_http_appears_without_a_reload(inbox: tuple[Any, LiveSe
     assert page.evaluate("window.loadedOnce") is True
 
 
-def test_svg_and_html_parts_are_downloads_not_rendered(inbox: tuple[Any, LiveServer]) -> None:
+def wav(seconds: float, rate: int = 8000) -> bytes:
+    """A real WAV file of silence (mono, 16-bit)."""
+    data = b"\x00\x00" * int(seconds * rate)
+    header = struct.pack("<4sI4s", b"RIFF", 36 + len(data), b"WAVE")
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, rate, rate * 2, 2, 16)
+    return header + fmt + struct.pack("<4sI", b"data", len(data)) + data
+
+
+def test_audio_gets_a_player_svg_and_html_are_downloads(inbox: tuple[Any, LiveServer]) -> None:
     page, server = inbox
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     html = b"<script>alert(2)</script>"
     send_mms(
         server.url,
         "07700900123",
         "files",
-        [("x.svg", "image/svg+xml", svg), ("y.html", "text/html", html)],
+        [
+            ("hello.wav", "audio/wav", wav(0.5)),
+            ("x.svg", "image/svg+xml", svg),
+            ("y.html", "text/html", html),
+        ],
     )
+    player = page.wait_for_selector("audio.media[controls]", timeout=WAIT_MS)
+    page.wait_for_function("a => a.duration > 0.4", arg=player, timeout=WAIT_MS)
     page.wait_for_selector("button.download >> text=x.svg", timeout=WAIT_MS)
     assert page.locator("button.download").count() == 2
+    with page.expect_download() as downloading:
+        page.locator("button.download", has_text="y.html").press("Enter")
+    assert Path(downloading.value.path()).read_bytes() == html
     assert page.locator("img.media, iframe, object, embed").count() == 0
+    assert dialogs == []
 
 
 def test_markup_in_a_message_shows_literally(inbox: tuple[Any, LiveServer]) -> None:
@@ -228,6 +252,53 @@ def test_the_reset_button_empties_the_inbox(inbox: tuple[Any, LiveServer]) -> No
     page.click("#reset")
     page.wait_for_selector("text=soon gone", state="detached", timeout=WAIT_MS)
     assert httpx.get(server.url + "/_sim/messages").json()["messages"] == []
+
+
+def test_callback_attempts_appear_live_failures_highlighted(
+    browser: Any, live_server: Start
+) -> None:
+    receiver = Receiver()
+    receiver.statuses = [500]
+    server = live_server(build_app(scenario(receiver.url)))
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#live[data-mode='on']", timeout=WAIT_MS)
+        assert send_sms(server.url, to="07700900123", text="hi", delrpt="1").startswith("ID:")
+        httpx.post(server.url + "/_sim/clock/advance", json={"seconds": 1})
+        failed = page.wait_for_selector("#callbacks li.refused", timeout=WAIT_MS)
+        assert "HTTP 500" in failed.inner_text()
+        assert f"{receiver.url}/status" in failed.inner_text()
+        httpx.post(server.url + "/_sim/clock/advance", json={"seconds": 1})
+        page.wait_for_selector("#callbacks li.accepted >> text=HTTP 200", timeout=WAIT_MS)
+    finally:
+        context.close()
+        receiver.close()
+
+
+def test_with_a_control_token_the_page_asks_for_it_and_then_works(
+    browser: Any, live_server: Start
+) -> None:
+    app = create_app(
+        load_scenario(DEFAULT_SCENARIO), clock=ManualClock(START), control_token="s3cret"
+    )
+    server = live_server(app)
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/_sim/ui")
+        page.wait_for_selector("#token-form:not([hidden])", timeout=WAIT_MS)
+        page.fill("#token", "s3cret")
+        page.press("#token", "Enter")
+        page.wait_for_selector("#live[data-mode='on']", timeout=WAIT_MS)
+        assert page.evaluate("sessionStorage.getItem('gateway-sim-token')") == "s3cret"
+        send_mms(server.url, "07700900123", "locked", [("a.png", "image/png", png(8, 6))])
+        image = page.wait_for_selector("img.media", timeout=WAIT_MS)
+        page.wait_for_function("img => img.naturalWidth === 8", arg=image, timeout=WAIT_MS)
+        page.wait_for_selector(".card .username >> text=demo", timeout=WAIT_MS)
+    finally:
+        context.close()
 
 
 def seed_traffic(url: str) -> None:

@@ -403,7 +403,7 @@ def test_other_methods_get_405(client: TestClient, app: GatewayApp, method: str,
 
 @pytest.mark.parametrize(
     "path",
-    ["/smsgateway/nosuch.aspx", "/sendmsg.aspx", "/smsgateway/sendmsg.aspx/extra", "/"],
+    ["/smsgateway/nosuch.aspx", "/sendmsg.aspx", "/smsgateway/sendmsg.aspx/extra", "/nosuch"],
 )
 def test_unknown_path_is_404(client: TestClient, app: GatewayApp, path: str) -> None:
     answer = client.post(

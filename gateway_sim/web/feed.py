@@ -1,5 +1,5 @@
-"""The live feed behind `/_sim/events`: new messages, delivery status steps, journal entries and
-resets, fanned out to every open event stream.
+"""The live feed behind `/_sim/events`: new messages, delivery status steps, journal entries,
+callback attempts and resets, fanned out to every open event stream.
 
 The store calls its `observer` for each record it queues; the feed sets that observer only
 while at least one stream is open, so with no page listening the request path pays one `None`
@@ -13,7 +13,7 @@ import asyncio
 import json
 from typing import Any
 
-from gateway_sim.records import Exchange, Message, StatusChange
+from gateway_sim.records import Attempt, Exchange, Message, StatusChange
 from gateway_sim.store import Store
 
 QUEUE_SIZE = 1_000
@@ -114,3 +114,5 @@ class Feed:
         elif isinstance(record, Exchange):
             shown = record.to_json()
             self.publish("request", {key: shown[key] for key in _REQUEST_KEYS})
+        elif isinstance(record, Attempt):
+            self.publish("callback", record.to_json())

@@ -67,6 +67,9 @@ def event_stream(feed: Feed) -> Endpoint:
     `HEARTBEAT_SECONDS` so that proxies and browsers keep the connection open."""
 
     async def events(request: Request) -> Response:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        if request.method == "HEAD":  # no body: the stream would never end
+            return Response(media_type="text/event-stream", headers=headers)
         stream = feed.open()
 
         async def lines() -> AsyncIterator[str]:
@@ -81,7 +84,6 @@ def event_stream(feed: Feed) -> Endpoint:
             finally:
                 feed.release(stream)
 
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(lines(), media_type="text/event-stream", headers=headers)
 
     return events

@@ -13,10 +13,12 @@ const BAD = new Set([5, 6, 7, 8, 12]);
 const INLINE_IMAGES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"]);
 const KEEP_MESSAGES = 500;
 const KEEP_REQUESTS = 200;
+const KEEP_CALLBACKS = 100;
 
 const state = {
   messages: new Map(), // id -> message (newest last in insertion order is not assumed)
   requests: [],
+  callbacks: [],
   accounts: [],
   rules: [],
   selected: null, // conversation key, or null for all messages
@@ -230,6 +232,11 @@ function renderThread() {
     return node;
   });
   bubbles = drawn;
+  if (!nodes.length) {
+    const hint = state.search ? `Nothing matches “${state.search}”.`
+      : "Nothing here yet: send a message to the simulator and it appears at once.";
+    nodes.push(el("li", { class: "empty", text: hint }));
+  }
   $("thread").replaceChildren(...nodes);
 }
 
@@ -247,10 +254,8 @@ function bubble(message, recipient) {
     ...(message.rule ? fact("rule", message.rule) : []),
     ...(message.user_context ? fact("context", message.user_context) : []),
     ...(message.rejected.length ? fact("rejected", message.rejected.join(", ")) : []));
-  return el("li", {
-    class: `message ${inbound ? "in" : "out"}`, "data-id": message.id, tabindex: "0",
-    "aria-label": `${message.kind} ${inbound ? "from" : "to"} ${inbound ? message.from : message.to.join(", ")}`,
-  }, el("article", { class: "bubble" }, head, body, facts), timeline(message, recipient));
+  return el("li", { class: `message ${inbound ? "in" : "out"}`, "data-id": message.id, tabindex: "0" },
+    el("article", { class: "bubble" }, head, body, facts), timeline(message, recipient));
 }
 
 function fact(name, value) {
@@ -371,6 +376,21 @@ function renderJournal() {
   }));
 }
 
+function renderCallbacks() {
+  $("callbacks").replaceChildren(...state.callbacks.map((attempt) => {
+    const failed = attempt.outcome !== "delivered";
+    const answer = attempt.status === null ? attempt.error || "no answer" : `HTTP ${attempt.status}`;
+    return el("li", { class: `entry ${failed ? "refused" : "accepted"}` },
+      el("div", { class: "entry-head" },
+        el("span", { class: "outcome", text: attempt.outcome }),
+        el("span", { class: "path", text: attempt.url, title: attempt.url }),
+        el("time", { datetime: attempt.at, text: time(attempt.at) })),
+      el("p", { class: "answer", text: `${attempt.kind} #${attempt.attempt} · ${answer} · ${Math.round(attempt.latency_ms)} ms` }),
+      attempt.message_id ? el("p", { class: "muted", text: `message ${attempt.message_id}` }) : null);
+  }));
+  $("no-callbacks").hidden = state.callbacks.length > 0;
+}
+
 function renderAccounts() {
   $("accounts").replaceChildren(...state.accounts.map((account) => {
     const amount = el("input", {
@@ -476,6 +496,7 @@ function scheduleRender() {
     renderConversations();
     renderThread();
     renderJournal();
+    renderCallbacks();
   });
 }
 
@@ -496,9 +517,11 @@ async function loadRules() {
 }
 
 async function loadAll() {
-  const [messages, requests] = await Promise.all([
+  const [messages, requests, callbacks] = await Promise.all([
     api(`/messages?limit=${KEEP_MESSAGES}`), api(`/requests?limit=${KEEP_REQUESTS}`),
+    api(`/callbacks?limit=${KEEP_CALLBACKS}`),
   ]);
+  state.callbacks = callbacks.callbacks;
   state.messages = new Map(messages.messages.reverse().map((m) => [m.id, m]));
   for (const url of blobs.values()) url.then((src) => URL.revokeObjectURL(src), () => {});
   blobs.clear(); // ids start over after a reset: a cached part could be another message's
@@ -531,6 +554,10 @@ function listen() {
   });
   source.addEventListener("request", (event) => {
     state.requests = [JSON.parse(event.data), ...state.requests].slice(0, KEEP_REQUESTS);
+    scheduleRender();
+  });
+  source.addEventListener("callback", (event) => {
+    state.callbacks = [JSON.parse(event.data), ...state.callbacks].slice(0, KEEP_CALLBACKS);
     scheduleRender();
   });
   source.addEventListener("reset", () => loadAll().catch(() => {}));
