@@ -440,12 +440,10 @@ function renderRules() {
 async function topUp(account, amount) {
   const added = Number(amount);
   if (!Number.isFinite(added) || added <= 0) return;
-  // The credit now (sends since the last render have spent some), plus what is added.
-  const now = (await api("/accounts")).accounts.find((a) => a.username === account.username);
-  if (!now) return;
-  await api(`/accounts/${encodeURIComponent(account.username)}`, {
-    method: "PUT", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ credit: (Number(now.credit) + added).toFixed(6) }),
+  // One step on the server: sends that land meanwhile are never lost (a PUT would race them).
+  await api(`/accounts/${encodeURIComponent(account.username)}/topup`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ credit: String(amount).trim() }),
   });
   await loadAccounts();
 }
