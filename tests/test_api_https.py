@@ -377,3 +377,15 @@ def test_keys_and_daily_counts_survive_a_restart_with_a_database(tmp_path: Path)
             https.put("/_sim/accounts/capped", json={"daily_allowance": 1})
             assert send(https, CAPPED) == expected
         app.close()
+
+
+def test_an_mms_through_the_keyed_path(https: TestClient) -> None:
+    answer = https.post(
+        HTTPS_SEND,
+        data={**KEYS, "to": "07700900123", "type": "5", "text": "subject"},
+        files={"file": ("a.gif", b"GIF89a\x00\x01", "image/gif")},
+    )
+    assert answer.text == "ID:10011000000000000001"
+    (message,) = https.get("/_sim/messages").json()["messages"]
+    assert (message["kind"], message["content"][0]["filename"]) == ("mms", "a.gif")
+    assert credit(app_of(https)) == 95
