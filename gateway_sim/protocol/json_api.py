@@ -87,8 +87,8 @@ def json_fields(body: bytes) -> Fields:
     """The legacy fields a JSON request stands for; `InvalidRequest` naming what is wrong."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("the body is not JSON") from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise InvalidRequest("the body is not JSON (or nests too deeply)") from None
     request = _object(data, "the body")
     fields: Fields = {}
     auth = _object(request.get("auth", {}), "auth")
