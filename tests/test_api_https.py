@@ -328,16 +328,19 @@ def test_the_cli_trusts_the_proxy_only_when_told(tmp_path: Path) -> None:
     scenario.write_text(SCENARIO)
     script = Path(sys.executable).parent / "gateway-sim"
     forwarded = {"x-forwarded-proto": "https"}
-    for env, expected in (
-        ({}, "ERR:CONNECTION_NOT_SECURE"),
-        ({"GATEWAY_SIM_TRUST_PROXY": "1"}, "BALANCE:100"),
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_SIM_")}
+    for flags, env, expected in (
+        ([], {}, "ERR:CONNECTION_NOT_SECURE"),
+        ([], {"GATEWAY_SIM_TRUST_PROXY": "False"}, "ERR:CONNECTION_NOT_SECURE"),
+        ([], {"GATEWAY_SIM_TRUST_PROXY": "1"}, "BALANCE:100"),
+        (["--trust-proxy"], {}, "BALANCE:100"),
     ):
         process = subprocess.Popen(
-            [str(script), "serve", "--port", "0", "--scenario", str(scenario)],
+            [str(script), "serve", "--port", "0", "--scenario", str(scenario), *flags],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **env},
+            env={**clean, **env},
         )
         try:
             assert process.stdout is not None
