@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--trust-proxy",
         action="store_true",
-        default=_env("trust_proxy", "") not in ("", "0", "false", "no"),
+        default=(_env("trust_proxy") or "").lower() not in ("", "0", "false", "no", "off"),
         help="count X-Forwarded-Proto: https as HTTPS (behind a TLS-terminating proxy)",
     )
     serve.add_argument(

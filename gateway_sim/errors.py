@@ -1,6 +1,7 @@
-"""Gateway errors as classes that carry their wire identity (`ERR:<code>`) and the reason why.
+"""Gateway errors as classes that carry their wire identity (`ERR:<code>`) and the reason why,
+and the numbers the JSON API gives each code (`JSON_ERROR_NUMBERS`).
 
-The domain raises them; `protocol.answers` renders them in one place.
+The domain raises them; the protocol edge renders them (plain text, or JSON on `/api/json`).
 """
 
 from __future__ import annotations

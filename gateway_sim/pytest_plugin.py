@@ -7,10 +7,15 @@ Fixtures:
   at `--gateway-sim-url URL` / `GATEWAY_SIM_URL` (a Docker service in CI, say). `.url` is what
   to hand to the client under test; `.api` is a typed `SimClient` of the `/_sim` API.
 - `sim_account` (function): a fresh account of its own per test (unique username, random
-  password), so tests running in parallel never see each other's messages; removed afterwards.
+  password, and a random access key pair for `/api/https` and `/api/json`), so tests running in
+  parallel never see each other's messages; removed afterwards.
   Credit 100 unless `@pytest.mark.gateway_sim_account(credit=5)` or indirect parametrization
   (`@pytest.mark.parametrize("sim_account", [5], indirect=True)`, or a dict of the marker's
-  keywords) says otherwise.
+  keywords) says otherwise; `daily_allowance=N` caps its messages per day.
+
+The in-process simulator trusts `X-Forwarded-Proto: https` (as `serve --trust-proxy`), so a
+client can reach the HTTPS-only `/api/https` and `/api/json` paths over its plain-HTTP URL with
+that header.
 
     def test_sends_a_code(gateway_sim, sim_account):
         my_app.send_code(gateway_sim.url, sim_account.username, sim_account.password, "07700900123")
@@ -44,7 +49,7 @@ import pytest
 from gateway_sim.client import Outcome, SimAccount, SimApiError, SimClient, SimMessage, SimRequest
 
 MARKER = "gateway_sim_account"
-ACCOUNT_KEYWORDS = ("credit", "default_sender", "default_country")
+ACCOUNT_KEYWORDS = ("credit", "default_sender", "default_country", "daily_allowance")
 DEFAULT_CREDIT = Decimal(100)
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -165,15 +170,27 @@ class SimAccountSettings:
     credit: Decimal = DEFAULT_CREDIT
     default_sender: str | None = None
     default_country: str | None = None
+    daily_allowance: int | None = None
 
 
 class SimTestAccount:
     """A test's own account, and the simulator's helpers narrowed to it."""
 
-    def __init__(self, sim: GatewaySim, username: str, password: str, account: SimAccount) -> None:
+    def __init__(
+        self,
+        sim: GatewaySim,
+        username: str,
+        password: str,
+        account: SimAccount,
+        *,
+        accesskey: str = "",
+        secretkey: str = "",
+    ) -> None:
         self.sim = sim
         self.username = username
         self.password = password
+        self.accesskey = accesskey
+        self.secretkey = secretkey
         self.credit = account.credit
         """The credit the account started with."""
         self.default_sender = account.default_sender
@@ -186,6 +203,16 @@ class SimTestAccount:
     def credentials(self) -> dict[str, str]:
         """`{"username": ..., "password": ...}`, to merge into a gateway request's fields."""
         return {"username": self.username, "password": self.password}
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """`{"accesskey": ..., "secretkey": ...}`, the fields of an `/api/https` request."""
+        return {"accesskey": self.accesskey, "secretkey": self.secretkey}
+
+    @property
+    def json_auth(self) -> dict[str, str]:
+        """The `auth` object of an `/api/json` request."""
+        return {"authtype": "accesskey", **self.keys}
 
     def messages(
         self,
@@ -267,7 +294,7 @@ class _InProcessServer:
         from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario  # noqa: PLC0415
 
         scenario = load_scenario(Path(scenario_file) if scenario_file else DEFAULT_SCENARIO)
-        self.app = create_app(scenario, control_token=token)
+        self.app = create_app(scenario, control_token=token, trust_proxy=True)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             self.sock.bind(("127.0.0.1", 0))
@@ -279,7 +306,12 @@ class _InProcessServer:
         host, port = self.sock.getsockname()[:2]
         self.url = f"http://{host}:{port}"
         config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", server_header=False
+            self.app,
+            proxy_headers=False,  # the app trusts X-Forwarded-Proto itself (trust_proxy)
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            server_header=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
@@ -341,15 +373,20 @@ def sim_account(
     settings = _account_settings(request)
     username = f"t-{uuid.uuid4().hex[:12]}"
     password = secrets.token_urlsafe(12)
+    accesskey, secretkey = f"ak-{username}", secrets.token_urlsafe(18)
     created = gateway_sim.api.put_account(
         username,
         password,
         settings.credit,
         default_sender=settings.default_sender,
         default_country=settings.default_country,
+        access_keys={accesskey: secretkey},
+        daily_allowance=settings.daily_allowance,
     )
     try:
-        yield SimTestAccount(gateway_sim, username, password, created)
+        yield SimTestAccount(
+            gateway_sim, username, password, created, accesskey=accesskey, secretkey=secretkey
+        )
     finally:
         gateway_sim.api.delete_account(username, missing_ok=True)
 
@@ -380,4 +417,5 @@ def _account_settings(request: pytest.FixtureRequest) -> SimAccountSettings:
         credit=Decimal(str(credit)),
         default_sender=given.get("default_sender"),
         default_country=given.get("default_country"),
+        daily_allowance=given.get("daily_allowance"),
     )

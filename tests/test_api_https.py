@@ -328,16 +328,19 @@ def test_the_cli_trusts_the_proxy_only_when_told(tmp_path: Path) -> None:
     scenario.write_text(SCENARIO)
     script = Path(sys.executable).parent / "gateway-sim"
     forwarded = {"x-forwarded-proto": "https"}
-    for env, expected in (
-        ({}, "ERR:CONNECTION_NOT_SECURE"),
-        ({"GATEWAY_SIM_TRUST_PROXY": "1"}, "BALANCE:100"),
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_SIM_")}
+    for flags, env, expected in (
+        ([], {}, "ERR:CONNECTION_NOT_SECURE"),
+        ([], {"GATEWAY_SIM_TRUST_PROXY": "False"}, "ERR:CONNECTION_NOT_SECURE"),
+        ([], {"GATEWAY_SIM_TRUST_PROXY": "1"}, "BALANCE:100"),
+        (["--trust-proxy"], {}, "BALANCE:100"),
     ):
         process = subprocess.Popen(
-            [str(script), "serve", "--port", "0", "--scenario", str(scenario)],
+            [str(script), "serve", "--port", "0", "--scenario", str(scenario), *flags],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **env},
+            env={**clean, **env},
         )
         try:
             assert process.stdout is not None
@@ -377,3 +380,15 @@ def test_keys_and_daily_counts_survive_a_restart_with_a_database(tmp_path: Path)
             https.put("/_sim/accounts/capped", json={"daily_allowance": 1})
             assert send(https, CAPPED) == expected
         app.close()
+
+
+def test_an_mms_through_the_keyed_path(https: TestClient) -> None:
+    answer = https.post(
+        HTTPS_SEND,
+        data={**KEYS, "to": "07700900123", "type": "5", "text": "subject"},
+        files={"file": ("a.gif", b"GIF89a\x00\x01", "image/gif")},
+    )
+    assert answer.text == "ID:10011000000000000001"
+    (message,) = https.get("/_sim/messages").json()["messages"]
+    assert (message["kind"], message["content"][0]["filename"]) == ("mms", "a.gif")
+    assert credit(app_of(https)) == 95

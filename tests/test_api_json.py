@@ -194,6 +194,8 @@ def test_insufficient_credit(https: TestClient) -> None:
         b'{"message": {"channel": "mms"}}',
         b'{"message": {"content": {"msgtype": "wap"}}}',
         b'{"message": {"content": {"text": 1.5}}}',
+        b'{"message": {"content": {"maxconcat": 1' + b"0" * 5000 + b"}}}",
+        b"[" * 100_000 + b"]" * 100_000,
     ],
 )
 def test_a_body_that_is_not_a_json_request_is_a_json_failure(https: TestClient, raw: bytes) -> None:

@@ -464,3 +464,32 @@ def test_the_client_helpers_raise_assertion_errors(sim: tuple[SimClient, str]) -
     arrived = client.wait_for_message(to="07700900123", timeout=0)
     assert isinstance(arrived, SimMessage)
     assert (arrived.text, arrived.sender, arrived.to) == ("t", "447700900000", ("447700900123",))
+
+
+def test_sim_account_has_access_keys_and_an_allowance(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_keys="""
+        import httpx
+        import pytest
+
+        HTTPS = {"x-forwarded-proto": "https"}
+
+
+        @pytest.mark.gateway_sim_account(credit=3, daily_allowance=1)
+        def test_newer_apis(gateway_sim, sim_account):
+            form = {**sim_account.keys, "to": "07700900123", "text": "hi"}
+            url = gateway_sim.url + "/api/https/sendmsg.aspx"
+            assert httpx.post(url, data=form, headers=HTTPS).text.startswith("ID:")
+            assert httpx.post(url, data=form, headers=HTTPS).text == "ERR:DAILY_ALLOWANCE_EXCEEDED"
+            balance = httpx.post(
+                gateway_sim.url + "/api/json/getbalance.aspx",
+                json={"auth": sim_account.json_auth},
+                headers=HTTPS,
+            )
+            assert balance.json() == {"response_status": "ok", "balance": "2.0"}
+            assert sim_account.wait_for_message(to="07700900123").text == "hi"
+            assert len(sim_account.requests()) == 3
+            assert sim_account.account().access_keys == (sim_account.accesskey,)
+        """
+    )
+    run(suite).assert_outcomes(passed=1)

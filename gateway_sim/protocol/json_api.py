@@ -87,10 +87,8 @@ def json_fields(body: bytes) -> Fields:
     """The legacy fields a JSON request stands for; `InvalidRequest` naming what is wrong."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("the body is not JSON") from None
-    except RecursionError:
-        raise InvalidRequest("the body's JSON is nested too deeply") from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise InvalidRequest("the body is not JSON (or nests too deeply)") from None
     request = _object(data, "the body")
     fields: Fields = {}
     auth = _object(request.get("auth", {}), "auth")

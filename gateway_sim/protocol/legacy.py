@@ -225,7 +225,8 @@ class LegacyEndpoints:
                 outcome=(reply.outcome if status == 200 else None)
                 or outcome_of_answer(status, answer),
                 reason=reply.reason,
-                account=self.gateway.account_named(request.fields),
+                account=request.fields.get("username")
+                or self.gateway.account_named(request.fields),
                 message_id=reply.message_id,
                 rule=rule,
                 files=[
