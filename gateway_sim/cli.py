@@ -21,9 +21,12 @@ from typing import TYPE_CHECKING
 from gateway_sim import __version__
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, ScenarioError, load_scenario
 from gateway_sim.store import Retention, Store
+from gateway_sim.tls import TlsError
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from gateway_sim.tls import TlsFiles
 
 ENV_PREFIX = "GATEWAY_SIM_"
 GRACE_SECONDS = 0.8
@@ -50,7 +53,7 @@ def default_url(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     if env.get("GATEWAY_SIM_URL"):
         return env["GATEWAY_SIM_URL"]
-    tls = env.get("GATEWAY_SIM_TLS", "").lower() in ("1", "true", "yes", "on")
+    tls = _truthy(env.get("GATEWAY_SIM_TLS"))
     host = env.get("GATEWAY_SIM_HOST", "127.0.0.1")
     host = "127.0.0.1" if host in WILDCARDS else host
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -124,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         help="require 'Authorization: Bearer TOKEN' on /_sim (the gateway paths never need it)",
     )
 
+    _add_tls(serve)
+
     demo = commands.add_parser(
         "demo", help="send seeded, realistic traffic into a running simulator"
     )
@@ -137,6 +142,33 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_probes(commands)
     return parser
+
+
+def _add_tls(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        default=_truthy(_env("tls")),
+        help="serve HTTPS; without --tls-cert/--tls-key a CA and a certificate are made at start",
+    )
+    serve.add_argument("--tls-cert", default=_env("tls_cert"), help="certificate chain (PEM)")
+    serve.add_argument("--tls-key", default=_env("tls_key"), help="its private key (PEM)")
+    serve.add_argument(
+        "--tls-ca-file",
+        default=_env("tls_ca_file"),
+        help="where to write the generated CA's certificate (default: a new temporary folder; "
+        "the path is printed)",
+    )
+    serve.add_argument(
+        "--tls-hostnames",
+        default=_env("tls_hostnames", ""),
+        help="more names for the generated certificate, comma-separated (e.g. a compose service "
+        "name); localhost, 127.0.0.1, ::1, this machine's name and --host are always in it",
+    )
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _add_probes(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -259,14 +291,31 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"gateway-sim: cannot open the database {args.db}: {error}", file=sys.stderr)
         return 1
     try:
+        tls = _tls_files(args)
         sock = _bind(args.host, args.port)
+    except TlsError as error:
+        store.close()
+        print(f"gateway-sim: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         store.close()
         print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
-    _announce(scenario, args.scenario, sock)
-    _run(scenario, sock, store, args)
+    _announce(scenario, args.scenario, sock, tls)
+    _run(scenario, sock, store, args, tls)
     return 0
+
+
+def _tls_files(args: argparse.Namespace) -> TlsFiles | None:
+    """The certificate to serve HTTPS with: none without --tls, the user's, or one made now."""
+    if not (args.tls or args.tls_cert or args.tls_key):
+        return None
+    from gateway_sim import tls
+
+    if args.tls_cert or args.tls_key:
+        return tls.given(args.tls_cert, args.tls_key)
+    names = tls.server_names(args.host, args.tls_hostnames.split(","))
+    return tls.generate(names, Path(args.tls_ca_file) if args.tls_ca_file else None)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -287,16 +336,33 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def _announce(scenario: Scenario, source: str, sock: socket.socket) -> None:
+def _announce(scenario: Scenario, source: str, sock: socket.socket, tls: TlsFiles | None) -> None:
+    """Where it listens (first line: scripts read it), the scenario, the accounts, the inbox."""
     host, port = sock.getsockname()[:2]
+    scheme = "https" if tls else "http"
     shown = f"[{host}]" if ":" in host else host
+    local = "127.0.0.1" if host in WILDCARDS else shown
     accounts = ", ".join(account.username for account in scenario.accounts) or "(none)"
-    print(f"gateway-sim {__version__} listening on http://{shown}:{port}", flush=True)
-    print(f"  scenario: {source}", flush=True)
-    print(f"  accounts: {accounts}", flush=True)
+    lines = [
+        f"gateway-sim {__version__} listening on {scheme}://{shown}:{port}",
+        f"  scenario: {source}",
+        f"  accounts: {accounts}",
+        f"  inbox:    {scheme}://{local}:{port}/",
+    ]
+    if tls is not None:
+        lines.append(f"  TLS certificate: {tls.cert}")
+        if tls.ca is not None:
+            lines.append(f"  TLS CA (trust it in your client): {tls.ca}")
+    print("\n".join(lines), flush=True)
 
 
-def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.Namespace) -> None:
+def _run(
+    scenario: Scenario,
+    sock: socket.socket,
+    store: Store,
+    args: argparse.Namespace,
+    tls: TlsFiles | None,
+) -> None:
     import random
 
     import uvicorn
@@ -321,6 +387,8 @@ def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.N
         server_header=False,
         date_header=True,
         timeout_graceful_shutdown=GRACE_SECONDS,  # type: ignore[arg-type]  # asyncio.wait_for's
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
     )
     _tune_garbage_collector()
     try:

@@ -44,6 +44,7 @@ def test_serve_answers_a_send_over_a_real_socket(processes: list[subprocess.Pope
     assert process.stdout is not None
     assert f"scenario: {DEFAULT_SCENARIO}" in process.stdout.readline()
     assert "accounts: demo" in process.stdout.readline()
+    assert process.stdout.readline().split() == ["inbox:", url + "/"]
 
 
 def test_environment_twins(processes: list[subprocess.Popen[str]], tmp_path: Path) -> None:
