@@ -16,9 +16,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
-from gateway_sim import control
+from gateway_sim import control, metrics
 from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, SystemClock
 from gateway_sim.events import MessageEvents
@@ -90,8 +90,14 @@ class GatewayApp(Starlette):
         )
         gateway.listeners.append(self.auto_replies.on_message)
         self.legacy = LegacyEndpoints(gateway)
+        self.tally = metrics.Tally()
+        self.store.observers.append(self.tally.observe)
+        self.metrics = metrics.registry_for(self, self.tally)
         super().__init__(
-            routes=[_AnyPathMount("/_sim", app=control.build(self, control_token))],
+            routes=[
+                _AnyPathMount("/_sim", app=control.build(self, control_token)),
+                Route("/metrics", metrics.endpoint(self.metrics), methods=["GET"]),
+            ],
             lifespan=_lifespan,
             exception_handlers={HTTPException: _not_found},
         )
@@ -115,6 +121,7 @@ class GatewayApp(Starlette):
         if scenario is not None:
             self.loaded_scenario = scenario
         self.scheduler.clear()
+        self.callbacks.clear()
         self.auto_replies.reset()
         self.store.clear(journal=True)
         self.gateway.load(self.loaded_scenario)

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway_sim import __version__
+from gateway_sim import __version__, logs
+from gateway_sim.logs import FORMATS, LEVELS
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, ScenarioError, load_scenario
 from gateway_sim.store import Retention, Store
 from gateway_sim.tls import TlsError
@@ -127,6 +128,18 @@ def _parser() -> argparse.ArgumentParser:
         help="require 'Authorization: Bearer TOKEN' on /_sim (the gateway paths never need it)",
     )
 
+    serve.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=_env("log_level", "info"),
+        help="info: a line per request and per callback attempt (default); warning: problems only",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=_env("log_format", "text"),
+        help="text (default) or json: one object per line, with the request's fields",
+    )
     _add_tls(serve)
 
     demo = commands.add_parser(
@@ -279,6 +292,7 @@ def _validate(files: list[Path]) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    request_log = logs.configure(args.log_level, args.log_format)
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as error:
@@ -302,6 +316,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
     _announce(scenario, args.scenario, sock, tls)
+    store.observers.append(request_log.observe)
     _run(scenario, sock, store, args, tls)
     return 0
 
@@ -348,6 +363,7 @@ def _announce(scenario: Scenario, source: str, sock: socket.socket, tls: TlsFile
         f"  scenario: {source}",
         f"  accounts: {accounts}",
         f"  inbox:    {scheme}://{local}:{port}/",
+        f"  metrics:  {scheme}://{local}:{port}/metrics",
     ]
     if tls is not None:
         lines.append(f"  TLS certificate: {tls.cert}")
@@ -381,7 +397,8 @@ def _run(
     )
     config = uvicorn.Config(
         app,
-        log_level="warning",
+        log_config=None,  # logs.configure has set uvicorn's loggers up
+        log_level="debug" if args.log_level == "debug" else "warning",
         access_log=False,
         lifespan="on",
         server_header=False,

@@ -45,6 +45,7 @@ from gateway_sim.queries import (
 from gateway_sim.records import Attempt, ContentPart, Exchange, Message, StatusChange
 
 T = TypeVar("T")
+Observer = Callable[[list[Message], list[Exchange], list[Attempt]], None]
 log = logging.getLogger("gateway_sim")
 FLUSH_DELAY = 0.02
 
@@ -73,6 +74,9 @@ class Store:
         self._state_changed = False
         self.snapshot: Callable[[], dict[str, str]] | None = None
         """Called at each write of a persistent store: state to save (credit, id counter)."""
+        self.observers: list[Observer] = []
+        """Each is handed every batch as it is written (metrics and request logs read the
+        journal there, off the request path)."""
         self._content_bytes = 0
         self._blobs: OrderedDict[int, tuple[bytes, ...]] = OrderedDict()
         """In memory, content bytes stay out of SQLite: a 300 KB MMS written as blobs costs
@@ -154,6 +158,17 @@ class Store:
                     self._write_callbacks(self._connection, changes, tries)
             except sqlite3.Error:
                 log.exception("could not write to the store")
+            if self.observers and (batch or exchanges or tries):
+                self._tell_observers(batch, exchanges, tries)
+
+    def _tell_observers(
+        self, batch: list[Message], exchanges: list[Exchange], tries: list[Attempt]
+    ) -> None:
+        for observe in self.observers:
+            try:
+                observe(batch, exchanges, tries)
+            except Exception:
+                log.exception("a store observer failed")
 
     # -- reads: each first writes what is pending ---------------------------------------------
 

@@ -45,6 +45,7 @@ def test_serve_answers_a_send_over_a_real_socket(processes: list[subprocess.Pope
     assert f"scenario: {DEFAULT_SCENARIO}" in process.stdout.readline()
     assert "accounts: demo" in process.stdout.readline()
     assert process.stdout.readline().split() == ["inbox:", url + "/"]
+    assert process.stdout.readline().split() == ["metrics:", url + "/metrics"]
 
 
 def test_environment_twins(processes: list[subprocess.Popen[str]], tmp_path: Path) -> None:
@@ -122,7 +123,7 @@ def test_port_in_use_is_reported(processes: list[subprocess.Popen[str]]) -> None
     assert "cannot listen" in result.stderr
 
 
-def probe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(SCRIPT), *args],
         capture_output=True,
@@ -137,28 +138,28 @@ def test_healthcheck_and_readyz_exit_0_when_up_and_1_when_not(
     processes: list[subprocess.Popen[str]],
 ) -> None:
     port = str(free_port())
-    down = probe("healthcheck", env={"GATEWAY_SIM_PORT": port})
+    down = run_cli("healthcheck", env={"GATEWAY_SIM_PORT": port})
     assert down.returncode == 1
     assert "ConnectError" in down.stderr
-    assert probe("readyz", "--url", f"http://127.0.0.1:{port}").returncode == 1
+    assert run_cli("readyz", "--url", f"http://127.0.0.1:{port}").returncode == 1
     process, url = start(["--port", port])
     processes.append(process)
     # the default URL comes from the same twins the server reads (a wildcard host is asked
     # on 127.0.0.1), as in the Docker image
-    up = probe("healthcheck", env={"GATEWAY_SIM_PORT": port, "GATEWAY_SIM_HOST": "0.0.0.0"})
+    up = run_cli("healthcheck", env={"GATEWAY_SIM_PORT": port, "GATEWAY_SIM_HOST": "0.0.0.0"})
     assert up.returncode == 0, up.stderr
     assert up.stdout.strip() == f"{url}: healthy"
-    assert probe("readyz", "--url", url).returncode == 0
+    assert run_cli("readyz", "--url", url).returncode == 0
 
 
 def test_healthcheck_sends_the_control_token(processes: list[subprocess.Popen[str]]) -> None:
     process, url = start(["--port", "0", "--control-token", "s3cret"])
     processes.append(process)
-    refused = probe("healthcheck", "--url", url)
+    refused = run_cli("healthcheck", "--url", url)
     assert refused.returncode == 1
     assert "HTTP 401" in refused.stderr
     assert (
-        probe("healthcheck", "--url", url, env={"GATEWAY_SIM_CONTROL_TOKEN": "s3cret"}).returncode
+        run_cli("healthcheck", "--url", url, env={"GATEWAY_SIM_CONTROL_TOKEN": "s3cret"}).returncode
         == 0
     )
 
@@ -184,7 +185,9 @@ def test_readyz_wait_waits_for_a_simulator_that_starts_later(
 
 def test_readyz_wait_gives_up_after_its_timeout() -> None:
     started = time.monotonic()
-    result = probe("readyz", "--wait", "--timeout", "1", "--url", f"http://127.0.0.1:{free_port()}")
+    result = run_cli(
+        "readyz", "--wait", "--timeout", "1", "--url", f"http://127.0.0.1:{free_port()}"
+    )
     assert result.returncode == 1
     assert 1.0 <= time.monotonic() - started < 15
     assert "readyz" in result.stderr

@@ -31,7 +31,7 @@ def serve() -> Iterator[object]:
         process, url = start_serve([str(SCRIPT), "serve", "--port", "0", *args], env)
         started.append(process)
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(4 if "--tls-cert" in args else 5)]
+        lines = [process.stdout.readline() for _ in range(5 if "--tls-cert" in args else 6)]
         return url, lines
 
     yield start
