@@ -6,6 +6,8 @@ matched case-insensitively and sit on the hot path); the control API is mounted 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import re
 import time
@@ -30,6 +32,9 @@ from gateway_sim.scenario import Scenario
 from gateway_sim.scheduler import Scheduler
 from gateway_sim.store import Store
 from gateway_sim.types import ASGIApp, Receive, Scope, Send
+
+STOP_GRACE = 0.5
+log = logging.getLogger("gateway_sim")
 
 
 class _AnyPathMount(Mount):
@@ -128,6 +133,20 @@ class GatewayApp(Starlette):
         self.legacy.reload()
         self.store.state_changed()
 
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Let report posts and callback attempts under way finish, for at most `grace` seconds
+        (so that a stop stays quick however slow a receiver is), then close the callbacks'
+        client and the store. An attempt cut short stays pending in a database file and is made
+        again at the next start."""
+        try:
+            async with asyncio.timeout(grace):
+                await self.reports.drain()
+                await self.scheduler.drain()  # attempts under way finish before their client closes
+        except TimeoutError:
+            log.warning("stopped callbacks still under way after %.1f s", grace)
+        await self.callbacks.close()
+        self.close()
+
     def close(self) -> None:
         self.store.close()
 
@@ -147,10 +166,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         app.scheduler.wake()
     yield
     if isinstance(app, GatewayApp):
-        await app.reports.drain()
-        await app.scheduler.drain()  # attempts under way finish before their client closes
-        await app.callbacks.close()
-        app.close()
+        await app.stop()
 
 
 def create_app(

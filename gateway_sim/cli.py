@@ -37,6 +37,8 @@ EPILOG = """examples:
   gateway-sim serve                                   default scenario on 127.0.0.1:8080
   gateway-sim serve --scenario my.yaml --port 9000    your own scenario
   GATEWAY_SIM_PORT=0 gateway-sim serve                any free port (the URL is printed)
+  gateway-sim serve --tls                             HTTPS; the CA file to trust is printed
+  gateway-sim serve --db sim.db --log-format json     keep state across restarts; JSON logs
   gateway-sim validate scenarios/*.yaml               check scenario files (exit 1 if invalid)
   gateway-sim demo --count 100                        seeded demo traffic into a running one
   gateway-sim healthcheck                             exit 0 if the local simulator is alive
@@ -44,6 +46,15 @@ EPILOG = """examples:
 """
 
 
+SERVE_EPILOG = """It prints where it listens, the scenario, the accounts, the inbox and metrics URLs
+(and with --tls the CA file to trust), then a log line per request on stderr.
+
+examples:
+  gateway-sim serve --port 0 --seed 7
+  GATEWAY_SIM_HOST=0.0.0.0 GATEWAY_SIM_SCENARIO=/scenarios/my.yaml gateway-sim serve
+  gateway-sim serve --tls --tls-ca-file ca.pem --tls-hostnames gateway-sim
+  gateway-sim serve --clock manual --control-token s3cret --log-level warning
+"""
 WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 
 
@@ -76,7 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gateway-sim {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the simulator (env twins GATEWAY_SIM_*)")
+    serve = commands.add_parser(
+        "serve",
+        help="run the simulator (env twins GATEWAY_SIM_*)",
+        description="Run the simulator until SIGTERM or SIGINT (a clean stop within 2 s). Every "
+        "flag has an environment twin: --max-messages is GATEWAY_SIM_MAX_MESSAGES.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument(
         "--scenario",
         default=_env("scenario", str(DEFAULT_SCENARIO)),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ import pytest
 from gateway_sim.cli import main
 from gateway_sim.scenario import DEFAULT_SCENARIO
 from tests.conftest import free_port, start_serve
+from tests.test_callbacks import Receiver
 
 SCRIPT = Path(sys.executable).parent / "gateway-sim"
 
@@ -191,3 +195,84 @@ def test_readyz_wait_gives_up_after_its_timeout() -> None:
     assert result.returncode == 1
     assert 1.0 <= time.monotonic() - started < 15
     assert "readyz" in result.stderr
+
+
+def long_poll(url: str, outcome: list[object]) -> threading.Thread:
+    """A `/_sim/messages/wait` for a message that never comes, in a thread."""
+
+    def wait() -> None:
+        try:
+            outcome.append(
+                httpx.get(url + "/_sim/messages/wait?timeout=300&to=07700900999", timeout=30)
+            )
+        except httpx.HTTPError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_serve_within_2_seconds_keeping_pending_callbacks(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """With a long-poll open, an idle connection held, and a callback attempt under way to a
+    receiver that never answers, the process exits 0 within 2 s; the callback stays in the
+    database file and is delivered at the next start."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections into the backlog and never answers
+    port = silent.getsockname()[1]
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "version: 1\nsettings: {report_step_seconds: 0}\n"
+        f"accounts: [{{username: demo, password: demo, credit: 5, status_url: 'http://127.0.0.1:{port}/s', retry_seconds: 0.5}}]\n"
+        "rules: [{name: one, action: {delivery: {final: 4, steps: []}}}]\n"
+    )
+    db = tmp_path / "sim.db"
+    process, url = start(["--port", "0", "--scenario", str(scenario), "--db", str(db)])
+    polled: list[object] = []
+    try:
+        sent = httpx.post(
+            url + "/smsgateway/sendmsg.aspx",
+            data={
+                "username": "demo",
+                "password": "demo",
+                "to": "07700900123",
+                "text": "x",
+                "delrpt": "1",
+            },
+        )
+        assert sent.text == "ID:10011000000000000001"
+        poller = long_poll(url, polled)
+        held = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        time.sleep(0.5)  # the long-poll is waiting and the callback attempt is under way
+        assert httpx.get(url + "/_sim/callbacks").json()["callbacks"] == []  # still in flight
+        assert not polled
+        started = time.monotonic()
+        process.send_signal(sig)
+        process.communicate(timeout=10)
+        took = time.monotonic() - started
+        assert process.returncode == 0
+        assert took < 2.0, f"took {took:.2f} s to stop"
+        poller.join(timeout=5)
+        held.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+        silent.close()
+    receiver = Receiver(port)
+    process, url = start(["--port", "0", "--scenario", str(scenario), "--db", str(db)])
+    try:
+        deadline = time.monotonic() + 10
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert receiver.received == [
+            ("/s", {"msgid": "10011000000000000001", "status": "4", "toaddr": "447700900123"})
+        ]
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+        receiver.close()

@@ -146,3 +146,17 @@ def test_github_actions_snippet_uses_the_image_health_check() -> None:
     assert '--health-cmd "gateway-sim healthcheck"' in service["options"]
     dockerfile = (Path(__file__).parent.parent / "Dockerfile").read_text()
     assert 'CMD ["gateway-sim", "healthcheck"]' in dockerfile
+
+
+def test_every_serve_flag_and_its_environment_twin_is_in_the_flag_table() -> None:
+    from gateway_sim.cli import _parser
+
+    table = README.split("| flag | environment twin | default |", 1)[1].split("\n\n", 1)[0]
+    commands = next(a for a in _parser()._actions if a.dest == "command")
+    serve = commands.choices["serve"]  # type: ignore[index]
+    flags = [a.option_strings[0] for a in serve._actions if a.option_strings[0] != "-h"]
+    assert "--tls" in flags
+    for flag in flags:
+        twin = "GATEWAY_SIM_" + flag.removeprefix("--").upper().replace("-", "_")
+        assert f"`{flag}`" in table, flag
+        assert twin in table, twin
