@@ -18,6 +18,7 @@ import pytest
 from gateway_sim.cli import main
 from gateway_sim.scenario import DEFAULT_SCENARIO
 from tests.conftest import free_port, start_serve
+from tests.test_callback_restart import one_report_scenario
 from tests.test_callbacks import Receiver
 
 SCRIPT = Path(sys.executable).parent / "gateway-sim"
@@ -224,12 +225,7 @@ def test_a_signal_stops_serve_within_2_seconds_keeping_pending_callbacks(
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)  # accepts connections into the backlog and never answers
     port = silent.getsockname()[1]
-    scenario = tmp_path / "s.yaml"
-    scenario.write_text(
-        "version: 1\nsettings: {report_step_seconds: 0}\n"
-        f"accounts: [{{username: demo, password: demo, credit: 5, status_url: 'http://127.0.0.1:{port}/s', retry_seconds: 0.5}}]\n"
-        "rules: [{name: one, action: {delivery: {final: 4, steps: []}}}]\n"
-    )
+    scenario = one_report_scenario(tmp_path, port)
     db = tmp_path / "sim.db"
     process, url = start(["--port", "0", "--scenario", str(scenario), "--db", str(db)])
     polled: list[object] = []
