@@ -33,7 +33,7 @@ from gateway_sim.scheduler import Scheduler
 from gateway_sim.store import Store
 from gateway_sim.types import ASGIApp, Receive, Scope, Send
 
-STOP_GRACE = 0.5
+STOP_GRACE = 0.4
 log = logging.getLogger("gateway_sim")
 
 

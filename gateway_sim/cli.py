@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from gateway_sim.tls import TlsFiles
 
 ENV_PREFIX = "GATEWAY_SIM_"
-GRACE_SECONDS = 0.8
+GRACE_SECONDS = 0.6
 """On SIGTERM or SIGINT, requests under way (a long-poll, a held answer) get this long to finish
 before they are cancelled, so that the whole stop takes well under 2 seconds."""
 EPILOG = """examples:
