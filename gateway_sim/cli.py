@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import socket
 import sqlite3
 import sys
@@ -333,10 +334,22 @@ def _serve(args: argparse.Namespace) -> int:
         store.close()
         print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
-    _announce(scenario, args.scenario, sock, tls)
-    store.observers.append(request_log.observe)
-    _run(scenario, sock, store, args, tls)
+    # until uvicorn takes the signals over (and after it gives them back), a stop is clean too
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
+    try:
+        _announce(scenario, args.scenario, sock, tls)
+        store.observers.append(request_log.observe)
+        _run(scenario, sock, store, args, tls)
+    finally:
+        store.close()
+        if tls is not None:
+            tls.remove_generated()
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _tls_files(args: argparse.Namespace) -> TlsFiles | None:

@@ -9,6 +9,7 @@ made for exactly this, so no X.509 is written by hand here.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import ssl
 import tempfile
@@ -30,6 +31,13 @@ class TlsFiles:
     cert: Path
     key: Path
     ca: Path | None = None
+    folder: Path | None = None
+    """The temporary folder of a generated certificate, removed at the end (with the CA's
+    certificate if it was written there: the next start makes a new CA)."""
+
+    def remove_generated(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def server_names(host: str, extra: Iterable[str] = ()) -> list[str]:
@@ -62,7 +70,7 @@ def generate(names: list[str], ca_file: Path | None = None) -> TlsFiles:
         authority.cert_pem.write_to_path(str(ca))
     except OSError as error:
         raise TlsError(f"cannot write the CA certificate to {ca}: {error}") from error
-    return TlsFiles(cert, key, ca)
+    return TlsFiles(cert, key, ca, folder)
 
 
 def given(cert: str | None, key: str | None) -> TlsFiles:

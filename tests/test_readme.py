@@ -6,6 +6,7 @@ import itertools
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,21 @@ def test_every_shell_command_is_run_by_a_test_or_named_as_not_run_here() -> None
     for command in sh_commands():
         runnable = command.startswith(("curl ", "gateway-sim "))
         assert runnable or command.startswith(tuple(NOT_RUN_HERE)), command
+
+
+def test_every_gateway_sim_command_runs(live_server) -> None:  # type: ignore[no-untyped-def]
+    """Each `gateway-sim` line of the README's shell blocks exits 0 against a running simulator."""
+    server: LiveServer = live_server(build_app())
+    port = server.url.rsplit(":", 1)[1]
+    script = Path(sys.executable).parent / "gateway-sim"
+    commands = [line for line in sh_commands() if line.startswith("gateway-sim ")]
+    assert len(commands) >= 2
+    for command in commands:
+        argv = shlex.split(command.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
+        result = subprocess.run(
+            [str(script), *argv[1:]], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
 
 
 def test_github_actions_snippet_uses_the_image_health_check() -> None:

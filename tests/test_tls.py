@@ -152,3 +152,21 @@ def test_unusable_tls_files_stop_serve_at_start(tmp_path: Path, args: list[str],
     assert result.returncode == 1
     assert said in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_generated_key_is_removed_at_the_end_and_a_chosen_ca_file_kept(tmp_path: Path) -> None:
+    for chosen in (None, tmp_path / "ca.pem"):
+        args = ["--tls"] + (["--tls-ca-file", str(chosen)] if chosen else [])
+        process, _ = start_serve([str(SCRIPT), "serve", "--port", "0", *args])
+        assert process.stdout is not None
+        lines = "".join(process.stdout.readline() for _ in range(6))
+        found = re.search(r"TLS certificate: (\S+)", lines)
+        assert found, lines
+        certificate = Path(found.group(1))
+        assert certificate.exists()
+        process.terminate()
+        process.communicate(timeout=10)
+        assert process.returncode == 0
+        assert not certificate.parent.exists()  # the key went with its folder
+        if chosen is not None:
+            assert chosen.read_text().startswith("-----BEGIN CERTIFICATE-----")
