@@ -112,3 +112,20 @@ def test_callback_attempts_get_a_line(captured: tuple[io.StringIO, logs.RequestL
     assert attempt["outcome"] == "retrying"
     assert attempt["url"] == receiver.url + "/status"
     assert "status callback 1 attempt 1" in attempt["message"]
+
+
+def test_the_simulators_own_messages_are_json_lines_too(
+    captured: tuple[io.StringIO, logs.RequestLog],
+) -> None:
+    stream, _ = captured
+    log = logging.getLogger("gateway_sim")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("a scheduled job failed")
+    logging.getLogger("gateway_sim").debug("not at info level")
+    (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert record["level"] == "error"
+    assert record["logger"] == "gateway_sim"
+    assert record["message"] == "a scheduled job failed"
+    assert "ValueError: boom" in record["exception"]
