@@ -7,6 +7,8 @@ the inbox page (gateway_sim.web) at `/` and `/_sim/ui`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import re
 import time
@@ -17,9 +19,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
-from gateway_sim import control
+from gateway_sim import control, metrics
 from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, SystemClock
 from gateway_sim.events import MessageEvents
@@ -35,6 +37,9 @@ from gateway_sim.store import Store
 from gateway_sim.types import ASGIApp, Receive, Scope, Send
 from gateway_sim.web import routes as web
 from gateway_sim.web.feed import Feed
+
+STOP_GRACE = 0.4
+log = logging.getLogger("gateway_sim")
 
 
 class _AnyPathMount(Mount):
@@ -99,8 +104,15 @@ class GatewayApp(Starlette):
         self.legacy = LegacyEndpoints(gateway)
         KeyedEndpoints(self.legacy, trust_proxy=trust_proxy)
         JsonEndpoints(self.legacy, trust_proxy=trust_proxy)
+        self.tally = metrics.Tally()
+        self.store.observers.append(self.tally.observe)
+        self.metrics = metrics.registry_for(self, self.tally)
         super().__init__(
-            routes=[*web.routes(), _AnyPathMount("/_sim", app=control.build(self, control_token))],
+            routes=[
+                *web.routes(),
+                _AnyPathMount("/_sim", app=control.build(self, control_token)),
+                Route("/metrics", metrics.endpoint(self.metrics), methods=["GET"]),
+            ],
             lifespan=_lifespan,
             exception_handlers={HTTPException: _not_found},
         )
@@ -124,12 +136,27 @@ class GatewayApp(Starlette):
         if scenario is not None:
             self.loaded_scenario = scenario
         self.scheduler.clear()
+        self.callbacks.clear()
         self.auto_replies.reset()
         self.store.clear(journal=True)
         self.gateway.load(self.loaded_scenario)
         self.legacy.reload()
         self.store.state_changed()
         self.feed.publish("reset", {})
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Let report posts and callback attempts under way finish, for at most `grace` seconds
+        (so that a stop stays quick however slow a receiver is), then close the callbacks'
+        client and the store. An attempt cut short stays pending in a database file and is made
+        again at the next start."""
+        try:
+            async with asyncio.timeout(grace):
+                await self.reports.drain()
+                await self.scheduler.drain()  # attempts under way finish before their client closes
+        except TimeoutError:
+            log.warning("stopped callbacks still under way after %.1f s", grace)
+        await self.callbacks.close()
+        self.close()
 
     def close(self) -> None:
         self.store.close()
@@ -150,10 +177,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         app.scheduler.wake()
     yield
     if isinstance(app, GatewayApp):
-        await app.reports.drain()
-        await app.scheduler.drain()  # attempts under way finish before their client closes
-        await app.callbacks.close()
-        app.close()
+        await app.stop()
 
 
 def create_app(

@@ -64,6 +64,16 @@ class CallbackQueue:
         self._ids = itertools.count(1)
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._pending: set[int] = set()
+
+    @property
+    def pending(self) -> int:
+        """Callbacks waiting for an attempt (the first, or a retry)."""
+        return len(self._pending)
+
+    def clear(self) -> None:
+        """Forget the pending ones (on reset, when the scheduler drops their jobs)."""
+        self._pending.clear()
 
     def send(
         self,
@@ -93,6 +103,7 @@ class CallbackQueue:
         return len(pending)
 
     def _schedule(self, item: Callback, due: datetime) -> None:
+        self._pending.add(item.id)
         self.store.keep_pending(item.id, due, item)
         self.scheduler.at(due, lambda: self._attempt(item))
 
@@ -135,6 +146,7 @@ class CallbackQueue:
         account = self.account_of(item.account)
         retry_in = account.retry_seconds if account is not None else None
         age = (self.clock.now() - item.created_at).total_seconds()
+        self._pending.discard(item.id)
         if status == 200:
             outcome = "delivered"
             self.store.forget_pending(item.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import socket
 import sqlite3
 import sys
@@ -18,21 +19,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway_sim import __version__
+from gateway_sim import __version__, logs
+from gateway_sim.logs import FORMATS, LEVELS
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, ScenarioError, load_scenario
 from gateway_sim.store import Retention, Store
+from gateway_sim.tls import TlsError
 
 if TYPE_CHECKING:
     import uvicorn
 
+    from gateway_sim.tls import TlsFiles
+
 ENV_PREFIX = "GATEWAY_SIM_"
-GRACE_SECONDS = 0.8
+GRACE_SECONDS = 0.6
 """On SIGTERM or SIGINT, requests under way (a long-poll, a held answer) get this long to finish
 before they are cancelled, so that the whole stop takes well under 2 seconds."""
 EPILOG = """examples:
   gateway-sim serve                                   default scenario on 127.0.0.1:8080
   gateway-sim serve --scenario my.yaml --port 9000    your own scenario
   GATEWAY_SIM_PORT=0 gateway-sim serve                any free port (the URL is printed)
+  gateway-sim serve --tls                             HTTPS; the CA file to trust is printed
+  gateway-sim serve --db sim.db --log-format json     keep state across restarts; JSON logs
   gateway-sim validate scenarios/*.yaml               check scenario files (exit 1 if invalid)
   gateway-sim demo --count 100                        seeded demo traffic into a running one
   gateway-sim healthcheck                             exit 0 if the local simulator is alive
@@ -40,6 +47,15 @@ EPILOG = """examples:
 """
 
 
+SERVE_EPILOG = """It prints where it listens, the scenario, the accounts, the inbox and metrics URLs
+(and with --tls the CA file to trust), then a log line per request on stderr.
+
+examples:
+  gateway-sim serve --port 0 --seed 7
+  GATEWAY_SIM_HOST=0.0.0.0 GATEWAY_SIM_SCENARIO=/scenarios/my.yaml gateway-sim serve
+  gateway-sim serve --tls --tls-ca-file ca.pem --tls-hostnames gateway-sim
+  gateway-sim serve --clock manual --control-token s3cret --log-level warning
+"""
 WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 
 
@@ -50,7 +66,7 @@ def default_url(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     if env.get("GATEWAY_SIM_URL"):
         return env["GATEWAY_SIM_URL"]
-    tls = env.get("GATEWAY_SIM_TLS", "").lower() in ("1", "true", "yes", "on")
+    tls = _truthy(env.get("GATEWAY_SIM_TLS"))
     host = env.get("GATEWAY_SIM_HOST", "127.0.0.1")
     host = "127.0.0.1" if host in WILDCARDS else host
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -72,7 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gateway-sim {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the simulator (env twins GATEWAY_SIM_*)")
+    serve = commands.add_parser(
+        "serve",
+        help="run the simulator (env twins GATEWAY_SIM_*)",
+        description="Run the simulator until SIGTERM or SIGINT (a clean stop within 2 s). Every "
+        "flag has an environment twin: --max-messages is GATEWAY_SIM_MAX_MESSAGES.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument(
         "--scenario",
         default=_env("scenario", str(DEFAULT_SCENARIO)),
@@ -130,6 +153,20 @@ def _parser() -> argparse.ArgumentParser:
         help="require 'Authorization: Bearer TOKEN' on /_sim (the gateway paths never need it)",
     )
 
+    serve.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=_env("log_level", "info"),
+        help="info: a line per request and per callback attempt (default); warning: problems only",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=_env("log_format", "text"),
+        help="text (default) or json: one object per line, with the request's fields",
+    )
+    _add_tls(serve)
+
     demo = commands.add_parser(
         "demo", help="send seeded, realistic traffic into a running simulator"
     )
@@ -143,6 +180,33 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_probes(commands)
     return parser
+
+
+def _add_tls(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        default=_truthy(_env("tls")),
+        help="serve HTTPS; without --tls-cert/--tls-key a CA and a certificate are made at start",
+    )
+    serve.add_argument("--tls-cert", default=_env("tls_cert"), help="certificate chain (PEM)")
+    serve.add_argument("--tls-key", default=_env("tls_key"), help="its private key (PEM)")
+    serve.add_argument(
+        "--tls-ca-file",
+        default=_env("tls_ca_file"),
+        help="where to write the generated CA's certificate (default: a new temporary folder; "
+        "the path is printed)",
+    )
+    serve.add_argument(
+        "--tls-hostnames",
+        default=_env("tls_hostnames", ""),
+        help="more names for the generated certificate, comma-separated (e.g. a compose service "
+        "name); localhost, 127.0.0.1, ::1, this machine's name and --host are always in it",
+    )
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _add_probes(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -253,6 +317,7 @@ def _validate(files: list[Path]) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    request_log = logs.configure(args.log_level, args.log_format)
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as error:
@@ -265,14 +330,44 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"gateway-sim: cannot open the database {args.db}: {error}", file=sys.stderr)
         return 1
     try:
+        tls = _tls_files(args)
         sock = _bind(args.host, args.port)
+    except TlsError as error:
+        store.close()
+        print(f"gateway-sim: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         store.close()
         print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
-    _announce(scenario, args.scenario, sock)
-    _run(scenario, sock, store, args)
+    # until uvicorn takes the signals over (and after it gives them back), a stop is clean too
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
+    try:
+        _announce(scenario, args.scenario, sock, tls)
+        store.observers.append(request_log.observe)
+        _run(scenario, sock, store, args, tls)
+    finally:
+        store.close()
+        if tls is not None:
+            tls.remove_generated()
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _tls_files(args: argparse.Namespace) -> TlsFiles | None:
+    """The certificate to serve HTTPS with: none without --tls, the user's, or one made now."""
+    if not (args.tls or args.tls_cert or args.tls_key):
+        return None
+    from gateway_sim import tls
+
+    if args.tls_cert or args.tls_key:
+        return tls.given(args.tls_cert, args.tls_key)
+    names = tls.server_names(args.host, args.tls_hostnames.split(","))
+    return tls.generate(names, Path(args.tls_ca_file) if args.tls_ca_file else None)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -293,16 +388,34 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def _announce(scenario: Scenario, source: str, sock: socket.socket) -> None:
+def _announce(scenario: Scenario, source: str, sock: socket.socket, tls: TlsFiles | None) -> None:
+    """Where it listens (first line: scripts read it), the scenario, the accounts, the inbox."""
     host, port = sock.getsockname()[:2]
+    scheme = "https" if tls else "http"
     shown = f"[{host}]" if ":" in host else host
+    local = "127.0.0.1" if host in WILDCARDS else shown
     accounts = ", ".join(account.username for account in scenario.accounts) or "(none)"
-    print(f"gateway-sim {__version__} listening on http://{shown}:{port}", flush=True)
-    print(f"  scenario: {source}", flush=True)
-    print(f"  accounts: {accounts}", flush=True)
+    lines = [
+        f"gateway-sim {__version__} listening on {scheme}://{shown}:{port}",
+        f"  scenario: {source}",
+        f"  accounts: {accounts}",
+        f"  inbox:    {scheme}://{local}:{port}/",
+        f"  metrics:  {scheme}://{local}:{port}/metrics",
+    ]
+    if tls is not None:
+        lines.append(f"  TLS certificate: {tls.cert}")
+        if tls.ca is not None:
+            lines.append(f"  TLS CA (trust it in your client): {tls.ca}")
+    print("\n".join(lines), flush=True)
 
 
-def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.Namespace) -> None:
+def _run(
+    scenario: Scenario,
+    sock: socket.socket,
+    store: Store,
+    args: argparse.Namespace,
+    tls: TlsFiles | None,
+) -> None:
     import random
 
     import uvicorn
@@ -323,12 +436,15 @@ def _run(scenario: Scenario, sock: socket.socket, store: Store, args: argparse.N
     config = uvicorn.Config(
         app,
         proxy_headers=False,  # the app alone decides whether to trust X-Forwarded-Proto
-        log_level="warning",
+        log_config=None,  # logs.configure has set uvicorn's loggers up
+        log_level="debug" if args.log_level == "debug" else "warning",
         access_log=False,
         lifespan="on",
         server_header=False,
         date_header=True,
         timeout_graceful_shutdown=GRACE_SECONDS,  # type: ignore[arg-type]  # asyncio.wait_for's
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
     )
     _tune_garbage_collector()
     try:

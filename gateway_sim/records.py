@@ -130,6 +130,8 @@ class Exchange:
     files: list[dict[str, Any]] = field(default_factory=list)
     query: bytes = b""
     body: bytes = b""
+    seconds: float = 0.0
+    """From the request's start to its answer sent (for the latency metric; not stored)."""
 
     def to_json(self, seq: int | None = None) -> dict[str, Any]:
         shown: dict[str, Any] = {

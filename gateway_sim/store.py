@@ -47,6 +47,7 @@ from gateway_sim.queries import (
 from gateway_sim.records import Attempt, ContentPart, Exchange, Message, StatusChange
 
 T = TypeVar("T")
+Observer = Callable[[list[Message], list[Exchange], list[Attempt]], None]
 log = logging.getLogger("gateway_sim")
 FLUSH_DELAY = 0.02
 
@@ -79,6 +80,9 @@ class Store:
         (the live feed sets it only while a page listens)."""
         self.snapshot: Callable[[], dict[str, str]] | None = None
         """Called at each write of a persistent store: state to save (credit, id counter)."""
+        self.observers: list[Observer] = []
+        """Each is handed every batch as it is written (metrics and request logs read the
+        journal there, off the request path)."""
         self._content_bytes = 0
         self._blobs: OrderedDict[int, tuple[bytes, ...]] = OrderedDict()
         """In memory, content bytes stay out of SQLite: a 300 KB MMS written as blobs costs
@@ -191,12 +195,23 @@ class Store:
                 log.exception("could not write to the store")
             finally:
                 self._release_commit()
+            if self.observers and (batch or exchanges or tries):
+                self._tell_observers(batch, exchanges, tries)
 
     def _release_commit(self) -> None:
         """Let the answers waiting on this write go (a failed write is logged above)."""
         commit, self._commit = self._commit, None
         if commit is not None and not commit.done():
             commit.set_result(None)
+
+    def _tell_observers(
+        self, batch: list[Message], exchanges: list[Exchange], tries: list[Attempt]
+    ) -> None:
+        for observe in self.observers:
+            try:
+                observe(batch, exchanges, tries)
+            except Exception:
+                log.exception("a store observer failed")
 
     # -- reads: each first writes what is pending ---------------------------------------------
 

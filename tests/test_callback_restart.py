@@ -38,14 +38,21 @@ def wait_until(check: object, seconds: float = 10) -> None:
         time.sleep(0.05)
 
 
-def test_pending_callbacks_survive_a_restart(tmp_path: Path) -> None:
-    port = free_port()
-    scenario = tmp_path / "s.yaml"
+def one_report_scenario(folder: Path, port: int) -> Path:
+    """A scenario whose sends get one delivery report, posted at once to `port`, retried
+    every half second."""
+    scenario = folder / "s.yaml"
     scenario.write_text(
         "version: 1\nsettings: {report_step_seconds: 0}\n"
         f"accounts: [{{username: demo, password: demo, credit: 5, status_url: 'http://127.0.0.1:{port}/s', retry_seconds: 0.5}}]\n"
         "rules: [{name: one, action: {delivery: {final: 4, steps: []}}}]\n"
     )
+    return scenario
+
+
+def test_pending_callbacks_survive_a_restart(tmp_path: Path) -> None:
+    port = free_port()
+    scenario = one_report_scenario(tmp_path, port)
     db = tmp_path / "sim.db"
     process, url = start(scenario, db)
     try:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,8 @@ import pytest
 from gateway_sim.cli import main
 from gateway_sim.scenario import DEFAULT_SCENARIO
 from tests.conftest import free_port, start_serve
+from tests.test_callback_restart import one_report_scenario
+from tests.test_callbacks import Receiver
 
 SCRIPT = Path(sys.executable).parent / "gateway-sim"
 
@@ -44,6 +49,8 @@ def test_serve_answers_a_send_over_a_real_socket(processes: list[subprocess.Pope
     assert process.stdout is not None
     assert f"scenario: {DEFAULT_SCENARIO}" in process.stdout.readline()
     assert "accounts: demo" in process.stdout.readline()
+    assert process.stdout.readline().split() == ["inbox:", url + "/"]
+    assert process.stdout.readline().split() == ["metrics:", url + "/metrics"]
 
 
 def test_environment_twins(processes: list[subprocess.Popen[str]], tmp_path: Path) -> None:
@@ -121,7 +128,7 @@ def test_port_in_use_is_reported(processes: list[subprocess.Popen[str]]) -> None
     assert "cannot listen" in result.stderr
 
 
-def probe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(SCRIPT), *args],
         capture_output=True,
@@ -136,28 +143,28 @@ def test_healthcheck_and_readyz_exit_0_when_up_and_1_when_not(
     processes: list[subprocess.Popen[str]],
 ) -> None:
     port = str(free_port())
-    down = probe("healthcheck", env={"GATEWAY_SIM_PORT": port})
+    down = run_cli("healthcheck", env={"GATEWAY_SIM_PORT": port})
     assert down.returncode == 1
     assert "ConnectError" in down.stderr
-    assert probe("readyz", "--url", f"http://127.0.0.1:{port}").returncode == 1
+    assert run_cli("readyz", "--url", f"http://127.0.0.1:{port}").returncode == 1
     process, url = start(["--port", port])
     processes.append(process)
     # the default URL comes from the same twins the server reads (a wildcard host is asked
     # on 127.0.0.1), as in the Docker image
-    up = probe("healthcheck", env={"GATEWAY_SIM_PORT": port, "GATEWAY_SIM_HOST": "0.0.0.0"})
+    up = run_cli("healthcheck", env={"GATEWAY_SIM_PORT": port, "GATEWAY_SIM_HOST": "0.0.0.0"})
     assert up.returncode == 0, up.stderr
     assert up.stdout.strip() == f"{url}: healthy"
-    assert probe("readyz", "--url", url).returncode == 0
+    assert run_cli("readyz", "--url", url).returncode == 0
 
 
 def test_healthcheck_sends_the_control_token(processes: list[subprocess.Popen[str]]) -> None:
     process, url = start(["--port", "0", "--control-token", "s3cret"])
     processes.append(process)
-    refused = probe("healthcheck", "--url", url)
+    refused = run_cli("healthcheck", "--url", url)
     assert refused.returncode == 1
     assert "HTTP 401" in refused.stderr
     assert (
-        probe("healthcheck", "--url", url, env={"GATEWAY_SIM_CONTROL_TOKEN": "s3cret"}).returncode
+        run_cli("healthcheck", "--url", url, env={"GATEWAY_SIM_CONTROL_TOKEN": "s3cret"}).returncode
         == 0
     )
 
@@ -183,7 +190,85 @@ def test_readyz_wait_waits_for_a_simulator_that_starts_later(
 
 def test_readyz_wait_gives_up_after_its_timeout() -> None:
     started = time.monotonic()
-    result = probe("readyz", "--wait", "--timeout", "1", "--url", f"http://127.0.0.1:{free_port()}")
+    result = run_cli(
+        "readyz", "--wait", "--timeout", "1", "--url", f"http://127.0.0.1:{free_port()}"
+    )
     assert result.returncode == 1
     assert 1.0 <= time.monotonic() - started < 15
     assert "readyz" in result.stderr
+
+
+def long_poll(url: str, outcome: list[object]) -> threading.Thread:
+    """A `/_sim/messages/wait` for a message that never comes, in a thread."""
+
+    def wait() -> None:
+        try:
+            outcome.append(
+                httpx.get(url + "/_sim/messages/wait?timeout=300&to=07700900999", timeout=30)
+            )
+        except httpx.HTTPError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_serve_within_2_seconds_keeping_pending_callbacks(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """With a long-poll open, an idle connection held, and a callback attempt under way to a
+    receiver that never answers, the process exits 0 within 2 s; the callback stays in the
+    database file and is delivered at the next start."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections into the backlog and never answers
+    port = silent.getsockname()[1]
+    scenario = one_report_scenario(tmp_path, port)
+    db = tmp_path / "sim.db"
+    process, url = start(["--port", "0", "--scenario", str(scenario), "--db", str(db)])
+    polled: list[object] = []
+    try:
+        sent = httpx.post(
+            url + "/smsgateway/sendmsg.aspx",
+            data={
+                "username": "demo",
+                "password": "demo",
+                "to": "07700900123",
+                "text": "x",
+                "delrpt": "1",
+            },
+        )
+        assert sent.text == "ID:10011000000000000001"
+        poller = long_poll(url, polled)
+        held = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        time.sleep(0.5)  # the long-poll is waiting and the callback attempt is under way
+        assert httpx.get(url + "/_sim/callbacks").json()["callbacks"] == []  # still in flight
+        assert not polled
+        started = time.monotonic()
+        process.send_signal(sig)
+        process.communicate(timeout=10)
+        took = time.monotonic() - started
+        assert process.returncode == 0
+        assert took < 2.0, f"took {took:.2f} s to stop"
+        poller.join(timeout=5)
+        held.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+        silent.close()
+    receiver = Receiver(port)
+    process, url = start(["--port", "0", "--scenario", str(scenario), "--db", str(db)])
+    try:
+        deadline = time.monotonic() + 10
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert receiver.received == [
+            ("/s", {"msgid": "10011000000000000001", "status": "4", "toaddr": "447700900123"})
+        ]
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+        receiver.close()

@@ -6,6 +6,7 @@ import itertools
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,21 @@ def test_every_shell_command_is_run_by_a_test_or_named_as_not_run_here() -> None
         assert runnable or command.startswith(tuple(NOT_RUN_HERE)), command
 
 
+def test_every_gateway_sim_command_runs(live_server) -> None:  # type: ignore[no-untyped-def]
+    """Each `gateway-sim` line of the README's shell blocks exits 0 against a running simulator."""
+    server: LiveServer = live_server(build_app())
+    port = server.url.rsplit(":", 1)[1]
+    script = Path(sys.executable).parent / "gateway-sim"
+    commands = [line for line in sh_commands() if line.startswith("gateway-sim ")]
+    assert len(commands) >= 2
+    for command in commands:
+        argv = shlex.split(command.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
+        result = subprocess.run(
+            [str(script), *argv[1:]], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
 def test_github_actions_snippet_uses_the_image_health_check() -> None:
     (snippet,) = [block for block in code_blocks("yml") if "services:" in block]
     workflow = yaml.safe_load(snippet)
@@ -153,3 +169,17 @@ def test_github_actions_snippet_uses_the_image_health_check() -> None:
     assert '--health-cmd "gateway-sim healthcheck"' in service["options"]
     dockerfile = (Path(__file__).parent.parent / "Dockerfile").read_text()
     assert 'CMD ["gateway-sim", "healthcheck"]' in dockerfile
+
+
+def test_every_serve_flag_and_its_environment_twin_is_in_the_flag_table() -> None:
+    from gateway_sim.cli import _parser
+
+    table = README.split("| flag | environment twin | default |", 1)[1].split("\n\n", 1)[0]
+    commands = next(a for a in _parser()._actions if a.dest == "command")
+    serve = commands.choices["serve"]  # type: ignore[index]
+    flags = [a.option_strings[0] for a in serve._actions if a.option_strings[0] != "-h"]
+    assert "--tls" in flags
+    for flag in flags:
+        twin = "GATEWAY_SIM_" + flag.removeprefix("--").upper().replace("-", "_")
+        assert f"`{flag}`" in table, flag
+        assert twin in table, twin

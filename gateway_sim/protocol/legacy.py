@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
+from time import perf_counter
 from typing import NamedTuple, Protocol
 
 from gateway_sim.errors import GatewayError, InvalidRequest
@@ -86,14 +87,19 @@ class LegacyEndpoints:
 
     async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request on an emulated path."""
+        started = perf_counter()
         if scope["method"] not in ("GET", "POST"):
             reason = f"method {scope['method']} is not allowed; use GET or POST"
-            await self._refuse(scope, send, 405, b"Method Not Allowed", reason, allow=b"GET, POST")
+            await self._refuse(
+                scope, send, 405, b"Method Not Allowed", reason, started=started, allow=b"GET, POST"
+            )
             return
         try:
             request = await read_request(scope, receive, self.max_body_bytes)
         except BodyTooLarge as too_large:
-            await self._refuse(scope, send, 413, b"Request Entity Too Large", str(too_large))
+            await self._refuse(
+                scope, send, 413, b"Request Entity Too Large", str(too_large), started=started
+            )
             return
         except ClientGone:
             return
@@ -103,7 +109,7 @@ class LegacyEndpoints:
             if refused is not None:
                 reply = dialect.refusal(refused.line, refused.reason)
                 await respond(send, 200, reply.body, content_type=reply.content_type)
-                self._journal(scope, request, 200, reply)
+                self._journal(scope, request, 200, reply, started=started)
                 return
         decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
         if decision is None:
@@ -111,9 +117,11 @@ class LegacyEndpoints:
             if reply.message_id is not None and self.durable:
                 await self.gateway.store.committed()
             await respond(send, 200, reply.body, content_type=reply.content_type)
-            self._journal(scope, request, 200, reply)
+            self._journal(scope, request, 200, reply, started=started)
             return
-        await self._apply(decision, handler, request, scope=scope, receive=receive, send=send)
+        await self._apply(
+            decision, handler, request, scope=scope, receive=receive, send=send, started=started
+        )
 
     def _answer(
         self, handler: Handler, request: GatewayRequest, decision: Decision | None = None
@@ -143,6 +151,7 @@ class LegacyEndpoints:
         scope: Scope,
         receive: Receive,
         send: Send,
+        started: float,
     ) -> None:
         """Answer as the fired rule says; the journal names the rule and what it did."""
         action = decision.action
@@ -176,7 +185,14 @@ class LegacyEndpoints:
             else:
                 await respond(send, 200, reply.body, content_type=reply.content_type)
         reason = _rule_reason(decision, reply.reason, note)
-        self._journal(scope, request, status, reply._replace(reason=reason), decision.rule)
+        self._journal(
+            scope,
+            request,
+            status,
+            reply._replace(reason=reason),
+            started=started,
+            rule=decision.rule,
+        )
 
     def _send(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         outcome = self.gateway.submit(
@@ -206,6 +222,8 @@ class LegacyEndpoints:
         request: GatewayRequest,
         status: int,
         reply: Reply,
+        *,
+        started: float,
         rule: str | None = None,
     ) -> None:
         if reply.content_type in (TEXT, JSON):
@@ -239,16 +257,25 @@ class LegacyEndpoints:
                 ],
                 query=request.query,
                 body=request.body,
+                seconds=perf_counter() - started,
             )
         )
 
     async def _refuse(
-        self, scope: Scope, send: Send, status: int, body: bytes, reason: str, *, allow: bytes = b""
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        body: bytes,
+        reason: str,
+        *,
+        started: float,
+        allow: bytes = b"",
     ) -> None:
         extra = [(b"allow", allow)] if allow else [(b"connection", b"close")]
         await respond(send, status, body, extra)
         request = GatewayRequest({}, scope["path"].lower())
-        self._journal(scope, request, status, Reply(body, reason))
+        self._journal(scope, request, status, Reply(body, reason), started=started)
 
 
 async def _early_fault(fault: str, receive: Receive, send: Send) -> str:
