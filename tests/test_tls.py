@@ -170,3 +170,26 @@ def test_the_generated_key_is_removed_at_the_end_and_a_chosen_ca_file_kept(tmp_p
         assert not certificate.parent.exists()  # the key went with its folder
         if chosen is not None:
             assert chosen.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_the_newer_apis_answer_over_real_https(serve) -> None:  # type: ignore[no-untyped-def]
+    """`/api/https` and `/api/json` need HTTPS: over `--tls` they send, with no proxy header."""
+    url, lines = serve("--tls")
+    trusted = ssl.create_default_context(cafile=ca_path(lines))
+    keys = {"accesskey": "demo-access", "secretkey": "demo-secret"}
+    answer = httpx.post(
+        url + "/api/https/sendmsg.aspx",
+        data={**keys, "to": "07700900123", "text": "keys over TLS"},
+        verify=trusted,
+    )
+    assert answer.text == "ID:10011000000000000001"
+    json_send = {
+        "auth": {"authtype": "accesskey", **keys},
+        "message": {"to": "07700900124", "content": {"msgtype": "text", "text": "json"}},
+    }
+    answer = httpx.post(url + "/api/json/sendmsg.aspx", json=json_send, verify=trusted)
+    assert answer.json()["messages"][0]["id"] == "10011000000000000002"
+    balance = httpx.post(
+        url + "/api/json/getbalance.aspx", json={"auth": json_send["auth"]}, verify=trusted
+    )
+    assert balance.json() == {"response_status": "ok", "balance": "98.0"}
