@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from gateway_sim.store import Retention
-from tests.test_cli import start
+from tests.test_cli import QUIET, start
 
 SENDS = int(os.environ.get("SOAK_SENDS", "1000000"))
 CONNECTIONS = 32
@@ -97,7 +97,7 @@ def _count(url: str, path: str, key: str) -> int:
 def server(tmp_path: Path) -> Iterator[tuple[int, str]]:
     scenario = tmp_path / "soak.yaml"
     scenario.write_text(SCENARIO)
-    process, url = start(["--port", "0", "--scenario", str(scenario)])
+    process, url = start(["--port", "0", "--scenario", str(scenario), *QUIET])
     yield process.pid, url
     process.terminate()
     process.communicate(timeout=10)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.protocol_answers import assert_protocol_answer
-from tests.test_cli import start
+from tests.test_cli import QUIET, start
 
 LIMIT = 200_000
 SCENARIO = f"""
@@ -57,7 +57,7 @@ AUTH = {"authtype": "accesskey", "accesskey": "bi-access", "secretkey": "bi$%+[{
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     scenario = tmp_path_factory.mktemp("bad-input") / "scenario.yaml"
     scenario.write_text(SCENARIO)
-    process, url = start(["--port", "0", "--scenario", str(scenario), "--trust-proxy"])
+    process, url = start(["--port", "0", "--scenario", str(scenario), "--trust-proxy", *QUIET])
     yield url
     process.terminate()
     process.communicate(timeout=10)

@@ -24,6 +24,10 @@ from tests.test_callbacks import Receiver
 SCRIPT = Path(sys.executable).parent / "gateway-sim"
 
 
+QUIET = ("--log-level", "warning")
+"""For servers under load whose request log nobody reads (its pipe would fill and block)."""
+
+
 def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     return start_serve([str(SCRIPT), "serve", *args], env)
 

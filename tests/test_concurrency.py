@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import BALANCE, SEND, LiveServer, build_app
 from tests.protocol_answers import assert_protocol_answer
-from tests.test_cli import start
+from tests.test_cli import QUIET, start
 
 
 def test_fifty_concurrent_sends_against_credit_for_twenty(
@@ -137,7 +137,7 @@ def _assert_ledger_balances(url: str, topped_up: dict[str, Decimal]) -> list[dic
 def ledger_server(tmp_path: Path) -> Iterator[str]:
     scenario = tmp_path / "ledger.yaml"
     scenario.write_text(LEDGER_SCENARIO)
-    process, url = start(["--port", "0", "--scenario", str(scenario)])
+    process, url = start(["--port", "0", "--scenario", str(scenario), *QUIET])
     yield url
     process.terminate()
     process.communicate(timeout=10)

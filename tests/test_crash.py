@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_cli import start
+from tests.test_cli import QUIET, start
 
 SCENARIO = """
 version: 1
@@ -50,7 +50,7 @@ async def _load_until_killed(url: str, pid: int, kill_after: float) -> list[str]
 def test_kill_9_under_load_loses_no_answered_message(tmp_path: Path) -> None:
     scenario, db = tmp_path / "crash.yaml", tmp_path / "crash.db"
     scenario.write_text(SCENARIO)
-    args = ["--port", "0", "--scenario", str(scenario), "--db", str(db)]
+    args = ["--port", "0", "--scenario", str(scenario), "--db", str(db), *QUIET]
     process, url = start(args)
     started = time.monotonic()
     answered = asyncio.run(_load_until_killed(url, process.pid, kill_after=1.5))
