@@ -29,7 +29,7 @@ from gateway_sim.gateway import Gateway
 from gateway_sim.inbound import AutoReplies, Inbound
 from gateway_sim.protocol.json_api import JsonEndpoints
 from gateway_sim.protocol.keyed import KeyedEndpoints
-from gateway_sim.protocol.legacy import LegacyEndpoints
+from gateway_sim.protocol.legacy import TOO_LONG, LegacyEndpoints
 from gateway_sim.reports import DeliveryReports
 from gateway_sim.scenario import Scenario
 from gateway_sim.scheduler import Scheduler
@@ -125,6 +125,10 @@ class GatewayApp(Starlette):
                     send = self.reports.hold_answer(send)
                 await self.legacy.serve(handler, scope, receive, send)
                 return
+            too_long = _header_bytes(scope) - self.legacy.max_header_bytes
+            if too_long > 0:
+                await _refuse_headers(scope, receive, send, too_long)
+                return
         await super().__call__(scope, receive, send)
 
     async def reset(self, scenario: Scenario | None = None) -> None:
@@ -160,6 +164,21 @@ class GatewayApp(Starlette):
 
     def close(self) -> None:
         self.store.close()
+
+
+def _header_bytes(scope: Scope) -> int:
+    return sum(len(name) + len(value) for name, value in scope["headers"])
+
+
+async def _refuse_headers(scope: Scope, receive: Receive, send: Send, excess: int) -> None:
+    """HTTP 400 for headers over `settings.max_header_bytes` (JSON under `/_sim`)."""
+    detail = f"the request headers are {excess} bytes over the limit (settings.max_header_bytes)"
+    response: Response
+    if scope["path"].startswith("/_sim"):
+        response = JSONResponse({"error": "headers_too_large", "detail": detail}, status_code=400)
+    else:
+        response = PlainTextResponse(TOO_LONG.decode(), status_code=400)
+    await response(scope, receive, send)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -161,7 +161,7 @@ def test_the_ledger_balances_and_ids_are_unique_under_concurrent_top_ups(
     stored = _assert_ledger_balances(ledger_server, topped_up)
     assert len(answered) == len(set(answered)), "an id was given to two submissions"
     assert sorted(answered) == sorted(m["id"] for m in stored)
-    assert len(stored) > 100  # the load really spent credit (and ran out at times)
+    assert len(stored) > 50  # the load really spent credit (and ran out at times)
 
 
 def test_the_ledger_balances_when_resets_land_between_sends(ledger_server: str) -> None:

@@ -18,13 +18,21 @@ from gateway_sim.errors import GatewayError, InvalidRequest
 from gateway_sim.gateway import Gateway
 from gateway_sim.protocol import faults
 from gateway_sim.protocol.answers import AnswerFormat
-from gateway_sim.protocol.request import BodyTooLarge, ClientGone, GatewayRequest, read_request
+from gateway_sim.protocol.request import (
+    BodyTooLarge,
+    ClientGone,
+    GatewayRequest,
+    HeadersTooLarge,
+    read_request,
+)
 from gateway_sim.records import Exchange, Outcome, outcome_of_answer
 from gateway_sim.rules import Decision
 from gateway_sim.types import Receive, Scope, Send
 
 TEXT = b"text/plain; charset=utf-8"
 JSON = b"application/json"
+TOO_LONG = b"Bad Request - Request Too Long"
+"""What IIS (HTTP.sys) says of headers over its limit, with HTTP 400."""
 
 
 class Reply(NamedTuple):
@@ -78,6 +86,7 @@ class LegacyEndpoints:
         settings = self.gateway.scenario.settings
         self.answers = AnswerFormat.from_settings(settings)
         self.max_body_bytes = settings.max_body_bytes
+        self.max_header_bytes = settings.max_header_bytes
         self.durable = self.gateway.store.persistent
         """With a database file, a send is answered only once its message is committed."""
 
@@ -95,7 +104,10 @@ class LegacyEndpoints:
             )
             return
         try:
-            request = await read_request(scope, receive, self.max_body_bytes)
+            request = await read_request(scope, receive, self.max_body_bytes, self.max_header_bytes)
+        except HeadersTooLarge as too_large:
+            await self._refuse(scope, send, 400, TOO_LONG, str(too_large), started=started)
+            return
         except BodyTooLarge as too_large:
             await self._refuse(
                 scope, send, 413, b"Request Entity Too Large", str(too_large), started=started

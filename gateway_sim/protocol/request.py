@@ -18,6 +18,10 @@ class BodyTooLarge(Exception):
     """The body is over `max_body_bytes`; answered with HTTP 413 before reading the rest."""
 
 
+class HeadersTooLarge(Exception):
+    """The request's headers are over `max_header_bytes`: HTTP 400, as IIS (HTTP.sys) answers."""
+
+
 class ClientGone(Exception):
     """The client disconnected before its body arrived."""
 
@@ -35,14 +39,20 @@ class GatewayRequest:
     malformed: str | None = None
 
 
-async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> GatewayRequest:
-    """Parse a gateway request; raise `BodyTooLarge` or `ClientGone`."""
+async def read_request(
+    scope: Scope, receive: Receive, max_body_bytes: int, max_header_bytes: int
+) -> GatewayRequest:
+    """Parse a gateway request; raise `HeadersTooLarge`, `BodyTooLarge` or `ClientGone`."""
     content_type = ""
+    header_bytes = 0
     for name, value in scope["headers"]:
+        header_bytes += len(name) + len(value)
         if name == b"content-type":
             content_type = value.decode("latin-1")
         elif name == b"content-length" and value.isdigit() and int(value) > max_body_bytes:
             raise BodyTooLarge(f"Content-Length {int(value)} is over {max_body_bytes}")
+    if header_bytes > max_header_bytes:
+        raise HeadersTooLarge(f"the headers are {header_bytes} bytes, over {max_header_bytes}")
     charset = charset_of(content_type) if content_type else None
     query_raw: bytes = scope["query_string"]
     query = parse_urlencoded(query_raw, charset) if query_raw else {}
