@@ -125,7 +125,7 @@ class GatewayApp(Starlette):
                     send = self.reports.hold_answer(send)
                 await self.legacy.serve(handler, scope, receive, send)
                 return
-            too_long = _header_bytes(scope) - self.legacy.max_header_bytes
+            too_long = _header_bytes(scope) - CONTROL_MAX_HEADER_BYTES
             if too_long > 0:
                 await _refuse_headers(scope, receive, send, too_long)
                 return
@@ -166,13 +166,17 @@ class GatewayApp(Starlette):
         self.store.close()
 
 
+CONTROL_MAX_HEADER_BYTES = 65_536
+"""The header limit of the control API and the inbox: fixed, so no scenario can lock them out."""
+
+
 def _header_bytes(scope: Scope) -> int:
     return sum(len(name) + len(value) for name, value in scope["headers"])
 
 
 async def _refuse_headers(scope: Scope, receive: Receive, send: Send, excess: int) -> None:
-    """HTTP 400 for headers over `settings.max_header_bytes` (JSON under `/_sim`)."""
-    detail = f"the request headers are {excess} bytes over the limit (settings.max_header_bytes)"
+    """HTTP 400 for headers over `CONTROL_MAX_HEADER_BYTES` (JSON under `/_sim`)."""
+    detail = f"the request headers are {excess} bytes over the limit of {CONTROL_MAX_HEADER_BYTES}"
     response: Response
     if scope["path"].startswith("/_sim"):
         response = JSONResponse({"error": "headers_too_large", "detail": detail}, status_code=400)

@@ -11,6 +11,7 @@ import base64
 import random
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +36,20 @@ class Tally:
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     """A small solid-colour PNG, made by hand (no imaging library needed)."""
+    return png_of(width, height, lambda x, y: rgb)
+
+
+def png_of(width: int, height: int, pixel: Callable[[int, int], tuple[int, int, int]]) -> bytes:
+    """An RGB PNG whose pixel at (x, y) is `pixel(x, y)`."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
             struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
         )
 
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    rows = b"".join(
+        b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width)) for y in range(height)
+    )
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"

@@ -54,7 +54,7 @@ class Settings(_Model):
     default_country: str = "GB"
     mms_max_bytes: int = Field(default=614_400, gt=0)
     max_body_bytes: int = Field(default=10_485_760, gt=0)
-    max_header_bytes: int = Field(default=16_384, gt=0)
+    max_header_bytes: int = Field(default=16_384, ge=1024)
     subaccount_credit: Credit = Decimal(0)
     seed: int = 0
     report_step_seconds: Annotated[float, Field(ge=0)] = 1.0

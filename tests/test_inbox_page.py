@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from gateway_sim.app import create_app
 from gateway_sim.clock import ManualClock
+from gateway_sim.demo import png_of
 from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
 from tests.conftest import MMS, SEND, START, LiveServer, build_app
 from tests.test_callbacks import Receiver, scenario
@@ -39,25 +39,7 @@ Start = Callable[..., LiveServer]
 
 def png(width: int, height: int) -> bytes:
     """A real PNG (an RGB gradient), made here so that the tests need no image files."""
-    rows = b"".join(
-        b"\x00"
-        + b"".join(
-            bytes((40 + 200 * x // width, 90 + 120 * y // height, 235)) for x in range(width)
-        )
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return png_of(width, height, lambda x, y: (40 + 200 * x // width, 90 + 120 * y // height, 235))
 
 
 def send_mms(url: str, to: str, subject: str, parts: list[tuple[str, str, bytes]]) -> str:

@@ -50,7 +50,8 @@ def test_low_credit_scenario_runs_out(tmp_path: Path) -> None:
         (
             "version: 1\nsettings: {colour: red}",
             "bad.yaml: settings.colour: unknown key; allowed keys: id_start, line_ending, "
-            "trailing_newline, default_country, mms_max_bytes, max_body_bytes, subaccount_credit, seed",
+            "trailing_newline, default_country, mms_max_bytes, max_body_bytes, max_header_bytes, "
+            "subaccount_credit, seed",
         ),
         (
             "version: 1\naccounts: [{username: a, pasword: b}]",
