@@ -1,19 +1,27 @@
 """The SQLite store: messages, their content parts, the exchange journal and saved state, with
 retention caps so that memory stays flat however long the simulator runs.
 
-The request path only appends to bounded in-memory queues. A write runs a few milliseconds after
-the first item queues, as one batch (one transaction, a few multi-row statements), so the cost
-per request is small and no request waits for the database. Writes run on the event loop's own
-thread: a second thread would have to win back the GIL after every SQLite step, and under load
-that convoy made it fall seconds behind. A queue holds no more than its retention cap (older
-items would be dropped on arrival anyway). Every read first writes what is pending, so a reader
-always sees every message that was answered before it asked. A lock keeps other threads (a
-test's, reading synchronously) from using the connection at the same time.
+The request path only appends to bounded in-memory queues; a queue holds no more than its
+retention cap (older items would be dropped on arrival anyway), and messages are numbered as
+they queue. With a database file, a write runs a few milliseconds after the first item queues,
+as one batch (one transaction, a few multi-row statements), so the cost per request is small and
+no request waits for the database. In memory, the journal is not in SQLite at all (journal.py),
+and plain sends are written once the traffic pauses (nothing new for `FLUSH_DELAY`) or when
+something is read: under sustained load the capped queue drops what retention would have deleted
+anyway, so most of it is never written. Messages with content, status changes and callback
+attempts are written a few milliseconds after they queue, as with a file.
+
+Writes run on the event loop's own thread: a second thread would have to win back the GIL after
+every SQLite step, and under load that convoy made it fall seconds behind. Every read first
+writes what is pending, so a reader always sees every message that was answered before it asked.
+A lock keeps other threads (a test's, reading synchronously) from using the connection at the
+same time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import pickle
 import sqlite3
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from gateway_sim.journal import Journal
 from gateway_sim.queries import (
     INSERT_JOURNAL,
     SCHEMA,
@@ -65,11 +74,13 @@ class Store:
         self.path = path
         self.retention = retention or Retention()
         self._lock = threading.RLock()
-        self._messages: deque[Message] = deque(maxlen=self.retention.max_messages)
+        self._messages: deque[tuple[int, Message]] = deque(maxlen=self.retention.max_messages)
         self._exchanges: deque[Exchange] = deque(maxlen=self.retention.max_journal)
         self._statuses: deque[StatusChange] = deque(maxlen=self.retention.max_journal)
         self._attempts: deque[Attempt] = deque(maxlen=self.retention.max_journal)
         self._scheduled = False
+        self._idle_armed = False
+        self._arrivals = 0
         self._state_changed = False
         self.snapshot: Callable[[], dict[str, str]] | None = None
         """Called at each write of a persistent store: state to save (credit, id counter)."""
@@ -78,6 +89,8 @@ class Store:
         """In memory, content bytes stay out of SQLite: a 300 KB MMS written as blobs costs
         more than the whole rest of its request. Keyed by message seq, oldest first."""
         self._connection: sqlite3.Connection | None = self._open()
+        self._message_seq = itertools.count(self._high_water("messages") + 1)
+        self._journal = None if self.persistent else Journal(self.retention.max_journal)
 
     @property
     def persistent(self) -> bool:
@@ -86,10 +99,16 @@ class Store:
     # -- the request path: queue only ---------------------------------------------------------
 
     def add(self, message: Message) -> None:
-        self._messages.append(message)
-        self._schedule()
+        self._messages.append((next(self._message_seq), message))
+        if self.persistent or message.content:
+            self._schedule()
+        else:
+            self._defer()
 
     def record(self, exchange: Exchange) -> None:
+        if self._journal is not None:
+            self._journal.record(exchange)
+            return
         self._exchanges.append(exchange)
         self._schedule()
 
@@ -137,6 +156,27 @@ class Store:
         except RuntimeError:  # no event loop here: write at once
             self.flush()
 
+    def _defer(self) -> None:
+        """In memory: write once the traffic pauses (or at the next read)."""
+        if self._idle_armed:
+            self._arrivals += 1
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop here: write at once
+            self.flush()
+            return
+        self._idle_armed, self._arrivals = True, 0
+        loop.call_later(FLUSH_DELAY, self._write_when_idle)
+
+    def _write_when_idle(self) -> None:
+        if self._arrivals:  # the traffic goes on: look again later
+            self._arrivals = 0
+            asyncio.get_running_loop().call_later(FLUSH_DELAY, self._write_when_idle)
+            return
+        self._idle_armed = False
+        self.flush()
+
     def flush(self) -> None:
         """Write everything pending, in one transaction."""
         with self._lock:
@@ -182,6 +222,8 @@ class Store:
 
     def exchanges(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
         """Journal entries matching `query`, newest first, with their sequence numbers."""
+        if self._journal is not None:
+            return self._journal.find(query)
         return self.read(lambda db: exchanges(db, query))
 
     def state(self) -> dict[str, str]:
@@ -200,10 +242,13 @@ class Store:
         return self.read(lambda db: self._clear(db, journal))
 
     def close(self) -> None:
+        """Write what is pending (with a database file; in memory it would go with the
+        connection anyway) and close."""
         with self._lock:
             if self._connection is None:
                 return
-            self.flush()
+            if self.persistent:
+                self.flush()
             self._connection.close()
             self._connection = None
 
@@ -221,6 +266,14 @@ class Store:
         self._content_bytes = int(total)
         return connection
 
+    def _high_water(self, table: str) -> int:
+        """The highest sequence number `table` ever gave (AUTOINCREMENT's, kept across
+        deletes), 0 if none."""
+        assert self._connection is not None
+        query = "SELECT seq FROM sqlite_sequence WHERE name = ?"
+        row = self._connection.execute(query, (table,)).fetchone()
+        return int(row[0]) if row else 0
+
     def _clear(self, db: sqlite3.Connection, journal: bool) -> int:
         count = count_messages(db)
         db.executescript(
@@ -228,6 +281,8 @@ class Store:
         )
         if journal:
             db.executescript("DELETE FROM journal; DELETE FROM attempts;")
+            if self._journal is not None:
+                self._journal.clear()
         self._content_bytes = 0
         self._blobs.clear()
         return count
@@ -235,7 +290,7 @@ class Store:
     def _write(
         self,
         db: sqlite3.Connection,
-        batch: list[Message],
+        batch: list[tuple[int, Message]],
         exchanges: list[Exchange],
         state: dict[str, str],
     ) -> None:

@@ -8,6 +8,7 @@ exchange, nothing more.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import NamedTuple
@@ -174,8 +175,8 @@ class LegacyEndpoints:
         self.gateway.store.record(
             Exchange(
                 at=self.gateway.clock.now(),
-                method=scope["method"],
-                path=scope["path"],
+                method=sys.intern(scope["method"]),
+                path=sys.intern(scope["path"]),
                 client=_client(scope),
                 fields=request.fields,
                 body_size=request.body_size,
@@ -186,14 +187,16 @@ class LegacyEndpoints:
                 account=request.fields.get("username"),
                 message_id=reply.message_id,
                 rule=rule,
-                files=[
+                files=tuple(
                     {
                         "filename": f.part.filename,
                         "content_type": f.part.content_type,
                         "size": len(f.part.data),
                     }
                     for f in request.files
-                ],
+                )
+                if request.files
+                else (),
                 query=request.query,
                 body=request.body,
             )
@@ -229,9 +232,23 @@ def _rule_reason(decision: Decision, answer_reason: str, note: str) -> str:
     return "; ".join(parts)
 
 
+_CLIENTS: dict[tuple[str, int], str] = {}
+"""`host:port` of the connections seen lately, one string each for all their requests."""
+_CLIENTS_KEPT = 4096
+
+
 def _client(scope: Scope) -> str:
     client = scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else ""
+    if not client:
+        return ""
+    if type(client) is not tuple:  # a list, from some servers: not a key
+        return f"{client[0]}:{client[1]}"
+    shown = _CLIENTS.get(client)
+    if shown is None:
+        if len(_CLIENTS) >= _CLIENTS_KEPT:
+            _CLIENTS.clear()
+        shown = _CLIENTS[client] = f"{client[0]}:{client[1]}"
+    return shown
 
 
 async def respond(
