@@ -185,7 +185,10 @@ class Gateway:
         for listener in self.listeners:
             listener(message)
         accepted = f"ID:{message.id}"
-        lines = tuple((shown, accepted if result is None else result) for shown, result in results)
+        if len(results) == 1:  # one recipient, the common case
+            lines = ((results[0][0], accepted),)
+        else:
+            lines = tuple((shown, result or accepted) for shown, result in results)
         return Outcome(lines, f"accepted for {len(routable)} recipient(s), cost {cost}", message)
 
     def retrieve_mms(self, fields: Mapping[str, str]) -> ContentPart:

@@ -79,7 +79,8 @@ class Store:
         self._statuses: deque[StatusChange] = deque(maxlen=self.retention.max_journal)
         self._attempts: deque[Attempt] = deque(maxlen=self.retention.max_journal)
         self._scheduled = False
-        self._idle_armed = False
+        self._idle_loop: asyncio.AbstractEventLoop | None = None
+        """The loop whose timer waits for a pause in the traffic, if one does."""
         self._arrivals = 0
         self._state_changed = False
         self.snapshot: Callable[[], dict[str, str]] | None = None
@@ -158,7 +159,7 @@ class Store:
 
     def _defer(self) -> None:
         """In memory: write once the traffic pauses (or at the next read)."""
-        if self._idle_armed:
+        if self._idle_loop is not None:
             self._arrivals += 1
             return
         try:
@@ -166,7 +167,7 @@ class Store:
         except RuntimeError:  # no event loop here: write at once
             self.flush()
             return
-        self._idle_armed, self._arrivals = True, 0
+        self._idle_loop, self._arrivals = loop, 0
         loop.call_later(FLUSH_DELAY, self._write_when_idle)
 
     def _write_when_idle(self) -> None:
@@ -174,13 +175,15 @@ class Store:
             self._arrivals = 0
             asyncio.get_running_loop().call_later(FLUSH_DELAY, self._write_when_idle)
             return
-        self._idle_armed = False
+        self._idle_loop = None
         self.flush()
 
     def flush(self) -> None:
         """Write everything pending, in one transaction."""
         with self._lock:
             self._scheduled = False
+            if self._idle_loop is not None and self._idle_loop.is_closed():
+                self._idle_loop = None  # its timer will never fire: the next send arms one
             if self._connection is None:
                 return
             batch = _take_all(self._messages)
