@@ -12,6 +12,13 @@ sides alternate per round; the figure is microseconds per request (best and medi
 rounds). Only the app is timed: uvicorn's HTTP work is the same on every side.
 
 Quieter than wrk on a busy machine, and what decides a change; `bench/run.py` confirms it.
+Instruction counts are steadier still (the same under any load): run one side twice under
+callgrind with different `--requests` and divide the difference of the totals by theirs. Warm the
+simulator past the journal's cap, or the figure includes the store's growth (more collector
+work while the queues fill: about 227k instructions a send instead of 171k), e.g.
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python bench/inproc.py \
+        --side simulator --rounds 1 --warmup 56000 --requests 2000   # then --requests 6000
 """
 
 from __future__ import annotations
@@ -88,6 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32, help="requests between loop yields")
     parser.add_argument("--case", default="single", choices=["single", "hundred"])
     parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="requests before the timed rounds (default: the journal's cap and 5,000 more for "
+        "the simulator, 5,000 for the others)",
+    )
+    parser.add_argument(
         "--side", action="append", choices=["simulator", "nostore", "baseline"], default=None
     )
     args = parser.parse_args(argv)
@@ -102,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # warm-up: past the journal's retention cap, so retention deletes as fast as it inserts
     for side in sides:
         warm = retention.max_journal + 5_000 if side == "simulator" else 5_000
+        warm = warm if args.warmup is None else args.warmup
         loop.run_until_complete(drive(apps[side], case, warm, args.batch))
     for _ in range(args.rounds):
         for side in sides:
