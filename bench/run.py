@@ -15,6 +15,9 @@ written to bench/out/results.md; the exit status is 0 when every target is met, 
     .venv/bin/python bench/run.py [--duration 10] [--connections 32] [--only single --only rss]
     .venv/bin/python bench/run.py --only latency
     .venv/bin/python bench/run.py --only callbacks
+
+On a busy machine wrk's figures swing; bench/inproc.py (the apps called in process) and
+callgrind instruction counts of it are steadier ways to decide a change, confirmed here.
 """
 
 from __future__ import annotations

@@ -66,6 +66,7 @@ class Gateway:
         self.store = store
         self.seed = seed
         self.listeners: list[Callable[[Message], None]] = []
+        self._last_accepted: tuple[int, Decimal | None, str] = (0, None, "")
         self.load(scenario)
 
     def load(self, scenario: Scenario) -> None:
@@ -200,8 +201,21 @@ class Gateway:
         for listener in self.listeners:
             listener(message)
         accepted = f"ID:{message.id}"
-        lines = tuple((shown, accepted if result is None else result) for shown, result in results)
-        return Outcome(lines, f"accepted for {len(routable)} recipient(s), cost {cost}", message)
+        if len(results) == 1:  # one recipient, the common case
+            lines = ((results[0][0], accepted),)
+        else:
+            lines = tuple((shown, result or accepted) for shown, result in results)
+        return Outcome(lines, self._accepted(len(routable), cost), message)
+
+    def _accepted(self, recipients: int, cost: Decimal) -> str:
+        """Why a send was accepted; the text of the last one again for the same count and the
+        same cost object (a price of the list, for one recipient): formatting a Decimal costs."""
+        last = self._last_accepted
+        if last[0] == recipients and last[1] is cost:
+            return last[2]
+        reason = f"accepted for {recipients} recipient(s), cost {cost}"
+        self._last_accepted = (recipients, cost, reason)
+        return reason
 
     def retrieve_mms(self, fields: Mapping[str, str]) -> ContentPart:
         """A part of an MMS the logged-in account received, by its file name."""

@@ -41,6 +41,9 @@ def is_digits(value: str) -> bool:
 
 def split_recipients(to: str) -> list[str]:
     """The non-empty, trimmed entries of a comma-separated `to`, in order, duplicates kept."""
+    if "," not in to:  # one recipient, the common case
+        entry = to.strip()
+        return [entry] if entry else []
     return [entry for entry in (raw.strip() for raw in to.split(",")) if entry]
 
 

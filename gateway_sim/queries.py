@@ -75,8 +75,8 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 plain values (a row with few columns is several times cheaper to write than one with twenty)."""
 
 INSERT_MESSAGE = (
-    "INSERT INTO messages (id, account, sender, type, text, created_at, recipients, "
-    "content_count, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (seq, id, account, sender, type, text, created_at, recipients, "
+    "content_count, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_JOURNAL = (
     "INSERT INTO journal (at, path, account, recipients, sender, type, text, outcome, record) "
@@ -121,8 +121,8 @@ class ExchangeQuery:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def message_row(m: Message) -> tuple[Any, ...]:
-    """The columns of a message, the rest pickled as a tuple of plain values."""
+def message_row(seq: int, m: Message) -> tuple[Any, ...]:
+    """The columns of a message (numbered `seq`), the rest pickled as a tuple of plain values."""
     rest = (
         m.endpoint,
         m.kind,
@@ -144,6 +144,7 @@ def message_row(m: Message) -> tuple[Any, ...]:
         m.auto_reply,
     )
     return (
+        seq,
         m.id,
         m.account,
         m.sender,
@@ -157,22 +158,13 @@ def message_row(m: Message) -> tuple[Any, ...]:
 
 
 def insert_messages(
-    db: sqlite3.Connection, batch: Sequence[Message], *, with_bytes: bool
+    db: sqlite3.Connection, batch: Sequence[tuple[int, Message]], *, with_bytes: bool
 ) -> list[tuple[int, Message]]:
-    """Insert messages in order (runs without content in one statement); return the sequence
-    numbers of those with content. Content bytes go in only `with_bytes`; else just the
-    description of each part."""
-    with_content: list[tuple[int, Message]] = []
-    plain: list[tuple[Any, ...]] = []
-    for message in batch:
-        if not message.content:
-            plain.append(message_row(message))
-            continue
-        if plain:
-            db.executemany(INSERT_MESSAGE, plain)
-            plain = []
-        seq = db.execute(INSERT_MESSAGE, message_row(message)).lastrowid
-        assert seq is not None
+    """Insert messages with their sequence numbers; return those with content. Content bytes
+    go in only `with_bytes`; else just the description of each part."""
+    db.executemany(INSERT_MESSAGE, [message_row(seq, message) for seq, message in batch])
+    with_content = [(seq, message) for seq, message in batch if message.content]
+    for seq, message in with_content:
         db.executemany(
             "INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -180,9 +172,6 @@ def insert_messages(
                 for n, p in enumerate(message.content)
             ],
         )
-        with_content.append((seq, message))
-    if plain:
-        db.executemany(INSERT_MESSAGE, plain)
     return with_content
 
 

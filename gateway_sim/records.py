@@ -8,7 +8,8 @@ frozen ones (whose initialiser is several times slower); nothing changes them af
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -127,7 +128,7 @@ class Exchange:
     account: str | None = None
     message_id: str | None = None
     rule: str | None = None
-    files: list[dict[str, Any]] = field(default_factory=list)
+    files: Sequence[dict[str, Any]] = ()
     query: bytes = b""
     body: bytes = b""
     seconds: float = 0.0

@@ -1,21 +1,32 @@
 """The SQLite store: messages, their content parts, the exchange journal and saved state, with
 retention caps so that memory stays flat however long the simulator runs.
 
-The request path only appends to bounded in-memory queues. A write runs a few milliseconds after
-the first item queues, as one batch (one transaction, a few multi-row statements), so the cost
-per request is small and no request waits for the database. Writes run on the event loop's own
-thread: a second thread would have to win back the GIL after every SQLite step, and under load
-that convoy made it fall seconds behind. A queue holds no more than its retention cap (older
-items would be dropped on arrival anyway). Every read first writes what is pending, so a reader
-always sees every message that was answered before it asked. With a database file, a message is
-committed before its answer goes out (`committed()`): the messages of one turn of the event loop
-share a commit, so a `kill -9` never loses a message that was answered `ID:`. A lock keeps other
-threads (a test's, reading synchronously) from using the connection at the same time.
+The request path only appends to bounded in-memory queues; a queue holds no more than its
+retention cap (older items would be dropped on arrival anyway), and messages are numbered as
+they queue. With a database file, a write runs a few milliseconds after the first item queues,
+as one batch (one transaction, a few multi-row statements), so the cost per request is small;
+only a send waits, for the commit of its message (`committed()`): the messages of one turn of
+the event loop share a commit, so a `kill -9` never loses a message that was answered `ID:`.
+In memory, the journal is not in SQLite at all (journal.py), and plain sends are written once the
+traffic pauses (nothing new for `FLUSH_DELAY`) or when something is read: under sustained load
+the capped queue drops what retention would have deleted anyway, so most of it is never written.
+Messages with content, status changes and callback attempts are written a few milliseconds after
+they queue, as with a file.
+
+Observers (metrics, request logs) are handed what was queued every `FLUSH_DELAY`, apart from the
+writes; the live feed's `observer` is told of each item as it queues.
+
+Writes run on the event loop's own thread: a second thread would have to win back the GIL after
+every SQLite step, and under load that convoy made it fall seconds behind. Every read first
+writes what is pending, so a reader always sees every message that was answered before it asked.
+A lock keeps other threads (a test's, reading synchronously) from using the connection at the
+same time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import pickle
 import sqlite3
@@ -26,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from gateway_sim.journal import Journal
 from gateway_sim.queries import (
     INSERT_JOURNAL,
     SCHEMA,
@@ -68,12 +80,21 @@ class Store:
         self.path = path
         self.retention = retention or Retention()
         self._lock = threading.RLock()
-        self._messages: deque[Message] = deque(maxlen=self.retention.max_messages)
+        self._messages: deque[tuple[int, Message]] = deque(maxlen=self.retention.max_messages)
         self._exchanges: deque[Exchange] = deque(maxlen=self.retention.max_journal)
         self._statuses: deque[StatusChange] = deque(maxlen=self.retention.max_journal)
         self._attempts: deque[Attempt] = deque(maxlen=self.retention.max_journal)
         self._scheduled = False
         self._commit: asyncio.Future[None] | None = None
+        self._idle_loop: asyncio.AbstractEventLoop | None = None
+        """The loop whose timer waits for a pause in the traffic, if one does."""
+        self._arrivals = 0
+        self._to_observe: tuple[deque[Message], deque[Exchange], deque[Attempt]] = (
+            deque(maxlen=self.retention.max_journal),
+            deque(maxlen=self.retention.max_journal),
+            deque(maxlen=self.retention.max_journal),
+        )
+        self._observing = False
         self._state_changed = False
         self.observer: Callable[[object], None] | None = None
         """Told of each message, journal entry, status step and callback attempt as it is queued
@@ -88,6 +109,8 @@ class Store:
         """In memory, content bytes stay out of SQLite: a 300 KB MMS written as blobs costs
         more than the whole rest of its request. Keyed by message seq, oldest first."""
         self._connection: sqlite3.Connection | None = self._open()
+        self._message_seq = itertools.count(self._high_water("messages") + 1)
+        self._journal = None if self.persistent else Journal(self.retention.max_journal)
 
     @property
     def persistent(self) -> bool:
@@ -96,11 +119,15 @@ class Store:
     # -- the request path: queue only ---------------------------------------------------------
 
     def add(self, message: Message) -> None:
-        self._messages.append(message)
+        self._messages.append((next(self._message_seq), message))
         if self.persistent:
             self._commit_soon()
-        else:
+        elif message.content:
             self._schedule()
+        else:
+            self._defer()
+        if self.observers:
+            self._observe_later(self._to_observe[0], message)
         if self.observer is not None:
             self.observer(message)
 
@@ -122,8 +149,13 @@ class Store:
         loop.call_soon(self.flush)
 
     def record(self, exchange: Exchange) -> None:
-        self._exchanges.append(exchange)
-        self._schedule()
+        if self._journal is not None:
+            self._journal.record(exchange)
+        else:
+            self._exchanges.append(exchange)
+            self._schedule()
+        if self.observers:
+            self._observe_later(self._to_observe[1], exchange)
         if self.observer is not None:
             self.observer(exchange)
 
@@ -136,6 +168,8 @@ class Store:
     def record_attempt(self, attempt: Attempt) -> None:
         self._attempts.append(attempt)
         self._schedule()
+        if self.observers:
+            self._observe_later(self._to_observe[2], attempt)
         if self.observer is not None:
             self.observer(attempt)
 
@@ -175,10 +209,33 @@ class Store:
         except RuntimeError:  # no event loop here: write at once
             self.flush()
 
+    def _defer(self) -> None:
+        """In memory: write once the traffic pauses (or at the next read)."""
+        if self._idle_loop is not None:
+            self._arrivals += 1
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop here: write at once
+            self.flush()
+            return
+        self._idle_loop, self._arrivals = loop, 0
+        loop.call_later(FLUSH_DELAY, self._write_when_idle)
+
+    def _write_when_idle(self) -> None:
+        if self._arrivals:  # the traffic goes on: look again later
+            self._arrivals = 0
+            asyncio.get_running_loop().call_later(FLUSH_DELAY, self._write_when_idle)
+            return
+        self._idle_loop = None
+        self.flush()
+
     def flush(self) -> None:
         """Write everything pending, in one transaction."""
         with self._lock:
             self._scheduled = False
+            if self._idle_loop is not None and self._idle_loop.is_closed():
+                self._idle_loop = None  # its timer will never fire: the next send arms one
             if self._connection is None:
                 self._release_commit()
                 return
@@ -195,8 +252,7 @@ class Store:
                 log.exception("could not write to the store")
             finally:
                 self._release_commit()
-            if self.observers and (batch or exchanges or tries):
-                self._tell_observers(batch, exchanges, tries)
+        self._tell_observers()
 
     def _release_commit(self) -> None:
         """Let the answers waiting on this write go (a failed write is logged above)."""
@@ -204,12 +260,25 @@ class Store:
         if commit is not None and not commit.done():
             commit.set_result(None)
 
-    def _tell_observers(
-        self, batch: list[Message], exchanges: list[Exchange], tries: list[Attempt]
-    ) -> None:
+    def _observe_later(self, queue: deque[Any], item: object) -> None:
+        queue.append(item)
+        if self._observing:
+            return
+        self._observing = True
+        try:
+            asyncio.get_running_loop().call_later(FLUSH_DELAY, self._tell_observers)
+        except RuntimeError:  # no event loop here: tell at once
+            self._tell_observers()
+
+    def _tell_observers(self) -> None:
+        """Hand the observers what queued since they were last told."""
+        self._observing = False
+        messages, exchanges, attempts = (_take_all(queue) for queue in self._to_observe)
+        if not (messages or exchanges or attempts):
+            return
         for observe in self.observers:
             try:
-                observe(batch, exchanges, tries)
+                observe(messages, exchanges, attempts)
             except Exception:
                 log.exception("a store observer failed")
 
@@ -240,6 +309,8 @@ class Store:
 
     def exchanges(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
         """Journal entries matching `query`, newest first, with their sequence numbers."""
+        if self._journal is not None:
+            return self._journal.find(query)
         return self.read(lambda db: exchanges(db, query))
 
     def state(self) -> dict[str, str]:
@@ -258,10 +329,14 @@ class Store:
         return self.read(lambda db: self._clear(db, journal))
 
     def close(self) -> None:
+        """Write what is pending (with a database file; in memory it would go with the
+        connection anyway) and close."""
         with self._lock:
             if self._connection is None:
                 return
-            self.flush()
+            if self.persistent:
+                self.flush()
+            self._tell_observers()  # the last log lines and counts
             self._connection.close()
             self._connection = None
 
@@ -279,6 +354,14 @@ class Store:
         self._content_bytes = int(total)
         return connection
 
+    def _high_water(self, table: str) -> int:
+        """The highest sequence number `table` ever gave (AUTOINCREMENT's, kept across
+        deletes), 0 if none."""
+        assert self._connection is not None
+        query = "SELECT seq FROM sqlite_sequence WHERE name = ?"
+        row = self._connection.execute(query, (table,)).fetchone()
+        return int(row[0]) if row else 0
+
     def _clear(self, db: sqlite3.Connection, journal: bool) -> int:
         count = count_messages(db)
         db.executescript(
@@ -286,6 +369,8 @@ class Store:
         )
         if journal:
             db.executescript("DELETE FROM journal; DELETE FROM attempts;")
+            if self._journal is not None:
+                self._journal.clear()
         self._content_bytes = 0
         self._blobs.clear()
         return count
@@ -293,7 +378,7 @@ class Store:
     def _write(
         self,
         db: sqlite3.Connection,
-        batch: list[Message],
+        batch: list[tuple[int, Message]],
         exchanges: list[Exchange],
         state: dict[str, str],
     ) -> None:

@@ -217,6 +217,20 @@ def test_journal_records_every_request_with_reason_and_masked_secrets(client: Te
     assert entries[0]["reason"] == "method PUT is not allowed; use GET or POST"
 
 
+def test_journal_reasons_name_the_count_and_cost_of_each_send(client: TestClient) -> None:
+    send(client)
+    send(client, "07700900123,07700900124")
+    send(client, text="x" * 161, maxconcat="2")  # two parts
+    send(client)
+    entries = client.get("/_sim/requests").json()["requests"]
+    assert [e["reason"] for e in reversed(entries)] == [
+        "accepted for 1 recipient(s), cost 1",
+        "accepted for 2 recipient(s), cost 2",
+        "accepted for 1 recipient(s), cost 2",
+        "accepted for 1 recipient(s), cost 1",
+    ]
+
+
 def test_journal_filters(client: TestClient) -> None:
     send(client)
     client.post(SEND, data={**LOGIN, "to": "07700900124", "text": "x", "maxconcat": "0"})

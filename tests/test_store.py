@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
 import re
 import signal
 import subprocess
 import sys
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 from starlette.testclient import TestClient
 
 from gateway_sim.app import create_app
 from gateway_sim.clock import ManualClock
+from gateway_sim.queries import ExchangeQuery, MessageQuery
+from gateway_sim.records import RAW_LIMIT, Exchange, Message
 from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
-from gateway_sim.store import Retention, Store
+from gateway_sim.store import FLUSH_DELAY, Retention, Store
 from tests.conftest import MMS, SEND, START
 
 LOGIN = {"username": "demo", "password": "demo"}
@@ -37,6 +44,117 @@ def test_message_and_journal_caps_drop_the_oldest() -> None:
         assert texts == ["5", "4", "3"]
         assert len(client.get("/_sim/requests").json()["requests"]) == 4
         assert client.get("/_sim/messages/10011000000000000001").status_code == 404
+
+
+def exchange(n: int, **changes: Any) -> Exchange:
+    fields = {"username": "demo", "to": "07700900123", "text": str(n)}
+    made = Exchange(START, "POST", SEND, "", fields, 6, 200, "ID:1", "accepted", "", "demo")
+    return dataclasses.replace(made, **changes)
+
+
+def message(n: int) -> Message:
+    return Message(
+        id=f"{n:020d}",
+        account="demo",
+        endpoint=SEND,
+        type=1,
+        kind="text",
+        sender="447700900000",
+        recipients=("447700900123",),
+        rejected=(),
+        text=str(n),
+        encoding="gsm7",
+        parts=1,
+        cost=Decimal(1),
+        truncated=False,
+        created_at=START,
+    )
+
+
+def written(store: Store) -> list[str]:
+    """The texts of the messages SQLite holds now (without first writing what is pending)."""
+    assert store._connection is not None
+    rows = store._connection.execute("SELECT text FROM messages ORDER BY seq").fetchall()
+    return [row[0] for row in rows]
+
+
+def test_in_memory_plain_sends_are_written_when_the_traffic_pauses_or_at_a_read() -> None:
+    async def traffic() -> None:
+        store = Store(retention=Retention(max_messages=4))
+        for n in range(3):
+            store.add(message(n))
+        store._write_when_idle()  # the timer, while sends keep coming: nothing written
+        assert written(store) == []
+        store._write_when_idle()  # a pause: all written
+        assert written(store) == ["0", "1", "2"]
+        for n in range(3, 9):
+            store.add(message(n))
+        assert written(store) == ["0", "1", "2"]
+        found = store.messages(MessageQuery())  # a read writes first, within the cap
+        assert [(seq, m.text) for seq, m in found] == [(9, "8"), (8, "7"), (7, "6"), (6, "5")]
+        assert written(store) == ["5", "6", "7", "8"]
+        store.add(message(9))
+        await asyncio.sleep(FLUSH_DELAY * 3)  # the real timer, no traffic
+        assert written(store) == ["6", "7", "8", "9"]
+        store.close()
+
+    asyncio.run(traffic())
+
+
+def test_in_memory_journal_numbers_every_exchange_and_keeps_the_newest() -> None:
+    store = Store(retention=Retention(max_journal=3))
+    for n in range(5):
+        store.record(exchange(n))
+    found = store.exchanges(ExchangeQuery())
+    assert [(seq, e.fields["text"]) for seq, e in found] == [(5, "4"), (4, "3"), (3, "2")]
+    store.clear(journal=True)
+    assert store.exchanges(ExchangeQuery()) == []
+    store.record(exchange(5, body=b"x" * (RAW_LIMIT + 1)))
+    [(seq, kept)] = store.exchanges(ExchangeQuery())
+    assert (seq, kept.body) == (6, b"x" * RAW_LIMIT)
+    store.close()
+
+
+QUERIES = [
+    ExchangeQuery(),
+    ExchangeQuery(account="DEMO"),
+    ExchangeQuery(account="other"),
+    ExchangeQuery(account="\u00c9mile"),
+    ExchangeQuery(sender="447700900000"),
+    ExchangeQuery(type="2"),
+    ExchangeQuery(outcome="refused"),
+    ExchangeQuery(path="/smsgateway/sendmsg.aspx"),
+    ExchangeQuery(path="/smsgateway/getbalance.aspx"),
+    ExchangeQuery(to="900123"),
+    ExchangeQuery(to="447700900999"),
+    ExchangeQuery(text="1"),
+    ExchangeQuery(since=START.timestamp() + 3),
+    ExchangeQuery(limit=2),
+    ExchangeQuery(limit=2, cursor=5),
+    ExchangeQuery(account="demo", text="1", limit=1),
+]
+
+
+def test_in_memory_journal_finds_what_the_database_journal_finds(tmp_path: Path) -> None:
+    sent = [
+        exchange(0),
+        exchange(1, account="DeMo", path="/SMSGateway/SendMsg.aspx"),
+        exchange(2, account=None, fields={"text": "no login"}, outcome="refused"),
+        exchange(3, account="\u00e9mile", fields={"username": "\u00e9mile", "type": "2"}),
+        exchange(4, fields={"from": "447700900000", "to": "447700900999,07700900123"}),
+        exchange(5, path="/smsgateway/getbalance.aspx", outcome="answered"),
+        exchange(6, at=START + timedelta(seconds=5), fields={"text": "late 1"}),
+        exchange(11, account="other"),
+    ]
+    memory, database = Store(), Store(str(tmp_path / "journal.db"))
+    for one in sent:
+        memory.record(one)
+        database.record(one)
+    for query in QUERIES:
+        expected = [(seq, e.to_json()) for seq, e in database.exchanges(query)]
+        assert [(seq, e.to_json()) for seq, e in memory.exchanges(query)] == expected, query
+    memory.close()
+    database.close()
 
 
 def mms(client: TestClient, data: bytes) -> str:

@@ -9,6 +9,7 @@ paths here with a `Dialect`: how their requests are prepared and their refusals 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from time import perf_counter
@@ -245,8 +246,8 @@ class LegacyEndpoints:
         self.gateway.store.record(
             Exchange(
                 at=self.gateway.clock.now(),
-                method=scope["method"],
-                path=scope["path"],
+                method=sys.intern(scope["method"]),
+                path=sys.intern(scope["path"]),
                 client=_client(scope),
                 fields=request.fields,
                 body_size=request.body_size,
@@ -259,14 +260,16 @@ class LegacyEndpoints:
                 or self.gateway.account_named(request.fields),
                 message_id=reply.message_id,
                 rule=rule,
-                files=[
+                files=tuple(
                     {
                         "filename": f.part.filename,
                         "content_type": f.part.content_type,
                         "size": len(f.part.data),
                     }
                     for f in request.files
-                ],
+                )
+                if request.files
+                else (),
                 query=request.query,
                 body=request.body,
                 seconds=perf_counter() - started,
@@ -311,9 +314,23 @@ def _rule_reason(decision: Decision, answer_reason: str, note: str) -> str:
     return "; ".join(parts)
 
 
+_CLIENTS: dict[tuple[str, int], str] = {}
+"""`host:port` of the connections seen lately, one string each for all their requests."""
+_CLIENTS_KEPT = 4096
+
+
 def _client(scope: Scope) -> str:
     client = scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else ""
+    if not client:
+        return ""
+    if type(client) is not tuple:  # a list, from some servers: not a key
+        return f"{client[0]}:{client[1]}"
+    shown = _CLIENTS.get(client)
+    if shown is None:
+        if len(_CLIENTS) >= _CLIENTS_KEPT:
+            _CLIENTS.clear()
+        shown = _CLIENTS[client] = f"{client[0]}:{client[1]}"
+    return shown
 
 
 async def respond(

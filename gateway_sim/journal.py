@@ -1,0 +1,74 @@
+"""The journal of exchanges in memory (the default store; with a database file it is a SQLite
+table, see queries.py): every exchange numbered as it comes, the newest `max_journal` kept, and
+found newest first by the filters of `GET /_sim/requests`, exactly as the SQL query finds them.
+
+Appending is all a request pays: a journal in SQLite cost more than the rest of a send, and under
+load most of what it wrote was deleted by retention before anyone read it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import string
+from collections import deque
+
+from gateway_sim.queries import ExchangeQuery
+from gateway_sim.records import RAW_LIMIT, Exchange
+
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+class Journal:
+    """Exchanges with their sequence numbers, oldest dropped past the cap."""
+
+    def __init__(self, cap: int, first_seq: int = 1) -> None:
+        self._entries: deque[tuple[int, Exchange]] = deque(maxlen=cap)
+        self._seq = itertools.count(first_seq)
+
+    def record(self, exchange: Exchange) -> None:
+        if len(exchange.body) > RAW_LIMIT or len(exchange.query) > RAW_LIMIT:
+            exchange = dataclasses.replace(
+                exchange, body=exchange.body[:RAW_LIMIT], query=exchange.query[:RAW_LIMIT]
+            )
+        self._entries.append((next(self._seq), exchange))
+
+    def clear(self) -> None:
+        """Forget every exchange; numbering carries on."""
+        self._entries.clear()
+
+    def find(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
+        """Exchanges matching `query`, newest first, with their sequence numbers."""
+        found: list[tuple[int, Exchange]] = []
+        for seq, exchange in reversed(self._entries.copy()):  # a copy: atomic under the GIL
+            if query.cursor is not None and seq >= query.cursor:
+                continue
+            if matches(exchange, query):
+                found.append((seq, exchange))
+                if len(found) >= query.limit:
+                    break
+        return found
+
+
+def matches(exchange: Exchange, query: ExchangeQuery) -> bool:
+    """The SQL filter of `queries.exchanges`: `account` and `path` equal ignoring ASCII case
+    (SQLite's NOCASE), `from`, `type` and `outcome` equal, `to` and `text` contained."""
+    fields = exchange.fields
+    return (
+        (query.account is None or _same_nocase(exchange.account, query.account))
+        and (query.sender is None or fields.get("from") == query.sender)
+        and (query.type is None or fields.get("type") == query.type)
+        and (query.outcome is None or exchange.outcome == query.outcome)
+        and (query.path is None or _same_nocase(exchange.path, query.path))
+        and (query.to is None or _contains(fields.get("to"), query.to))
+        and (query.text is None or _contains(fields.get("text"), query.text))
+        and (query.since is None or exchange.at.timestamp() >= query.since)
+    )
+
+
+def _same_nocase(value: str | None, wanted: str) -> bool:
+    return value is not None and value.translate(_ASCII_FOLD) == wanted.translate(_ASCII_FOLD)
+
+
+def _contains(value: str | None, part: str) -> bool:
+    return value is not None and part in value
