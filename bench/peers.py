@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         "--only", action="append", choices=CASE_NAMES, help="run only this case (repeatable)"
     )
     parser.add_argument("--out", type=Path, default=OUT, help=f"report file (default {OUT})")
+    parser.add_argument("--note", default="", help="a line on the run's conditions, for the report")
     return parser
 
 

@@ -296,6 +296,7 @@ def machine(args: argparse.Namespace, argv: Sequence[str], jar: Path) -> list[st
         f"(latency: bench/latency.yaml); WireMock = its standalone jar on Java, the stubs of "
         f"bench/wiremock.py. {WIREMOCK_FLAGS_NOTE}",
         "- RSS: VmRSS of the server process and its descendants (/proc/PID/status)",
+        *([f"- conditions: {args.note}"] if args.note else []),
     ]
 
 
