@@ -12,7 +12,8 @@ Per case and side, a fresh server: its first answer is checked, then wrk runs at
 `--cold` s (the cold figure: what a CI job sees), keeps loading until `--warm-after` s of load,
 and runs `--warm` s more (the warm figure); the process tree's RSS is read then, and the answer
 checked again. Sides take turns per case (baseline, gateway-sim, WireMock). The report (Markdown,
-`--out`) has a table per case with the ratio gateway-sim / WireMock and whether gateway-sim is
+`--out`) has a table per case (`--rounds`: the mean of that many rounds, sides still taking
+turns) with the ratio gateway-sim / WireMock and whether gateway-sim is
 ahead; the exit status is 0 when it is ahead on every row, 1 if not, 2 on a broken run.
 
     .venv/bin/python bench/peers.py [--out bench/RESULTS.md]       # the full run, ~20 min
@@ -62,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds per case of the wrk cases (default 1)"
+    )
+    parser.add_argument(
         "--memory-sends", type=int, default=MEMORY_SENDS, help="sends before the RSS reading"
     )
     parser.add_argument("--startup-runs", type=int, default=5, help="spawns per side to time")
@@ -94,7 +98,11 @@ def _phases(side: str, case: Case, args: argparse.Namespace, work: Path) -> Phas
 
 def _run_case(case: Case, args: argparse.Namespace, work: Path) -> peers_report.CaseRows:
     wrk.write_script(work, case.name, case.body, case.content_type)
-    return peers_report.CaseRows(case, {side: _phases(side, case, args, work) for side in SIDES})
+    phases: dict[str, list[Phases]] = {side: [] for side in SIDES}
+    for _ in range(args.rounds):
+        for side in SIDES:
+            phases[side].append(_phases(side, case, args, work))
+    return peers_report.CaseRows(case, phases)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
