@@ -77,11 +77,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _phases(side: str, case: Case, args: argparse.Namespace, work: Path) -> Phases:
+def _phases(
+    side: str,
+    case: Case,
+    args: argparse.Namespace,
+    work: Path,
+    flags: tuple[str, ...] | None = None,
+) -> Phases:
     """One fresh server: checked, cold run, load until warm, warm run, RSS, checked again."""
     connections = case.connections or args.connections
     script = work / f"{case.name}.lua"
-    with peers_sides.start(side, case, work) as server:
+    with peers_sides.start(side, case, work, flags) as server:
         url = f"http://{server.host}:{server.port}{case.path}"
         peers_sides.verify(side, server, case)
         cold = wrk.run(url, script, wrk.Load(args.cold, connections, args.threads))
@@ -102,7 +108,11 @@ def _run_case(case: Case, args: argparse.Namespace, work: Path) -> peers_report.
     for _ in range(args.rounds):
         for side in SIDES:
             phases[side].append(_phases(side, case, args, work))
-    return peers_report.CaseRows(case, phases)
+    result = peers_report.CaseRows(case, phases)
+    if case.name == "latency":
+        print("  latency: WireMock once more, with its defaults only", flush=True)
+        result.wiremock_defaults = _phases("wiremock", case, args, work, flags=())
+    return result
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -124,6 +124,7 @@ class CaseRows:
 
     case: Case
     phases: dict[str, list[Phases]]
+    wiremock_defaults: Phases | None = None  # latency: WireMock without its async responses
 
     def rows(self) -> list[Row]:
         errors = sum(p.errors for p in self.phases.get("gateway-sim", []))
@@ -155,6 +156,11 @@ class CaseRows:
                     f"- {LABELS[side]} round {number}: {phases.describe()} "
                     f"({phases.cold.requests:,} + {phases.warm.requests:,} requests)"
                 )
+        if self.wiremock_defaults is not None:
+            lines.append(
+                "- WireMock with its defaults only (no `--async-response-enabled`), not in the "
+                f"table: {self.wiremock_defaults.describe()}"
+            )
         return lines
 
 
