@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-peers soak browser clean
+.PHONY: run test lint bench bench-peers bench-tools soak browser clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
@@ -37,14 +37,19 @@ soak: $(STAMP)
 browser:
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-dejavu-core; }
 
-bench: $(STAMP)
+# Both benchmarks: the issues' targets against bare baselines, then the peers (WireMock).
+bench: bench-tools
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/peers.py --out bench/RESULTS.md
 
-# gateway-sim against bare Starlette and WireMock (needs wrk, Java 17 and npm; ~20 min).
-bench-peers: $(STAMP)
+# gateway-sim against bare Starlette and WireMock (~15 min), into bench/RESULTS.md.
+bench-peers: bench-tools
+	$(BIN)/python bench/peers.py --out bench/RESULTS.md
+
+# The load generator and WireMock's runtime (its jar comes from npm when a run needs it).
+bench-tools: $(STAMP)
 	command -v wrk >/dev/null && command -v java >/dev/null && command -v npm >/dev/null \
 		|| { apt-get update && apt-get install -y wrk openjdk-17-jre-headless npm; }
-	$(BIN)/python bench/peers.py --out bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -12,7 +12,8 @@ Per case and side, a fresh server: its first answer is checked, then wrk runs at
 `--cold` s (the cold figure: what a CI job sees), keeps loading until `--warm-after` s of load,
 and runs `--warm` s more (the warm figure); the process tree's RSS is read then, and the answer
 checked again. Sides take turns per case (baseline, gateway-sim, WireMock). The report (Markdown,
-`--out`) has a table per case with the ratio gateway-sim / WireMock and whether gateway-sim is
+`--out`) has a table per case (`--rounds`: the mean of that many rounds, sides still taking
+turns) with the ratio gateway-sim / WireMock and whether gateway-sim is
 ahead; the exit status is 0 when it is ahead on every row, 1 if not, 2 on a broken run.
 
     .venv/bin/python bench/peers.py [--out bench/RESULTS.md]       # the full run, ~20 min
@@ -62,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds per case of the wrk cases (default 1)"
+    )
+    parser.add_argument(
         "--memory-sends", type=int, default=MEMORY_SENDS, help="sends before the RSS reading"
     )
     parser.add_argument("--startup-runs", type=int, default=5, help="spawns per side to time")
@@ -69,14 +73,21 @@ def _parser() -> argparse.ArgumentParser:
         "--only", action="append", choices=CASE_NAMES, help="run only this case (repeatable)"
     )
     parser.add_argument("--out", type=Path, default=OUT, help=f"report file (default {OUT})")
+    parser.add_argument("--note", default="", help="a line on the run's conditions, for the report")
     return parser
 
 
-def _phases(side: str, case: Case, args: argparse.Namespace, work: Path) -> Phases:
+def _phases(
+    side: str,
+    case: Case,
+    args: argparse.Namespace,
+    work: Path,
+    flags: tuple[str, ...] | None = None,
+) -> Phases:
     """One fresh server: checked, cold run, load until warm, warm run, RSS, checked again."""
     connections = case.connections or args.connections
     script = work / f"{case.name}.lua"
-    with peers_sides.start(side, case, work) as server:
+    with peers_sides.start(side, case, work, flags) as server:
         url = f"http://{server.host}:{server.port}{case.path}"
         peers_sides.verify(side, server, case)
         cold = wrk.run(url, script, wrk.Load(args.cold, connections, args.threads))
@@ -93,7 +104,15 @@ def _phases(side: str, case: Case, args: argparse.Namespace, work: Path) -> Phas
 
 def _run_case(case: Case, args: argparse.Namespace, work: Path) -> peers_report.CaseRows:
     wrk.write_script(work, case.name, case.body, case.content_type)
-    return peers_report.CaseRows(case, {side: _phases(side, case, args, work) for side in SIDES})
+    phases: dict[str, list[Phases]] = {side: [] for side in SIDES}
+    for _ in range(args.rounds):
+        for side in SIDES:
+            phases[side].append(_phases(side, case, args, work))
+    result = peers_report.CaseRows(case, phases)
+    if case.name == "latency":
+        print("  latency: WireMock once more, with its defaults only", flush=True)
+        result.wiremock_defaults = _phases("wiremock", case, args, work, flags=())
+    return result
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -10,7 +10,9 @@ One receiver process (bench/receiver.py, 100 ms per POST) serves every side. Per
   receiver (bench/wiremock.py), `--webhook-threadpool-size 64`.
 
 The two servers get the same load: 1,000 single-recipient sends (07700900000..07700900999) with
-`delrpt=1`, 64 at once, each answer checked. A round is timed from just before the first send to
+`delrpt=1`, 64 keep-alive connections at once, each answer checked, sent by a lean client
+(asyncio streams and httptools' C parser: an httpx client driving the sends took as much CPU as
+the servers, and on 2 cores slowed both). A round is timed from just before the first send to
 the receiver's arrival of the 1,000th report. The cold round runs right after the server's first
 answer; then wrk drives the `single` send (no `delrpt`: no report) for `warm_after` s, and the
 warm round follows. Each round must bring exactly 1,000 reports for 1,000 distinct `toaddr`, and

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import statistics
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import wiremock
 import wrk
-from callbacks import CallbacksRun
+from callbacks import CONCURRENCY, TOTAL, CallbacksRun
 from cases import Case
 from peers_process import RUN, MemoryRun
 from peers_sides import LABELS, SIDES, WIREMOCK_FLAGS_NOTE
@@ -49,8 +49,8 @@ class Phases:
             )
 
         return (
-            f"cold {one(self.cold)} | warm {one(self.warm)} | {self.rss_kib / 1024:.0f} MiB"
-            f" | errors {self.errors}"
+            f"cold {one(self.cold)}; warm {one(self.warm)}; {self.rss_kib / 1024:.0f} MiB; "
+            f"non-2xx + socket errors {self.errors}"
         )
 
 
@@ -113,15 +113,21 @@ def _table(title: str, rows: list[Row], notes: Sequence[str] = ()) -> list[str]:
     ]
 
 
+def _mean(values: list[float | None]) -> float | None:
+    found = [value for value in values if value is not None]
+    return statistics.fmean(found) if found else None
+
+
 @dataclass
 class CaseRows:
-    """A wrk case's phases, by side."""
+    """A wrk case's phases, by side: one per round (a fresh server each)."""
 
     case: Case
-    phases: dict[str, Phases]
+    phases: dict[str, list[Phases]]
+    wiremock_defaults: Phases | None = None  # latency: WireMock without its async responses
 
     def rows(self) -> list[Row]:
-        errors = self.phases["gateway-sim"].errors if "gateway-sim" in self.phases else 0
+        errors = sum(p.errors for p in self.phases.get("gateway-sim", []))
 
         def row(
             name: str,
@@ -129,7 +135,7 @@ class CaseRows:
             better: bool,
             show: Callable[[float | None], str],
         ) -> Row:
-            values = {side: read(phases) for side, phases in self.phases.items()}
+            values = {side: _mean([read(p) for p in runs]) for side, runs in self.phases.items()}
             return Row(name, values, better, show, errors)
 
         return [
@@ -143,14 +149,19 @@ class CaseRows:
         ]
 
     def notes(self) -> list[str]:
-        errors = ", ".join(f"{LABELS[s]} {p.errors}" for s, p in self.phases.items())
-        requests = ", ".join(
-            f"{LABELS[s]} {p.cold.requests:,} + {p.warm.requests:,}" for s, p in self.phases.items()
-        )
-        return [
-            f"Requests measured (cold + warm): {requests}. "
-            f"Non-2xx answers and socket errors: {errors}."
-        ]
+        lines = []
+        for side, runs in self.phases.items():
+            for number, phases in enumerate(runs, 1):
+                lines.append(
+                    f"- {LABELS[side]} round {number}: {phases.describe()} "
+                    f"({phases.cold.requests:,} + {phases.warm.requests:,} requests)"
+                )
+        if self.wiremock_defaults is not None:
+            lines.append(
+                "- WireMock with its defaults only (no `--async-response-enabled`), not in the "
+                f"table: {self.wiremock_defaults.describe()}"
+            )
+        return lines
 
 
 def _described(side: str, run: CallbacksRun) -> str:
@@ -178,7 +189,7 @@ def _memory_rows(memory: dict[str, MemoryRun]) -> list[Row]:
     errors = sim.errors if sim else 0
     return [
         Row(
-            f"RSS after {next(iter(memory.values())).total:,} sends",
+            f"RSS past {next(iter(memory.values())).total:,} sends (1 s after the load)",
             {side: run.settled_kib for side, run in memory.items()},
             LOWER,
             _mib,
@@ -213,6 +224,11 @@ class Result:
                 for side, runs in self.callbacks.items()
                 for n, run in enumerate(runs, 1)
             ]
+            notes.append(
+                f"- floor: 1,000 reports {CONCURRENCY} at a time take ceil(1,000 / "
+                f"{CONCURRENCY}) = {-(-TOTAL // CONCURRENCY)} waves of 100 ms: the 1,000th "
+                "arrives at ~1.5 s"
+            )
             title = "callbacks: 1,000 delivery reports to a receiver answering in 100 ms"
             found.append((title, _callback_rows(self.callbacks), notes))
         if self.memory is not None:
@@ -280,7 +296,7 @@ def _load() -> str:
 
 def machine(args: argparse.Namespace, argv: Sequence[str], jar: Path) -> list[str]:
     """What the run ran on, how, and with what."""
-    command = " ".join([Path(sys.executable).name, "bench/peers.py", *argv])
+    command = shlex.join([".venv/bin/python", "bench/peers.py", *argv])
     return [
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average at the start {_load()}",
         f"- machine: {_cpu()}, {os.cpu_count()} cores, {_ram()} RAM; {_os()}",
@@ -290,12 +306,14 @@ def machine(args: argparse.Namespace, argv: Sequence[str], jar: Path) -> list[st
         f"- load: wrk, {args.connections} connections (latency: 256), {args.threads} thread, "
         f"`--latency`, the same for every side; per case and side a fresh server, its answer "
         f"checked, then the cold run ({args.cold} s from its first answer), load until "
-        f"{args.warm_after} s, the warm run ({args.warm} s); sides take turns, one round each",
+        f"{args.warm_after} s, the warm run ({args.warm} s); sides take turns, "
+        f"{args.rounds} round(s) per case; callbacks, memory and start-up: see their tables",
         f"- sides: bare Starlette = bench/baselines.py (`form` for sends, `multipart` for MMS, "
         f"`sleep` for latency); gateway-sim = `gateway-sim serve` on bench/scenario.yaml "
         f"(latency: bench/latency.yaml); WireMock = its standalone jar on Java, the stubs of "
         f"bench/wiremock.py. {WIREMOCK_FLAGS_NOTE}",
         "- RSS: VmRSS of the server process and its descendants (/proc/PID/status)",
+        *([f"- conditions: {args.note}"] if args.note else []),
     ]
 
 
@@ -321,6 +339,13 @@ def render(result: Result) -> str:
         "| case | gateway-sim ahead of WireMock on every row |",
         "|---|---|",
         *summary,
+        "",
+        "Reading the tables: each figure is the mean of the rounds (listed under each table); "
+        "cold is the first run after the server's first answer, warm the run after "
+        "`--warm-after` s of load; `gateway-sim / WireMock` is the plain quotient (above 1 is "
+        "better for req/s, below 1 for latency, memory and time); `ahead` is strict: a "
+        "difference of any size counts, so rows near a floor (the 200 ms delay, the callbacks' "
+        "~1.5 s) can go either way by noise.",
         "",
     ]
     for title, rows, notes in tables:

@@ -39,16 +39,18 @@ WIREMOCK_FLAGS_NOTE = (
     "WireMock runs with its defaults (journal on and unbounded, Jetty's default threads, chunked "
     "answers) but for two flags: in the latency case `--async-response-enabled true`, WireMock's "
     "own setting for delayed stubs (without it each delayed answer holds one of Jetty's threads "
-    "for 200 ms and 256 connections queue: under 100 req/s in a trial, falling as the queue "
-    "grows), and in the callbacks case `--webhook-threadpool-size 64`, as the simulator's "
+    "for 200 ms and 256 connections queue; the latency table's notes show a run with its "
+    "defaults only), and in the callbacks case `--webhook-threadpool-size 64`, as the simulator's "
     "`callback_concurrency: 64` and the bare client's 64 at once (its default, 10, caps it at "
     "100 reports/s against a 100 ms receiver)"
 )
 
 
 @contextmanager
-def start(side: str, case: Case, work: Path) -> Iterator[servers.Server]:
-    """A fresh server of `side` for `case`, stopped afterwards."""
+def start(
+    side: str, case: Case, work: Path, flags: tuple[str, ...] | None = None
+) -> Iterator[servers.Server]:
+    """A fresh server of `side` for `case`, stopped afterwards (`flags`: WireMock's, if given)."""
     log = work / f"peers-{case.name}-{side}-{time.monotonic_ns()}.log"
     if side == "baseline":
         with servers.serve(side, servers.baseline_command(case.baseline), log) as server:
@@ -58,7 +60,8 @@ def start(side: str, case: Case, work: Path) -> Iterator[servers.Server]:
             yield server
     elif side == "wiremock":
         root = wiremock.write_root(work / f"wiremock-{case.name}", wiremock.stubs(case.name))
-        with wiremock.serve(root, log, wiremock_flags(case.name)) as server:
+        chosen = wiremock_flags(case.name) if flags is None else flags
+        with wiremock.serve(root, log, chosen) as server:
             yield server
     else:
         raise ValueError(f"unknown side {side!r}")
