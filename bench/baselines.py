@@ -30,7 +30,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway_sim import cli, logs
+from gateway_sim import cli, logs, serve
 from gateway_sim.records import Exchange, Message
 from gateway_sim.scenario import load_scenario
 from gateway_sim.store import Retention, Store
@@ -134,10 +134,10 @@ def serve_without_store(scenario: Path, host: str, port: int) -> None:
     retention = Retention(args.max_messages, args.max_journal, args.max_content_bytes)
     store = NoStore(args.db, retention)
     store.observers.append(request_log.observe)  # as `serve` does; it is told of nothing here
-    sock = cli._bind(args.host, args.port)
+    sock = serve.bind(args.host, args.port)
     bound_host, bound_port = sock.getsockname()[:2]
     print(f"baseline nostore listening on http://{bound_host}:{bound_port}", flush=True)
-    cli._run(load_scenario(args.scenario), sock, store, args, None)
+    serve.run(load_scenario(args.scenario), sock, store, args, None)
 
 
 def bare_app(kind: str) -> ASGIApp:

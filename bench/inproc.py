@@ -35,7 +35,7 @@ import baselines
 import cases as cases_module
 import uvloop
 
-from gateway_sim import cli
+from gateway_sim import serve
 from gateway_sim.app import create_app
 from gateway_sim.scenario import load_scenario
 from gateway_sim.store import Retention, Store
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     apps = {side: build(side, retention) for side in sides}
-    cli._tune_garbage_collector()
+    serve.tune_garbage_collector()
     timings: dict[str, list[float]] = {side: [] for side in sides}
     # warm-up: past the journal's retention cap, so retention deletes as fast as it inserts
     for side in sides:

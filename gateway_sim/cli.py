@@ -8,32 +8,16 @@ so a Docker service or CI job can be configured without changing its command.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
-import signal
-import socket
-import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from gateway_sim import __version__, logs
+from gateway_sim import __version__
 from gateway_sim.logs import FORMATS, LEVELS
-from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, ScenarioError, load_scenario
-from gateway_sim.store import Retention, Store
-from gateway_sim.tls import TlsError
-
-if TYPE_CHECKING:
-    import uvicorn
-
-    from gateway_sim.tls import TlsFiles
+from gateway_sim.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
 
 ENV_PREFIX = "GATEWAY_SIM_"
-GRACE_SECONDS = 0.6
-"""On SIGTERM or SIGINT, requests under way (a long-poll, a held answer) get this long to finish
-before they are cancelled, so that the whole stop takes well under 2 seconds."""
 EPILOG = """examples:
   gateway-sim serve                                   default scenario on 127.0.0.1:8080
   gateway-sim serve --scenario my.yaml --port 9000    your own scenario
@@ -254,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "validate":
         return _validate(args.files)
     if args.command == "serve":
-        return _serve(args)
+        from gateway_sim.serve import serve
+
+        return serve(args)
     if args.command == "demo":
         return _demo(args)
     if args.command in ("healthcheck", "readyz"):
@@ -314,164 +300,3 @@ def _validate(files: list[Path]) -> int:
         else:
             print(f"{path}: valid")
     return status
-
-
-def _serve(args: argparse.Namespace) -> int:
-    request_log = logs.configure(args.log_level, args.log_format)
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as error:
-        print(error, file=sys.stderr)
-        return 1
-    retention = Retention(args.max_messages, args.max_journal, args.max_content_bytes)
-    try:
-        store = Store(args.db, retention)
-    except sqlite3.Error as error:
-        print(f"gateway-sim: cannot open the database {args.db}: {error}", file=sys.stderr)
-        return 1
-    try:
-        tls = _tls_files(args)
-        sock = _bind(args.host, args.port)
-    except TlsError as error:
-        store.close()
-        print(f"gateway-sim: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        store.close()
-        print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
-        return 1
-    # until uvicorn takes the signals over (and after it gives them back), a stop is clean too
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _exit_cleanly)
-    try:
-        _announce(scenario, args.scenario, sock, tls)
-        store.observers.append(request_log.observe)
-        _run(scenario, sock, store, args, tls)
-    finally:
-        store.close()
-        if tls is not None:
-            tls.remove_generated()
-    return 0
-
-
-def _exit_cleanly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
-
-
-def _tls_files(args: argparse.Namespace) -> TlsFiles | None:
-    """The certificate to serve HTTPS with: none without --tls, the user's, or one made now."""
-    if not (args.tls or args.tls_cert or args.tls_key):
-        return None
-    from gateway_sim import tls
-
-    if args.tls_cert or args.tls_key:
-        return tls.given(args.tls_cert, args.tls_key)
-    names = tls.server_names(args.host, args.tls_hostnames.split(","))
-    return tls.generate(names, Path(args.tls_ca_file) if args.tls_ca_file else None)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)  # accept into the backlog at once: "listening on" is then already true
-    sock.set_inheritable(True)
-    return sock
-
-
-def _tune_garbage_collector() -> None:
-    """Move what start-up made out of the collector's way, and collect young objects less often:
-    each request makes many short-lived objects, and the store holds a batch of them for 20 ms."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-
-
-def _announce(scenario: Scenario, source: str, sock: socket.socket, tls: TlsFiles | None) -> None:
-    """Where it listens (first line: scripts read it), the scenario, the accounts, the inbox."""
-    host, port = sock.getsockname()[:2]
-    scheme = "https" if tls else "http"
-    shown = f"[{host}]" if ":" in host else host
-    local = "127.0.0.1" if host in WILDCARDS else shown
-    accounts = ", ".join(account.username for account in scenario.accounts) or "(none)"
-    lines = [
-        f"gateway-sim {__version__} listening on {scheme}://{shown}:{port}",
-        f"  scenario: {source}",
-        f"  accounts: {accounts}",
-        f"  inbox:    {scheme}://{local}:{port}/",
-        f"  metrics:  {scheme}://{local}:{port}/metrics",
-    ]
-    if tls is not None:
-        lines.append(f"  TLS certificate: {tls.cert}")
-        if tls.ca is not None:
-            lines.append(f"  TLS CA (trust it in your client): {tls.ca}")
-    print("\n".join(lines), flush=True)
-
-
-def _run(
-    scenario: Scenario,
-    sock: socket.socket,
-    store: Store,
-    args: argparse.Namespace,
-    tls: TlsFiles | None,
-) -> None:
-    import random
-
-    import uvicorn
-
-    from gateway_sim.app import create_app
-    from gateway_sim.clock import ManualClock, SystemClock
-
-    seed = args.seed if args.seed is not None else scenario.settings.seed
-    clock = ManualClock(datetime.now(UTC)) if args.clock == "manual" else SystemClock()
-    app = create_app(
-        scenario,
-        clock=clock,
-        rng=random.Random(seed),
-        store=store,
-        control_token=args.control_token,
-        trust_proxy=args.trust_proxy,
-    )
-    config = uvicorn.Config(
-        app,
-        proxy_headers=False,  # the app alone decides whether to trust X-Forwarded-Proto
-        log_config=None,  # logs.configure has set uvicorn's loggers up
-        log_level="debug" if args.log_level == "debug" else "warning",
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        date_header=True,
-        timeout_graceful_shutdown=GRACE_SECONDS,  # type: ignore[arg-type]  # asyncio.wait_for's
-        ssl_certfile=tls.cert if tls else None,
-        ssl_keyfile=tls.key if tls else None,
-    )
-    _tune_garbage_collector()
-    try:
-        _server(config, app.feed.close).run(sockets=[sock])
-    finally:
-        app.close()
-
-
-def _server(config: uvicorn.Config, end_streams: Callable[[], None]) -> uvicorn.Server:
-    """A uvicorn server that stops cleanly: it ends the open event streams when it starts
-    shutting down (it waits for every connection to close, and an inbox page's stream would
-    otherwise never close), and, stopped by SIGTERM or SIGINT, exits with status 0 once it has
-    shut down (uvicorn raises the signal again afterwards, which ends the process with 143 or
-    130)."""
-    import contextlib
-
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            end_streams()
-            await super().shutdown(sockets)
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            with super().capture_signals():
-                yield
-                self._captured_signals.clear()
-
-    return Server(config)
