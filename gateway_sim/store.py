@@ -204,10 +204,7 @@ class Store:
         if self._scheduled:
             return
         self._scheduled = True
-        try:
-            asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
-        except RuntimeError:  # no event loop here: write at once
-            self.flush()
+        _soon(self.flush)
 
     def _defer(self) -> None:
         """In memory: write once the traffic pauses (or at the next read)."""
@@ -265,10 +262,7 @@ class Store:
         if self._observing:
             return
         self._observing = True
-        try:
-            asyncio.get_running_loop().call_later(FLUSH_DELAY, self._tell_observers)
-        except RuntimeError:  # no event loop here: tell at once
-            self._tell_observers()
+        _soon(self._tell_observers)
 
     def _tell_observers(self) -> None:
         """Hand the observers what queued since they were last told."""
@@ -469,6 +463,14 @@ class Store:
                 "UPDATE parts SET data = NULL WHERE message_seq <= ? AND data IS NOT NULL", (last,)
             )
             self._content_bytes -= freed
+
+
+def _soon(callback: Callable[[], None]) -> None:
+    """Call `callback` `FLUSH_DELAY` from now on the running loop; at once without one."""
+    try:
+        asyncio.get_running_loop().call_later(FLUSH_DELAY, callback)
+    except RuntimeError:
+        callback()
 
 
 def _take_all(queue: deque[T]) -> list[T]:
