@@ -95,6 +95,7 @@ class GatewayApp(Starlette):
             store=self.store,
             callbacks=self.callbacks,
             account_of=gateway.accounts_get,
+            international=gateway.international,
             publish=self.events.publish,
         )
         self.auto_replies = AutoReplies(

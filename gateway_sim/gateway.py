@@ -27,7 +27,7 @@ from gateway_sim.errors import (
     ParameterMissing,
     TooManyNumbers,
 )
-from gateway_sim.numbers import NumberPlan, Recipient, is_digits, split_recipients
+from gateway_sim.numbers import NumberPlan, Recipient, is_digits, normalise, split_recipients
 from gateway_sim.records import ContentPart, Message
 from gateway_sim.rules import Decision, Facts, RuleBook
 from gateway_sim.scenario import Scenario
@@ -119,6 +119,13 @@ class Gateway:
     def key_login(self, fields: Mapping[str, str]) -> Account:
         """The account of the request's `accesskey`/`secretkey` pair (the newer APIs)."""
         return self.accounts.login_with_keys(fields.get("accesskey"), fields.get("secretkey"))
+
+    def international(self, number: str, account: Account) -> str:
+        """A handset's number as the gateway forwards it: international digits without `+`
+        (a national number in the account's country), or as given when it is no phone number
+        (a short code or an alphanumeric sender)."""
+        region = account.default_country or self.scenario.settings.default_country
+        return normalise(number.strip(), region, False) or number
 
     def accounts_get(self, username: str) -> Account | None:
         """The account named `username` now (the registry is replaced on reset)."""

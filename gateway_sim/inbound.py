@@ -55,6 +55,7 @@ class Inbound:
         store: Store,
         callbacks: CallbackQueue,
         account_of: Callable[[str], Account | None],
+        international: Callable[[str, Account], str],
         publish: Callable[[Message], None],
     ) -> None:
         self.clock = clock
@@ -62,6 +63,7 @@ class Inbound:
         self.store = store
         self.callbacks = callbacks
         self.account_of = account_of
+        self.international = international
         self.publish = publish
 
     def receive(self, arrival: Arrival) -> Message:
@@ -75,13 +77,14 @@ class Inbound:
         if not mms and not arrival.text:
             raise InboundError(422, "text: an SMS needs text (or send parts for an MMS)")
         to = arrival.to or (original.sender if original else "") or account.default_sender
+        to = self.international(to, account) if to else to
         message = Message(
             id=self.ids().take(),
             account=account.username,
             endpoint="/_sim/inbound",
             type=5 if mms else 1,
             kind="mms" if mms else "text",
-            sender=arrival.sender,
+            sender=self.international(arrival.sender, account),
             recipients=(to,) if to else (),
             rejected=(),
             text=arrival.subject if mms else arrival.text,

@@ -259,3 +259,30 @@ def test_inbound_messages_get_no_delivery_reports(receiver: Receiver) -> None:
         advance(client, 60)
         assert client.get(f"/_sim/messages/{message['id']}").json()["statuses"] == []
         assert [a["kind"] for a in client.get("/_sim/callbacks").json()["callbacks"]] == ["inbound"]
+
+
+@pytest.mark.parametrize(
+    ("sent_from", "stored"),
+    [
+        ("07700900555", "447700900555"),  # national, in the account's country (GB)
+        ("+44 7700 900555", "447700900555"),
+        ("00447700900555", "447700900555"),
+        ("447700900555", "447700900555"),
+        ("ShopX", "ShopX"),  # an alphanumeric sender stays as it is
+        ("12", "12"),  # so does what is no phone number
+    ],
+)
+def test_the_sender_is_forwarded_in_international_form(
+    receiver: Receiver, sent_from: str, stored: str
+) -> None:
+    """As the gateway forwards it, and as outbound messages list their recipients: a handset's
+    reply lands in the same conversation as the messages sent to it."""
+    with TestClient(build_app(scenario(receiver.url))) as client:
+        answer = client.post(
+            "/_sim/inbound",
+            json={"account": "demo", "from": sent_from, "to": "07700900000", "text": "hi"},
+        )
+        assert answer.status_code == 201, answer.text
+        assert (answer.json()["from"], answer.json()["to"]) == (stored, ["447700900000"])
+        advance(client, 0)
+        assert receiver.received[-1][1]["from"] == stored

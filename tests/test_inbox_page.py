@@ -169,7 +169,7 @@ def test_the_inbound_form_delivers_a_reply_the_control_api_lists(
     page.wait_for_selector("#reply-result[data-mode='ok']", timeout=WAIT_MS)
     listed = httpx.get(server.url + "/_sim/messages", params={"direction": "inbound"}).json()
     texts = [(m["account"], m["from"], m["text"]) for m in listed["messages"]]
-    assert ("demo", "+447700900555", "Yes please <b>now</b>") in texts
+    assert ("demo", "447700900555", "Yes please <b>now</b>") in texts  # as the gateway forwards it
     page.wait_for_selector(".message.in >> text=Yes please <b>now</b>", timeout=WAIT_MS)
 
 
