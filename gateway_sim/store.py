@@ -140,10 +140,8 @@ class Store:
         """Write at the end of this turn of the event loop; `committed()` waits for it."""
         if self._commit is not None:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop here: write at once
-            self.flush()
+        loop = self._loop_or_write_now()
+        if loop is None:
             return
         self._commit = loop.create_future()
         loop.call_soon(self.flush)
@@ -211,13 +209,19 @@ class Store:
         if self._idle_loop is not None:
             self._arrivals += 1
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop here: write at once
-            self.flush()
+        loop = self._loop_or_write_now()
+        if loop is None:
             return
         self._idle_loop, self._arrivals = loop, 0
         loop.call_later(FLUSH_DELAY, self._write_when_idle)
+
+    def _loop_or_write_now(self) -> asyncio.AbstractEventLoop | None:
+        """The running event loop; without one (a test's thread), write at once and say None."""
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return None
 
     def _write_when_idle(self) -> None:
         if self._arrivals:  # the traffic goes on: look again later
