@@ -104,7 +104,7 @@ async def truncate(receive: Receive, send: Send, body: bytes) -> str:
 
 
 async def dribble(send: Send, body: bytes, interval: float) -> str:
-    """Send the answer one byte at a time, `interval` seconds apart."""
+    """Send the answer one byte at a time, `interval` seconds between bytes."""
     length = str(len(body)).encode()
     await send(
         {
@@ -114,9 +114,10 @@ async def dribble(send: Send, body: bytes, interval: float) -> str:
         }
     )
     for index in range(len(body)):
+        if index:
+            await asyncio.sleep(interval)
         await send(
             {"type": "http.response.body", "body": body[index : index + 1], "more_body": True}
         )
-        await asyncio.sleep(interval)
     await send({"type": "http.response.body", "body": b""})
     return f"dribbled {len(body)} bytes, one every {interval * 1000:g} ms"
