@@ -7,7 +7,8 @@
   rule delays the simulator) and answers the same line, the body left unread.
 - `nostore`: the simulator itself, built and served by the CLI's own code (`gateway-sim serve`
   flags and defaults, `create_app`, uvicorn settings), but with a `Store` whose `add()` and
-  `record()` do nothing: no message is stored and nothing is journaled.
+  `record()` keep nothing: no message is stored and nothing is journaled (the request log and
+  the metrics, which are not the store, still see every request).
 
 Run as `python bench/baselines.py form|multipart|sleep|nostore [--port N]`; like
 `gateway-sim serve` it binds first, prints `listening on http://HOST:PORT` and then runs uvicorn
@@ -117,13 +118,21 @@ async def multipart_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class NoStore(Store):
-    """A store that keeps nothing: sends are neither stored nor journaled (reads find nothing)."""
+    """A store that keeps nothing: sends are neither stored nor journaled (reads find nothing).
+
+    What is not storing goes on as in `Store`: the request log and the metrics are still told of
+    each message and exchange (batched the same way), so the `store` case measures keeping
+    things, not logging them."""
 
     def add(self, message: Message) -> None:
-        """Drop the message."""
+        """Drop the message, once the observers have seen it."""
+        if self.observers:
+            self._observe_later(self._to_observe[0], message)
 
     def record(self, exchange: Exchange) -> None:
-        """Drop the exchange."""
+        """Drop the exchange, once the observers have seen it."""
+        if self.observers:
+            self._observe_later(self._to_observe[1], exchange)
 
 
 def serve_without_store(scenario: Path, host: str, port: int) -> None:

@@ -9,8 +9,8 @@ load most of what it wrote was deleted by retention before anyone read it.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import string
+import threading
 from collections import deque
 
 from gateway_sim.queries import ExchangeQuery
@@ -20,33 +20,43 @@ _ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 class Journal:
-    """Exchanges with their sequence numbers, oldest dropped past the cap."""
+    """Exchanges in the order they came, oldest dropped past the cap. An exchange's sequence
+    number is its position: the newest has the last number given, the others count down from it
+    (no number is stored per exchange)."""
 
     def __init__(self, cap: int, first_seq: int = 1) -> None:
-        self._entries: deque[tuple[int, Exchange]] = deque(maxlen=cap)
-        self._seq = itertools.count(first_seq)
+        self._entries: deque[Exchange] = deque(maxlen=cap)
+        self._last = first_seq - 1
+        self._lock = threading.Lock()  # the entries and the last number, read together
 
     def record(self, exchange: Exchange) -> None:
         if len(exchange.body) > RAW_LIMIT or len(exchange.query) > RAW_LIMIT:
             exchange = dataclasses.replace(
-                exchange, body=exchange.body[:RAW_LIMIT], query=exchange.query[:RAW_LIMIT]
+                exchange,
+                parsed=exchange.fields,  # the cut raw bytes could not give them again
+                body=exchange.body[:RAW_LIMIT],
+                query=exchange.query[:RAW_LIMIT],
             )
-        self._entries.append((next(self._seq), exchange))
+        with self._lock:
+            self._entries.append(exchange)
+            self._last += 1
 
     def clear(self) -> None:
         """Forget every exchange; numbering carries on."""
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
     def find(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
         """Exchanges matching `query`, newest first, with their sequence numbers."""
+        with self._lock:
+            entries, seq = self._entries.copy(), self._last
         found: list[tuple[int, Exchange]] = []
-        for seq, exchange in reversed(self._entries.copy()):  # a copy: atomic under the GIL
-            if query.cursor is not None and seq >= query.cursor:
-                continue
-            if matches(exchange, query):
+        for exchange in reversed(entries):
+            if (query.cursor is None or seq < query.cursor) and matches(exchange, query):
                 found.append((seq, exchange))
                 if len(found) >= query.limit:
                     break
+            seq -= 1
         return found
 
 

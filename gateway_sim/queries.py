@@ -282,7 +282,7 @@ def _exchange(row: sqlite3.Row) -> Exchange:
         method=method,
         path=row["path"],
         client=client,
-        fields=fields,
+        parsed=fields,
         body_size=body_size,
         status=status,
         answer=answer,

@@ -146,6 +146,11 @@ class Store:
         self._commit = loop.create_future()
         loop.call_soon(self.flush)
 
+    @property
+    def keeps_journal_in_memory(self) -> bool:
+        """True without a database file: the journal is `journal.Journal`, not a table."""
+        return self._journal is not None
+
     def record(self, exchange: Exchange) -> None:
         if self._journal is not None:
             self._journal.record(exchange)

@@ -115,6 +115,36 @@ def test_in_memory_journal_numbers_every_exchange_and_keeps_the_newest() -> None
     store.close()
 
 
+def test_in_memory_journal_parses_a_form_again_instead_of_keeping_its_fields() -> None:
+    with app_with(Retention()) as client:
+        client.post(
+            SEND + "?to=07700900999&From=Shop",
+            content="username=demo&password=demo-pass&TO=07700900123&text=caf%E9+%26+tea",
+            headers={"content-type": "application/x-www-form-urlencoded; charset=windows-1252"},
+        )
+        store = client.app.store  # type: ignore[attr-defined]
+        [(_, kept)] = store.exchanges(ExchangeQuery())
+        assert kept.parsed is None  # nothing but the raw bytes and the Content-Type is held
+        assert kept.fields == {
+            "to": "07700900123",  # the body wins over the query string
+            "from": "Shop",
+            "username": "demo",
+            "password": "demo-pass",
+            "text": "caf\u00e9 & tea",  # in the charset the request named
+        }
+        shown = client.get("/_sim/requests").json()["requests"][0]["fields"]
+        assert shown == {**kept.fields, "password": "***"}
+
+
+def test_in_memory_journal_keeps_the_fields_when_it_cuts_the_raw_body() -> None:
+    many = ",".join(f"0770090{n:04d}" for n in range(RAW_LIMIT // 11 + 10))
+    with app_with(Retention()) as client:
+        client.post(SEND, data={**LOGIN, "to": many, "text": "hi"})
+        [(_, kept)] = client.app.store.exchanges(ExchangeQuery())  # type: ignore[attr-defined]
+        assert len(kept.body) == RAW_LIMIT
+        assert kept.fields["to"] == many
+
+
 QUERIES = [
     ExchangeQuery(),
     ExchangeQuery(account="DEMO"),
@@ -139,11 +169,11 @@ def test_in_memory_journal_finds_what_the_database_journal_finds(tmp_path: Path)
     sent = [
         exchange(0),
         exchange(1, account="DeMo", path="/SMSGateway/SendMsg.aspx"),
-        exchange(2, account=None, fields={"text": "no login"}, outcome="refused"),
-        exchange(3, account="\u00e9mile", fields={"username": "\u00e9mile", "type": "2"}),
-        exchange(4, fields={"from": "447700900000", "to": "447700900999,07700900123"}),
+        exchange(2, account=None, parsed={"text": "no login"}, outcome="refused"),
+        exchange(3, account="\u00e9mile", parsed={"username": "\u00e9mile", "type": "2"}),
+        exchange(4, parsed={"from": "447700900000", "to": "447700900999,07700900123"}),
         exchange(5, path="/smsgateway/getbalance.aspx", outcome="answered"),
-        exchange(6, at=START + timedelta(seconds=5), fields={"text": "late 1"}),
+        exchange(6, at=START + timedelta(seconds=5), parsed={"text": "late 1"}),
         exchange(11, account="other"),
     ]
     memory, database = Store(), Store(str(tmp_path / "journal.db"))

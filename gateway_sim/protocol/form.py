@@ -5,9 +5,10 @@ case-insensitively, a name sent twice joined with `,`.
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
-from gateway_sim.protocol.text import UTF8_OR_NONE, decode_field
+from gateway_sim.protocol.text import UTF8_OR_NONE, charset_of, decode_field
 
 Fields = dict[str, str]
 COMMON_ESCAPES = tuple(
@@ -16,6 +17,28 @@ COMMON_ESCAPES = tuple(
 """Escapes of ASCII punctuation, replaced in one C-level pass each: a recipient list is mostly
 `%2C`. None of them yields `%` or a hex digit, so no new escape can appear, and what remains
 is decoded the general way."""
+
+
+def form_fields(query: bytes, body: bytes, content_type: str) -> Fields:
+    """The fields of a request that is not multipart: its query string overlaid by its body when
+    the body is a form. The same bytes and Content-Type give the same fields every time, so the
+    journal keeps these three and parses them again when someone reads."""
+    charset = charset_of(content_type) if content_type else None
+    from_query = parse_urlencoded(query, charset) if query else {}
+    if not (body and is_form(media_type(content_type))):
+        return from_query
+    return merge(from_query, parse_urlencoded(body, charset))
+
+
+@lru_cache(maxsize=256)
+def media_type(content_type: str) -> str:
+    """`type/subtype` of a Content-Type, lower case."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_form(media_type: str) -> bool:
+    """Whether a body of this media type is read as a form (as ASP.NET reads it)."""
+    return media_type in ("application/x-www-form-urlencoded", "", "text/plain")
 
 
 def parse_urlencoded(raw: bytes, charset: str | None = None) -> Fields:

@@ -249,7 +249,7 @@ class LegacyEndpoints:
                 method=sys.intern(scope["method"]),
                 path=sys.intern(scope["path"]),
                 client=_client(scope),
-                fields=request.fields,
+                parsed=None if self._reparsable(request) else request.fields,
                 body_size=request.body_size,
                 status=status,
                 answer=answer,
@@ -273,7 +273,18 @@ class LegacyEndpoints:
                 query=request.query,
                 body=request.body,
                 seconds=perf_counter() - started,
+                content_type=request.content_type or "",
             )
+        )
+
+    def _reparsable(self, request: GatewayRequest) -> bool:
+        """Whether the journal may drop the request's fields and parse them again when read:
+        they came from the raw query and body as they are (no dialect rewrote them), and they go
+        to the in-memory journal (a database file's journal stores them at once)."""
+        return (
+            request.content_type is not None
+            and request.path not in self.dialects
+            and self.gateway.store.keeps_journal_in_memory
         )
 
     async def _refuse(

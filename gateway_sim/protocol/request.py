@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from gateway_sim.content import UploadedFile
-from gateway_sim.protocol.form import Fields, merge, parse_urlencoded
+from gateway_sim.protocol.form import Fields, form_fields, media_type, merge, parse_urlencoded
 from gateway_sim.protocol.multipart import MalformedBody, MultipartReader
 from gateway_sim.protocol.text import charset_of
 from gateway_sim.types import Receive, Scope
@@ -37,6 +37,9 @@ class GatewayRequest:
     body: bytes = b""
     body_size: int = 0
     malformed: str | None = None
+    content_type: str | None = None
+    """Set when `fields` are `form_fields(query, body, content_type)`: they can be parsed again
+    from the raw bytes (not for multipart bodies, whose files are not kept raw)."""
 
 
 async def read_request(
@@ -48,33 +51,33 @@ async def read_request(
     for name, value in scope["headers"]:
         header_bytes += len(name) + len(value)
         if name == b"content-type":
-            content_type = value.decode("latin-1")
+            content_type = _decoded(value)
         elif name == b"content-length" and value.isdigit() and int(value) > max_body_bytes:
             raise BodyTooLarge(f"Content-Length {int(value)} is over {max_body_bytes}")
     if header_bytes > max_header_bytes:
         raise HeadersTooLarge(f"the headers are {header_bytes} bytes, over {max_header_bytes}")
-    charset = charset_of(content_type) if content_type else None
     query_raw: bytes = scope["query_string"]
-    query = parse_urlencoded(query_raw, charset) if query_raw else {}
-    media_type = _media_type(content_type)
-    if media_type == "multipart/form-data":
+    if media_type(content_type) == "multipart/form-data":
+        charset = charset_of(content_type)
+        query = parse_urlencoded(query_raw, charset) if query_raw else {}
         request = await _read_multipart(receive, content_type, charset, query, max_body_bytes)
         request.path, request.query = scope["path"].lower(), query_raw
         return request
     body = await _read_body(receive, max_body_bytes)
-    fields = parse_urlencoded(body, charset) if body and _is_form(media_type) else {}
     return GatewayRequest(
-        merge(query, fields), scope["path"].lower(), query=query_raw, body=body, body_size=len(body)
+        form_fields(query_raw, body, content_type),
+        scope["path"].lower(),
+        query=query_raw,
+        body=body,
+        body_size=len(body),
+        content_type=content_type,
     )
 
 
 @lru_cache(maxsize=256)
-def _media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def _is_form(media_type: str) -> bool:
-    return media_type in ("application/x-www-form-urlencoded", "", "text/plain")
+def _decoded(content_type: bytes) -> str:
+    """A Content-Type header as text: one shared string per distinct header."""
+    return content_type.decode("latin-1")
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
