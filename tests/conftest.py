@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp, create_app
 from gateway_sim.clock import ManualClock
+from gateway_sim.joined_writes import JoinedWritesProtocol
 from gateway_sim.records import Message
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
 
@@ -124,6 +125,7 @@ def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
             log_level="warning",
             lifespan="off",
             proxy_headers=False,  # as `gateway-sim serve`: the app decides about X-Forwarded-*
+            http=JoinedWritesProtocol,  # as `gateway-sim serve`
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
