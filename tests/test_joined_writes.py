@@ -152,3 +152,21 @@ def test_a_head_without_a_body_is_sent(stream_port: int) -> None:
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     assert answer.endswith(b"\r\n\r\n")
+
+
+def test_an_answer_buffered_when_the_client_half_closes_is_still_sent(gateway_port: int) -> None:
+    body = b"username=demo&password=demo&to=07700900123&text=hi"
+    request = (
+        b"POST " + SEND.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    for _ in range(20):  # the EOF often arrives in the same read as the request
+        with socket.create_connection(("127.0.0.1", gateway_port), timeout=5) as sock:
+            sock.sendall(request)
+            sock.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert answer.split(b"\r\n\r\n", 1)[1].startswith(b"ID:")
