@@ -110,13 +110,20 @@ def _read_response(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def test_each_answer_leaves_in_one_write_on_a_kept_alive_connection(gateway_port: int) -> None:
+def _send_request(extra_headers: bytes = b"") -> bytes:
     body = b"username=demo&password=demo&to=07700900123&text=hi"
-    request = (
-        b"POST " + SEND.encode() + b" HTTP/1.1\r\nHost: x\r\n"
-        b"Content-Type: application/x-www-form-urlencoded\r\n"
+    return (
+        b"POST "
+        + SEND.encode()
+        + b" HTTP/1.1\r\nHost: x\r\n"
+        + extra_headers
+        + b"Content-Type: application/x-www-form-urlencoded\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )
+
+
+def test_each_answer_leaves_in_one_write_on_a_kept_alive_connection(gateway_port: int) -> None:
+    request = _send_request()
     with socket.create_connection(("127.0.0.1", gateway_port), timeout=5) as sock:
         answers = []
         for _ in range(3):
@@ -155,12 +162,7 @@ def test_a_head_without_a_body_is_sent(stream_port: int) -> None:
 
 
 def test_an_answer_buffered_when_the_client_half_closes_is_still_sent(gateway_port: int) -> None:
-    body = b"username=demo&password=demo&to=07700900123&text=hi"
-    request = (
-        b"POST " + SEND.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-        b"Content-Type: application/x-www-form-urlencoded\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )
+    request = _send_request(b"Connection: close\r\n")
     for _ in range(20):  # the EOF often arrives in the same read as the request
         with socket.create_connection(("127.0.0.1", gateway_port), timeout=5) as sock:
             sock.sendall(request)
