@@ -162,6 +162,41 @@ def test_a_receiver_that_is_down_is_recorded_and_retried() -> None:
         assert client.get("/_sim/clock").json()["pending"] >= 1
 
 
+def test_a_receiver_slower_than_the_callback_timeout_is_a_timeout(receiver: Receiver) -> None:
+    base: type[BaseHTTPRequestHandler] = receiver.server.RequestHandlerClass  # type: ignore[assignment]
+
+    class Slow(base):  # type: ignore[valid-type, misc]
+        def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
+            time.sleep(1.5)
+            super().do_POST()
+
+    receiver.server.RequestHandlerClass = Slow
+    extra = "settings: {callback_timeout_seconds: 0.3}\n"
+    with TestClient(build_app(scenario(receiver.url, extra))) as client:
+        client.post(SEND, data={**LOGIN, "to": "07700900123", "text": "x", "delrpt": "1"})
+        advance(client, 1)
+        (attempt,) = client.get("/_sim/callbacks").json()["callbacks"]
+        assert attempt["status"] is None
+        assert attempt["error"].startswith("ReadTimeout")
+        assert 300 <= attempt["latency_ms"] < 1400
+        assert attempt["outcome"] == "retrying"
+
+
+def test_callbacks_ignore_proxy_settings_in_the_environment(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with TestClient(build_app(scenario(receiver.url))) as client:
+        client.post(SEND, data={**LOGIN, "to": "07700900123", "text": "x", "delrpt": "1"})
+        advance(client, 1)
+        (attempt,) = client.get("/_sim/callbacks").json()["callbacks"]
+        assert (attempt["status"], attempt["outcome"]) == (200, "delivered")
+    assert len(receiver.received) == 1
+
+
 def test_rules_choose_the_final_status_or_no_report(receiver: Receiver) -> None:
     rules = (
         "rules:\n"
