@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from time import perf_counter
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+RECEIVED_AT = "gateway_sim.received_at"
+"""ASGI scope extension: `{"perf_counter": perf_counter()}` as the request's first bytes were
+parsed (rule latencies count from there; in a busy step the app may start much later)."""
 
 
 class StepWrites:
@@ -76,6 +81,10 @@ class JoinedWritesProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = StepWrites(transport, self.loop)  # type: ignore[assignment]
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["extensions"] = {RECEIVED_AT: {"perf_counter": perf_counter()}}
 
     def eof_received(self) -> None:
         """The client is done sending: the transport closes itself next, so flush first."""

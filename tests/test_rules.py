@@ -333,6 +333,37 @@ def test_latency_fixed_uniform_and_lognormal(live_server: Callable[..., LiveServ
         assert time.monotonic() - started < 0.25
 
 
+def test_latency_counts_from_the_request_and_the_send_is_processed_meanwhile(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    server = live(
+        live_server, "  - {name: slow, match: {to: '447700900001'}, action: {latency_ms: 800}}\n"
+    )
+    host, port = server.url.removeprefix("http://").split(":")
+    body = b"username=demo&password=demo&to=07700900001&text=meanwhile"
+    head = (
+        b"POST " + SEND.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(head)
+        time.sleep(0.3)  # a slow client: the body comes 300 ms after the head
+        sock.sendall(body)
+        time.sleep(0.2)
+        # Half-way through the latency the message is already there: only the answer waits.
+        listed = httpx.get(server.url + "/_sim/messages").json()["messages"]
+        assert [m["text"] for m in listed] == ["meanwhile"]
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        took = time.monotonic() - started
+    assert answer.endswith(b"ID:10011000000000000001")
+    # 800 ms from the request's first bytes, not from its last (that would be 1.1 s)
+    assert 0.8 <= took < 1.05
+
+
 def test_latency_does_not_block_other_requests(live_server: Callable[..., LiveServer]) -> None:
     server = live(
         live_server, "  - {name: slow, match: {to: '447700900001'}, action: {latency_ms: 1500}}\n"

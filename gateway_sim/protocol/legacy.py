@@ -17,6 +17,7 @@ from typing import NamedTuple, Protocol
 
 from gateway_sim.errors import GatewayError, InvalidRequest
 from gateway_sim.gateway import Gateway
+from gateway_sim.joined_writes import RECEIVED_AT
 from gateway_sim.protocol import faults
 from gateway_sim.protocol.answers import AnswerFormat
 from gateway_sim.protocol.request import (
@@ -97,7 +98,8 @@ class LegacyEndpoints:
 
     async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request on an emulated path."""
-        started = perf_counter()
+        received = scope.get("extensions", {}).get(RECEIVED_AT)
+        started = received["perf_counter"] if received else perf_counter()
         if scope["method"] not in ("GET", "POST"):
             reason = f"method {scope['method']} is not allowed; use GET or POST"
             await self._refuse(
@@ -168,9 +170,19 @@ class LegacyEndpoints:
     ) -> None:
         """Answer as the fired rule says; the journal names the rule and what it did."""
         action = decision.action
-        if decision.latency:
-            await asyncio.sleep(decision.latency)
         status, note = 200, ""
+        if action.fault is None and action.http_status is None:
+            reply = self._rule_reply(decision, handler, request)
+            if reply.message_id is not None and self.durable:
+                await self.gateway.store.committed()
+            await _wait_until(started + decision.latency)
+            await respond(send, 200, reply.body, content_type=reply.content_type)
+            self._journal_rule(
+                scope, request, reply, status=status, note=note, decision=decision, started=started
+            )
+            return
+        if decision.latency:
+            await _wait_until(started + decision.latency)
         if action.fault in ("reset", "close", "hang", "garbage"):
             note = await _early_fault(action.fault, receive, send)
             reply, status = Reply(b"", ""), 0
@@ -183,29 +195,40 @@ class LegacyEndpoints:
             await respond(send, status, body, extra)
             reply = Reply(body, "")
         else:
-            if action.error is not None:
-                reply = self._refusal(request.path, f"ERR:{action.error}", "")
-            elif action.delay_reply is not None:
-                reply = self._refusal(request.path, f"DELAY:{action.delay_reply}", "")
-            else:
-                reply = self._answer(handler, request, decision)
-                if reply.message_id is not None and self.durable:
-                    await self.gateway.store.committed()
+            reply = self._rule_reply(decision, handler, request)
+            if reply.message_id is not None and self.durable:
+                await self.gateway.store.committed()
             if action.fault == "truncate":
                 note = await faults.truncate(receive, send, reply.body)
-            elif action.fault == "dribble":
+            else:  # dribble
                 note = await faults.dribble(send, reply.body, action.dribble_ms / 1000)
-            else:
-                await respond(send, 200, reply.body, content_type=reply.content_type)
-        reason = _rule_reason(decision, reply.reason, note)
-        self._journal(
-            scope,
-            request,
-            status,
-            reply._replace(reason=reason),
-            started=started,
-            rule=decision.rule,
+        self._journal_rule(
+            scope, request, reply, status=status, note=note, decision=decision, started=started
         )
+
+    def _rule_reply(self, decision: Decision, handler: Handler, request: GatewayRequest) -> Reply:
+        """The answer a rule gives in place of the gateway's, or the gateway's own."""
+        action = decision.action
+        if action.error is not None:
+            return self._refusal(request.path, f"ERR:{action.error}", "")
+        if action.delay_reply is not None:
+            return self._refusal(request.path, f"DELAY:{action.delay_reply}", "")
+        return self._answer(handler, request, decision)
+
+    def _journal_rule(
+        self,
+        scope: Scope,
+        request: GatewayRequest,
+        reply: Reply,
+        *,
+        status: int,
+        note: str,
+        decision: Decision,
+        started: float,
+    ) -> None:
+        reason = _rule_reason(decision, reply.reason, note)
+        reply = reply._replace(reason=reason)
+        self._journal(scope, request, status, reply, started=started, rule=decision.rule)
 
     def _send(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         outcome = self.gateway.submit(
@@ -302,6 +325,14 @@ class LegacyEndpoints:
         await respond(send, status, body, extra)
         request = GatewayRequest({}, scope["path"].lower())
         self._journal(scope, request, status, Reply(body, reason), started=started)
+
+
+async def _wait_until(deadline: float) -> None:
+    """Sleep until `deadline` on the `perf_counter` clock (at once if it has passed). uvloop's
+    timers count from the time its loop read at the start of the step, so one may fire a little
+    early: the rest is slept again, and no answer leaves before its latency is over."""
+    while (remaining := deadline - perf_counter()) > 0:  # noqa: ASYNC110 (a deadline, not a poll)
+        await asyncio.sleep(remaining)
 
 
 async def _early_fault(fault: str, receive: Receive, send: Send) -> str:
