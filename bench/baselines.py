@@ -5,12 +5,16 @@
   body as it arrives, keeping each part's raw headers and bytes, and answers the same line.
 - `sleep`: a bare Starlette app; its route awaits `asyncio.sleep(0.2)` (as the `latency` case's
   rule delays the simulator) and answers the same line, the body left unread.
+- `ceiling`: a bare ASGI app on the simulator's own server stack (uvicorn, httptools, the joined
+  writes of `gateway-sim serve`): it reads the body and answers constant bytes of the case's
+  answer size (the single send's `ID:` line, or the hundred case's 50 lines when the body is
+  that long). No Python app on this server can answer faster: the bound for the simulator.
 - `nostore`: the simulator itself, built and served by the CLI's own code (`gateway-sim serve`
   flags and defaults, `create_app`, uvicorn settings), but with a `Store` whose `add()` and
   `record()` keep nothing: no message is stored and nothing is journaled (the request log and
   the metrics, which are not the store, still see every request).
 
-Run as `python bench/baselines.py form|multipart|sleep|nostore [--port N]`; like
+Run as `python bench/baselines.py form|multipart|sleep|ceiling|nostore [--port N]`; like
 `gateway-sim serve` it binds first, prints `listening on http://HOST:PORT` and then runs uvicorn
 on that socket.
 """
@@ -23,6 +27,7 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+import cases
 import uvicorn
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.applications import Starlette
@@ -32,6 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway_sim import cli, logs, serve
+from gateway_sim.joined_writes import JoinedWritesProtocol
 from gateway_sim.records import Exchange, Message
 from gateway_sim.scenario import load_scenario
 from gateway_sim.store import Retention, Store
@@ -117,6 +123,32 @@ async def multipart_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": _ANSWER_BYTES})
 
 
+_HUNDRED_ANSWER = "\r\n".join(f"{number},{ANSWER}" for number in cases.DISTINCT).encode()
+_HUNDRED_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(_HUNDRED_ANSWER)).encode()),
+]
+
+
+async def ceiling_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Read the body; answer the case's answer, constant (see `ceiling` above)."""
+    if scope["type"] != "http":
+        return
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+        # the hundred case's body is over 1 KB; the single send's about 120 bytes
+    hundred = size > 512
+    headers = _HUNDRED_HEADERS if hundred else _HEADERS
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    body = _HUNDRED_ANSWER if hundred else _ANSWER_BYTES
+    await send({"type": "http.response.body", "body": body})
+
+
 class NoStore(Store):
     """A store that keeps nothing: sends are neither stored nor journaled (reads find nothing).
 
@@ -150,18 +182,20 @@ def serve_without_store(scenario: Path, host: str, port: int) -> None:
 
 
 def bare_app(kind: str) -> ASGIApp:
-    """The app of a `form`, `sleep` or `multipart` baseline."""
+    """The app of a `form`, `sleep`, `ceiling` or `multipart` baseline."""
     if kind == "form":
         return form_app()
     if kind == "sleep":
         return sleep_app()
+    if kind == "ceiling":
+        return ceiling_app
     return multipart_app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve one baseline the way `gateway-sim serve` serves the simulator."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["form", "multipart", "sleep", "nostore"])
+    parser.add_argument("kind", choices=["form", "multipart", "sleep", "ceiling", "nostore"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
     parser.add_argument(
@@ -185,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lifespan="off",
         server_header=False,
         date_header=True,
+        http=JoinedWritesProtocol if args.kind == "ceiling" else "auto",
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -161,7 +161,8 @@ def _context(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
         "`ID:10011000000000000001`, served by uvicorn with the CLI's settings; `sleep` = bare "
         "Starlette route awaiting `asyncio.sleep(0.2)` before that answer; `nostore` = the "
         "simulator built and served by the CLI's own code but with a `Store` whose `add()` and "
-        "`record()` do nothing (no message stored, nothing journaled)",
+        "`record()` keep nothing (no message stored, nothing journaled; the request log and "
+        "the metrics, which are not the store, still see every request)",
         f"- latency: the simulator serves {latency.scenario.name} (scenario.yaml plus a rule "
         f"without conditions: `latency_ms: {latency.latency_ms}` on every request); the target "
         f"is the simulator's mean rate, of at most {latency.connections} connections / "
