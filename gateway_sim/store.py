@@ -1,5 +1,5 @@
-"""The SQLite store: messages, their content parts, the exchange journal and saved state, with
-retention caps so that memory stays flat however long the simulator runs.
+"""The SQLite store: messages, their content parts, the exchange journal and saved state, held to
+retention caps (retention.py) so that memory stays flat however long the simulator runs.
 
 The request path only appends to bounded in-memory queues; a queue holds no more than its
 retention cap (older items would be dropped on arrival anyway), and messages are numbered as
@@ -31,9 +31,8 @@ import logging
 import pickle
 import sqlite3
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -57,20 +56,14 @@ from gateway_sim.queries import (
     statuses,
 )
 from gateway_sim.records import Attempt, ContentPart, Exchange, Message, StatusChange
+from gateway_sim.retention import Retainer, Retention
+
+__all__ = ["FLUSH_DELAY", "Retention", "Store"]
 
 T = TypeVar("T")
 Observer = Callable[[list[Message], list[Exchange], list[Attempt]], None]
 log = logging.getLogger("gateway_sim")
 FLUSH_DELAY = 0.02
-
-
-@dataclass(frozen=True, slots=True)
-class Retention:
-    """How much is kept; the oldest goes first."""
-
-    max_messages: int = 10_000
-    max_journal: int = 50_000
-    max_content_bytes: int = 128 * 1024 * 1024
 
 
 class Store:
@@ -104,10 +97,7 @@ class Store:
         self.observers: list[Observer] = []
         """Each is handed every batch as it is written (metrics and request logs read the
         journal there, off the request path)."""
-        self._content_bytes = 0
-        self._blobs: OrderedDict[int, tuple[bytes, ...]] = OrderedDict()
-        """In memory, content bytes stay out of SQLite: a 300 KB MMS written as blobs costs
-        more than the whole rest of its request. Keyed by message seq, oldest first."""
+        self._retainer = Retainer(self.retention, persistent=self.persistent)
         self._connection: sqlite3.Connection | None = self._open()
         self._message_seq = itertools.count(self._high_water("messages") + 1)
         self._journal = None if self.persistent else Journal(self.retention.max_journal)
@@ -295,14 +285,14 @@ class Store:
             return query(self._connection)
 
     def get(self, message_id: str) -> Message | None:
-        return self.read(lambda db: message_by_id(db, message_id, self._blob))
+        return self.read(lambda db: message_by_id(db, message_id, self._retainer.blob))
 
     def messages(self, query: MessageQuery) -> list[tuple[int, Message]]:
         """Messages matching `query`, newest first, with their sequence numbers."""
-        return self.read(lambda db: messages(db, query, self._blob))
+        return self.read(lambda db: messages(db, query, self._retainer.blob))
 
     def part(self, message_id: str, n: int) -> ContentPart | None:
-        return self.read(lambda db: content_part(db, message_id, n, self._blob))
+        return self.read(lambda db: content_part(db, message_id, n, self._retainer.blob))
 
     def statuses(self, message_id: str) -> list[StatusChange]:
         return self.read(lambda db: statuses(db, message_id))
@@ -351,10 +341,7 @@ class Store:
         if self.persistent:
             connection.executescript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         connection.executescript(SCHEMA)
-        (total,) = connection.execute(
-            "SELECT COALESCE(SUM(size), 0) FROM parts WHERE data IS NOT NULL"
-        ).fetchone()
-        self._content_bytes = int(total)
+        self._retainer.opened(connection)
         return connection
 
     def _high_water(self, table: str) -> int:
@@ -374,8 +361,7 @@ class Store:
             db.executescript("DELETE FROM journal; DELETE FROM attempts;")
             if self._journal is not None:
                 self._journal.clear()
-        self._content_bytes = 0
-        self._blobs.clear()
+        self._retainer.cleared()
         return count
 
     def _write(
@@ -390,14 +376,12 @@ class Store:
         db.execute("BEGIN")
         try:
             for seq, message in insert_messages(db, batch, with_bytes=self.persistent):
-                self._content_bytes += sum(len(part.data) for part in message.content)
-                if not self.persistent:
-                    self._blobs[seq] = tuple(part.data for part in message.content)
+                self._retainer.added(seq, message)
             if exchanges:
                 db.executemany(INSERT_JOURNAL, journal_rows(exchanges))
             if state:
                 db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", state.items())
-            self._retain(db)
+            self._retainer.retain(db)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -409,69 +393,8 @@ class Store:
         db.execute("BEGIN")
         insert_statuses(db, changes)
         insert_attempts(db, tries)
-        for table in ("statuses", "attempts"):
-            (newest,) = db.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()
-            if newest > self.retention.max_journal:
-                db.execute(
-                    f"DELETE FROM {table} WHERE seq <= ?", (newest - self.retention.max_journal,)
-                )
+        self._retainer.retain_callbacks(db)
         db.execute("COMMIT")
-
-    def _retain(self, db: sqlite3.Connection) -> None:
-        limits = self.retention
-        (newest,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()
-        cut = newest - limits.max_messages
-        if (
-            cut > 0
-            and db.execute("SELECT 1 FROM messages WHERE seq <= ? LIMIT 1", (cut,)).fetchone()
-        ):
-            (freed,) = db.execute(
-                "SELECT COALESCE(SUM(size), 0) FROM parts "
-                "WHERE message_seq <= ? AND data IS NOT NULL",
-                (cut,),
-            ).fetchone()
-            self._content_bytes -= freed
-            self._drop_blobs(lambda seq: seq <= cut)
-            db.execute("DELETE FROM parts WHERE message_seq <= ?", (cut,))
-            db.execute("DELETE FROM messages WHERE seq <= ?", (cut,))
-        if self._content_bytes > limits.max_content_bytes:
-            if self.persistent:
-                self._drop_oldest_content(db, self._content_bytes - limits.max_content_bytes)
-            else:
-                self._drop_blobs(lambda _: self._content_bytes > limits.max_content_bytes)
-        (newest,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
-        cut = newest - limits.max_journal
-        if cut > 0:
-            db.execute("DELETE FROM journal WHERE seq <= ?", (cut,))
-
-    def _drop_blobs(self, while_: Callable[[int], bool]) -> None:
-        """Forget the oldest in-memory content while `while_(seq)` holds (and any is left)."""
-        while self._blobs:
-            seq = next(iter(self._blobs))
-            if not while_(seq):
-                return
-            self._content_bytes -= sum(map(len, self._blobs.pop(seq)))
-
-    def _blob(self, seq: int, n: int) -> bytes | None:
-        parts = self._blobs.get(seq)
-        return parts[n] if parts is not None and n < len(parts) else None
-
-    def _drop_oldest_content(self, db: sqlite3.Connection, excess: int) -> None:
-        """Drop the bytes (not the description) of the oldest MMS parts until under the cap."""
-        rows = db.execute(
-            "SELECT message_seq, SUM(size) FROM parts WHERE data IS NOT NULL "
-            "GROUP BY message_seq ORDER BY message_seq"
-        ).fetchall()
-        freed, last = 0, None
-        for seq, size in rows:
-            if freed >= excess:
-                break
-            freed, last = freed + size, seq
-        if last is not None:
-            db.execute(
-                "UPDATE parts SET data = NULL WHERE message_seq <= ? AND data IS NOT NULL", (last,)
-            )
-            self._content_bytes -= freed
 
 
 def _soon(callback: Callable[[], None]) -> None:

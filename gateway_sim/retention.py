@@ -1,0 +1,124 @@
+"""What the store keeps and for how long: the caps (`Retention`), and `Retainer`, which holds the
+store's tables to them after each write, oldest first, and keeps MMS content bytes within
+`max_content_bytes`.
+
+In memory the content bytes stay out of SQLite, in `Retainer.blobs` (a 300 KB MMS written as
+blobs cost more than the whole rest of its request); with a database file they are in the
+`parts` table, and past the cap the oldest lose their bytes (not their description).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway_sim.records import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much is kept; the oldest goes first."""
+
+    max_messages: int = 10_000
+    max_journal: int = 50_000
+    max_content_bytes: int = 128 * 1024 * 1024
+
+
+class Retainer:
+    """Holds a store's SQLite tables and its content bytes to `retention`."""
+
+    def __init__(self, retention: Retention, *, persistent: bool) -> None:
+        self.retention = retention
+        self.persistent = persistent
+        self.content_bytes = 0
+        self.blobs: OrderedDict[int, tuple[bytes, ...]] = OrderedDict()
+        """In memory: each message's content bytes by its seq, oldest first."""
+
+    def opened(self, db: sqlite3.Connection) -> None:
+        """Count the content bytes a database file already holds."""
+        (total,) = db.execute(
+            "SELECT COALESCE(SUM(size), 0) FROM parts WHERE data IS NOT NULL"
+        ).fetchone()
+        self.content_bytes = int(total)
+
+    def added(self, seq: int, message: Message) -> None:
+        """A message was inserted: count its content (and keep its bytes, in memory)."""
+        self.content_bytes += sum(len(part.data) for part in message.content)
+        if not self.persistent:
+            self.blobs[seq] = tuple(part.data for part in message.content)
+
+    def cleared(self) -> None:
+        """Every message was deleted."""
+        self.content_bytes = 0
+        self.blobs.clear()
+
+    def blob(self, seq: int, n: int) -> bytes | None:
+        """Content part `n` of message `seq`, in memory (None if dropped or never kept)."""
+        parts = self.blobs.get(seq)
+        return parts[n] if parts is not None and n < len(parts) else None
+
+    def retain(self, db: sqlite3.Connection) -> None:
+        """Inside the write's transaction: drop the oldest messages, content and journal entries
+        past their caps."""
+        limits = self.retention
+        (newest,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()
+        cut = newest - limits.max_messages
+        if (
+            cut > 0
+            and db.execute("SELECT 1 FROM messages WHERE seq <= ? LIMIT 1", (cut,)).fetchone()
+        ):
+            (freed,) = db.execute(
+                "SELECT COALESCE(SUM(size), 0) FROM parts "
+                "WHERE message_seq <= ? AND data IS NOT NULL",
+                (cut,),
+            ).fetchone()
+            self.content_bytes -= freed
+            self._drop_blobs(lambda seq: seq <= cut)
+            db.execute("DELETE FROM parts WHERE message_seq <= ?", (cut,))
+            db.execute("DELETE FROM messages WHERE seq <= ?", (cut,))
+        if self.content_bytes > limits.max_content_bytes:
+            if self.persistent:
+                self._drop_oldest_content(db, self.content_bytes - limits.max_content_bytes)
+            else:
+                self._drop_blobs(lambda _: self.content_bytes > limits.max_content_bytes)
+        (newest,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+        cut = newest - limits.max_journal
+        if cut > 0:
+            db.execute("DELETE FROM journal WHERE seq <= ?", (cut,))
+
+    def retain_callbacks(self, db: sqlite3.Connection) -> None:
+        """Inside the write's transaction: status steps and callback attempts past the
+        journal's cap go, oldest first."""
+        for table in ("statuses", "attempts"):
+            (newest,) = db.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()
+            if newest > self.retention.max_journal:
+                db.execute(
+                    f"DELETE FROM {table} WHERE seq <= ?", (newest - self.retention.max_journal,)
+                )
+
+    def _drop_blobs(self, while_: Callable[[int], bool]) -> None:
+        """Forget the oldest in-memory content while `while_(seq)` holds (and any is left)."""
+        while self.blobs:
+            seq = next(iter(self.blobs))
+            if not while_(seq):
+                return
+            self.content_bytes -= sum(map(len, self.blobs.pop(seq)))
+
+    def _drop_oldest_content(self, db: sqlite3.Connection, excess: int) -> None:
+        """Drop the bytes (not the description) of the oldest MMS parts until under the cap."""
+        rows = db.execute(
+            "SELECT message_seq, SUM(size) FROM parts WHERE data IS NOT NULL "
+            "GROUP BY message_seq ORDER BY message_seq"
+        ).fetchall()
+        freed, last = 0, None
+        for seq, size in rows:
+            if freed >= excess:
+                break
+            freed, last = freed + size, seq
+        if last is not None:
+            db.execute(
+                "UPDATE parts SET data = NULL WHERE message_seq <= ? AND data IS NOT NULL", (last,)
+            )
+            self.content_bytes -= freed
