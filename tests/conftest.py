@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import uvicorn
@@ -111,30 +113,39 @@ class LiveServer:
     url: str
 
 
+def start_uvicorn(
+    app: Any, *, http: type[asyncio.Protocol] = JoinedWritesProtocol
+) -> tuple[uvicorn.Server, threading.Thread, int]:
+    """uvicorn on a free port in a thread, configured as `gateway-sim serve` configures it
+    (`http`: its protocol, unless a test swaps it); returns once it accepts connections."""
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=False,  # as `gateway-sim serve`: the app decides about X-Forwarded-*
+        http=http,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    return server, thread, port
+
+
 @pytest.fixture
 def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
     """Serve an app with uvicorn on a free port in a thread; stopped after the test."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def start(app: GatewayApp) -> LiveServer:
-        port = free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            proxy_headers=False,  # as `gateway-sim serve`: the app decides about X-Forwarded-*
-            http=JoinedWritesProtocol,  # as `gateway-sim serve`
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
+        server, thread, port = start_uvicorn(app)
         servers.append((server, thread))
         return LiveServer(app, f"http://127.0.0.1:{port}")
 

@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from gateway_sim.app import create_app
 from gateway_sim.joined_writes import JoinedWritesProtocol
 from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.types import Receive, Scope, Send
 
-from .conftest import SEND, free_port
+from .conftest import SEND, start_uvicorn
 
 WRITES: list[bytes] = []
 
@@ -58,22 +56,7 @@ async def slow_stream(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def _serve(app: Any) -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        http=RecordingProtocol,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
+    server, thread, port = start_uvicorn(app, http=RecordingProtocol)
     WRITES.clear()
     yield port
     server.should_exit = True
