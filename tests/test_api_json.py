@@ -103,6 +103,7 @@ def test_per_recipient_ids_and_invalid_numbers(https: TestClient) -> None:
     assert credit(app_of(https)) == 98
     (entry,) = https.get("/_sim/requests").json()["requests"]
     assert entry["outcome"] == "partial"
+    assert entry["fields"]["to"] == "07700900123,12,+447700900124,07700900123"  # JSON, flattened
     only_invalid = post(https, request(to="12,0"))
     assert only_invalid["response_status"] == "ok"
     assert [m["error"] for m in only_invalid["messages"]] == ["invalid_number"] * 2

@@ -55,6 +55,7 @@ class JsonEndpoints:
             request.fields = json_fields(request.body)
         except InvalidRequest as malformed:
             return malformed
+        request.content_type = None  # the fields are no longer the raw form's: keep them
         return None
 
     def refusal(self, line: str, reason: str) -> Reply:

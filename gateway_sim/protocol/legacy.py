@@ -168,25 +168,16 @@ class LegacyEndpoints:
         send: Send,
         started: float,
     ) -> None:
-        """Answer as the fired rule says; the journal names the rule and what it did."""
+        """Answer as the fired rule says; the journal names the rule and what it did. A request
+        that is processed is processed at once; only what is sent waits for the latency."""
         action = decision.action
         status, note = 200, ""
-        if action.fault is None and action.http_status is None:
-            reply = self._rule_reply(decision, handler, request)
-            if reply.message_id is not None and self.durable:
-                await self.gateway.store.committed()
-            await _wait_until(started + decision.latency)
-            await respond(send, 200, reply.body, content_type=reply.content_type)
-            self._journal_rule(
-                scope, request, reply, status=status, note=note, decision=decision, started=started
-            )
-            return
-        if decision.latency:
-            await _wait_until(started + decision.latency)
         if action.fault in ("reset", "close", "hang", "garbage"):
+            await _wait_until(started + decision.latency)
             note = await _early_fault(action.fault, receive, send)
             reply, status = Reply(b"", ""), 0
         elif action.http_status is not None:
+            await _wait_until(started + decision.latency)
             status = action.http_status
             body = (action.body if action.body is not None else HTTPStatus(status).phrase).encode()
             extra = (
@@ -198,13 +189,16 @@ class LegacyEndpoints:
             reply = self._rule_reply(decision, handler, request)
             if reply.message_id is not None and self.durable:
                 await self.gateway.store.committed()
+            await _wait_until(started + decision.latency)
             if action.fault == "truncate":
                 note = await faults.truncate(receive, send, reply.body)
-            else:  # dribble
+            elif action.fault == "dribble":
                 note = await faults.dribble(send, reply.body, action.dribble_ms / 1000)
-        self._journal_rule(
-            scope, request, reply, status=status, note=note, decision=decision, started=started
-        )
+            else:
+                await respond(send, 200, reply.body, content_type=reply.content_type)
+        reason = _rule_reason(decision, reply.reason, note)
+        reply = reply._replace(reason=reason)
+        self._journal(scope, request, status, reply, started=started, rule=decision.rule)
 
     def _rule_reply(self, decision: Decision, handler: Handler, request: GatewayRequest) -> Reply:
         """The answer a rule gives in place of the gateway's, or the gateway's own."""
@@ -214,21 +208,6 @@ class LegacyEndpoints:
         if action.delay_reply is not None:
             return self._refusal(request.path, f"DELAY:{action.delay_reply}", "")
         return self._answer(handler, request, decision)
-
-    def _journal_rule(
-        self,
-        scope: Scope,
-        request: GatewayRequest,
-        reply: Reply,
-        *,
-        status: int,
-        note: str,
-        decision: Decision,
-        started: float,
-    ) -> None:
-        reason = _rule_reason(decision, reply.reason, note)
-        reply = reply._replace(reason=reason)
-        self._journal(scope, request, status, reply, started=started, rule=decision.rule)
 
     def _send(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         outcome = self.gateway.submit(
@@ -302,13 +281,9 @@ class LegacyEndpoints:
 
     def _reparsable(self, request: GatewayRequest) -> bool:
         """Whether the journal may drop the request's fields and parse them again when read:
-        they came from the raw query and body as they are (no dialect rewrote them), and they go
-        to the in-memory journal (a database file's journal stores them at once)."""
-        return (
-            request.content_type is not None
-            and request.path not in self.dialects
-            and self.gateway.store.keeps_journal_in_memory
-        )
+        they are still what the raw query and body give (`content_type` set), and they go to the
+        in-memory journal (a database file's journal stores them at once)."""
+        return request.content_type is not None and self.gateway.store.keeps_journal_in_memory
 
     async def _refuse(
         self,

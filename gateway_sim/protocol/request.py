@@ -38,8 +38,9 @@ class GatewayRequest:
     body_size: int = 0
     malformed: str | None = None
     content_type: str | None = None
-    """Set when `fields` are `form_fields(query, body, content_type)`: they can be parsed again
-    from the raw bytes (not for multipart bodies, whose files are not kept raw)."""
+    """Set while `fields` are `form_fields(query, body, content_type)`, so they can be parsed
+    again from the raw bytes (never for multipart bodies, whose files are not kept raw); whoever
+    replaces `fields` sets it to None."""
 
 
 async def read_request(
