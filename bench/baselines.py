@@ -37,7 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway_sim import cli, logs, serve
-from gateway_sim.joined_writes import JoinedWritesProtocol
+from gateway_sim.fast_lane import FastLaneProtocol
 from gateway_sim.records import Exchange, Message
 from gateway_sim.scenario import load_scenario
 from gateway_sim.store import Retention, Store
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lifespan="off",
         server_header=False,
         date_header=True,
-        http=JoinedWritesProtocol if args.kind == "ceiling" else "auto",
+        http=FastLaneProtocol if args.kind == "ceiling" else "auto",
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -25,6 +25,7 @@ from gateway_sim import control, metrics
 from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, SystemClock
 from gateway_sim.events import MessageEvents
+from gateway_sim.fast_lane import Answer
 from gateway_sim.gateway import Gateway
 from gateway_sim.inbound import AutoReplies, Inbound
 from gateway_sim.protocol.json_api import JsonEndpoints
@@ -117,6 +118,20 @@ class GatewayApp(Starlette):
             lifespan=_lifespan,
             exception_handlers={HTTPException: _not_found},
         )
+
+    def takes_at_once(self, scope: Scope) -> str | None:
+        """For the server's fast lane (`fast_lane.FastLaneProtocol`): a ticket (the request's
+        Content-Type) when its answer can be made as soon as its body is in, else None: see
+        `LegacyEndpoints.takes_at_once`. Never while a rule may hold answers back."""
+        if self.gateway.rules.holds_answers:
+            return None
+        return self.legacy.takes_at_once(scope)
+
+    def answer_at_once(self, scope: Scope, body: bytes, ticket: str) -> Answer | None:
+        """The answer to a request `takes_at_once` took, or None: it goes the ASGI way."""
+        if self.gateway.rules.holds_answers:  # a rule came in while its body did
+            return None
+        return self.legacy.answer_at_once(scope, body, ticket)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -183,6 +183,12 @@ class Action(_Model):
             raise ValueError("body and retry_after go with http_status")
         return self
 
+    @property
+    def awaited(self) -> bool:
+        """Whether it is more than an answer (an HTTP error status, a connection fault), made
+        by the app's ASGI path even without latency."""
+        return self.fault is not None or self.http_status is not None
+
 
 class RateLimit(_Model):
     """Matches once more than `per_second` requests came in the last second (per key)."""

@@ -141,7 +141,7 @@ def run(
 
     from gateway_sim.app import create_app
     from gateway_sim.clock import ManualClock, SystemClock
-    from gateway_sim.joined_writes import JoinedWritesProtocol
+    from gateway_sim.fast_lane import FastLaneProtocol
 
     seed = args.seed if args.seed is not None else scenario.settings.seed
     clock = ManualClock(datetime.now(UTC)) if args.clock == "manual" else SystemClock()
@@ -165,7 +165,7 @@ def run(
         timeout_graceful_shutdown=GRACE_SECONDS,  # type: ignore[arg-type]  # asyncio.wait_for's
         ssl_certfile=tls.cert if tls else None,
         ssl_keyfile=tls.key if tls else None,
-        http=JoinedWritesProtocol,
+        http=FastLaneProtocol,
     )
     tune_garbage_collector()
     try:

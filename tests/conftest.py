@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp, create_app
 from gateway_sim.clock import ManualClock
-from gateway_sim.joined_writes import JoinedWritesProtocol
+from gateway_sim.fast_lane import FastLaneProtocol
 from gateway_sim.records import Message
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
 
@@ -114,7 +114,7 @@ class LiveServer:
 
 
 def start_uvicorn(
-    app: Any, *, http: type[asyncio.Protocol] = JoinedWritesProtocol
+    app: Any, *, http: type[asyncio.Protocol] = FastLaneProtocol
 ) -> tuple[uvicorn.Server, threading.Thread, int]:
     """uvicorn on a free port in a thread, configured as `gateway-sim serve` configures it
     (`http`: its protocol, unless a test swaps it); returns once it accepts connections."""

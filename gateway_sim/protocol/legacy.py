@@ -16,16 +16,20 @@ from time import perf_counter
 from typing import NamedTuple, Protocol
 
 from gateway_sim.errors import GatewayError, InvalidRequest
+from gateway_sim.fast_lane import Answer, Headers
 from gateway_sim.gateway import Gateway
 from gateway_sim.joined_writes import RECEIVED_AT
 from gateway_sim.protocol import faults
 from gateway_sim.protocol.answers import AnswerFormat
+from gateway_sim.protocol.form import media_type
 from gateway_sim.protocol.request import (
     BodyTooLarge,
     ClientGone,
     GatewayRequest,
     HeadersTooLarge,
+    form_request,
     read_request,
+    request_head,
 )
 from gateway_sim.records import Exchange, Outcome, outcome_of_answer
 from gateway_sim.rules import Decision
@@ -46,6 +50,22 @@ class Reply(NamedTuple):
     content_type: bytes = TEXT
     outcome: Outcome | None = None
     """For answers that are not plain text: how the journal classifies them."""
+    rule: str | None = None
+    """The rule that fired for it, if one did."""
+
+
+class Pending(NamedTuple):
+    """A request read and decided whose answer must be awaited: a rule's latency or fault, or
+    (with `reply` made) a database file committing its message first."""
+
+    request: GatewayRequest
+    decision: Decision | None
+    reply: Reply | None = None
+
+
+PENDING = "gateway_sim.pending"
+"""ASGI scope extension: the `Pending` of a request the server's fast lane read and decided but
+could not answer at once; the app picks it up where the lane left it (nothing is done twice)."""
 
 
 Handler = Callable[[GatewayRequest, "Decision | None"], Reply]
@@ -96,10 +116,43 @@ class LegacyEndpoints:
         """The handler of an emulated path, matched case-insensitively."""
         return self.routes.get(path.lower())
 
+    def takes_at_once(self, scope: Scope) -> str | None:
+        """For the server's fast lane: the Content-Type of a request whose answer can be made
+        as soon as its body is in (see `answer_at_once`), or None when it must go the ASGI way
+        (another path or method, a multipart body, headers or Content-Length over the limits,
+        or a scenario whose answers wait for delivery reports or for a database file)."""
+        if self.durable or scope["method"] not in ("GET", "POST"):
+            return None
+        if scope["path"].lower() not in self.routes:
+            return None
+        try:
+            content_type = request_head(scope, self.max_body_bytes, self.max_header_bytes)
+        except (HeadersTooLarge, BodyTooLarge):
+            return None
+        return None if media_type(content_type) == "multipart/form-data" else content_type
+
+    def answer_at_once(self, scope: Scope, body: bytes, content_type: str) -> Answer | None:
+        """For the server's fast lane: the answer (status, headers, body) to a request that
+        `takes_at_once` took, made and journaled now; or None, with its `Pending` in the scope's
+        extensions, when it must be awaited and so go the ASGI way."""
+        request = form_request(scope, body, content_type)
+        handler = self.routes[request.path]
+        settled = self.settle(handler, scope, request)
+        if isinstance(settled, Pending):
+            scope["extensions"][PENDING] = settled
+            return None
+        self._journal(scope, request, 200, settled, started=_started(scope))
+        return 200, answer_headers(settled.body, settled.content_type), settled.body
+
     async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request on an emulated path."""
-        received = scope.get("extensions", {}).get(RECEIVED_AT)
-        started = received["perf_counter"] if received else perf_counter()
+        started = _started(scope)
+        pending = scope.get("extensions", {}).get(PENDING)
+        if pending is not None:  # the fast lane read and decided it
+            await self._finish(
+                pending, handler, scope=scope, receive=receive, send=send, started=started
+            )
+            return
         if scope["method"] not in ("GET", "POST"):
             reason = f"method {scope['method']} is not allowed; use GET or POST"
             await self._refuse(
@@ -118,25 +171,60 @@ class LegacyEndpoints:
             return
         except ClientGone:
             return
+        settled = self.settle(handler, scope, request)
+        if isinstance(settled, Pending):
+            await self._finish(
+                settled, handler, scope=scope, receive=receive, send=send, started=started
+            )
+            return
+        await respond(send, 200, settled.body, content_type=settled.content_type)
+        self._journal(scope, request, 200, settled, started=started)
+
+    def settle(self, handler: Handler, scope: Scope, request: GatewayRequest) -> Reply | Pending:
+        """Decide and process a request; its answer, when nothing has to be awaited."""
         dialect = self.dialects.get(request.path) if self.dialects else None
         if dialect is not None:
             refused = dialect.prepare(request, scope)
             if refused is not None:
-                reply = dialect.refusal(refused.line, refused.reason)
-                await respond(send, 200, reply.body, content_type=reply.content_type)
-                self._journal(scope, request, 200, reply, started=started)
-                return
+                return dialect.refusal(refused.line, refused.reason)
         decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
         if decision is None:
             reply = self._answer(handler, request)
             if reply.message_id is not None and self.durable:
-                await self.gateway.store.committed()
-            await respond(send, 200, reply.body, content_type=reply.content_type)
-            self._journal(scope, request, 200, reply, started=started)
+                return Pending(request, None, reply)
+            return reply
+        if decision.latency or decision.action.awaited or self.durable:
+            return Pending(request, decision)
+        reply = self._rule_reply(decision, handler, request)
+        return reply._replace(reason=_rule_reason(decision, reply.reason, ""), rule=decision.rule)
+
+    async def _finish(
+        self,
+        pending: Pending,
+        handler: Handler,
+        *,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+    ) -> None:
+        """Answer a request whose answer must be awaited."""
+        if pending.decision is not None:
+            await self._apply(
+                pending.decision,
+                handler,
+                pending.request,
+                scope=scope,
+                receive=receive,
+                send=send,
+                started=started,
+            )
             return
-        await self._apply(
-            decision, handler, request, scope=scope, receive=receive, send=send, started=started
-        )
+        reply = pending.reply
+        assert reply is not None  # a Pending without a decision has its reply
+        await self.gateway.store.committed()
+        await respond(send, 200, reply.body, content_type=reply.content_type)
+        self._journal(scope, pending.request, 200, reply, started=started)
 
     def _answer(
         self, handler: Handler, request: GatewayRequest, decision: Decision | None = None
@@ -197,8 +285,8 @@ class LegacyEndpoints:
             else:
                 await respond(send, 200, reply.body, content_type=reply.content_type)
         reason = _rule_reason(decision, reply.reason, note)
-        reply = reply._replace(reason=reason)
-        self._journal(scope, request, status, reply, started=started, rule=decision.rule)
+        reply = reply._replace(reason=reason, rule=decision.rule)
+        self._journal(scope, request, status, reply, started=started)
 
     def _rule_reply(self, decision: Decision, handler: Handler, request: GatewayRequest) -> Reply:
         """The answer a rule gives in place of the gateway's, or the gateway's own."""
@@ -239,7 +327,6 @@ class LegacyEndpoints:
         reply: Reply,
         *,
         started: float,
-        rule: str | None = None,
     ) -> None:
         if reply.content_type in (TEXT, JSON):
             answer = reply.body.decode("utf-8", "replace")
@@ -261,7 +348,7 @@ class LegacyEndpoints:
                 account=request.fields.get("username")
                 or self.gateway.account_named(request.fields),
                 message_id=reply.message_id,
-                rule=rule,
+                rule=reply.rule,
                 files=tuple(
                     {
                         "filename": f.part.filename,
@@ -354,14 +441,24 @@ async def respond(
     send: Send,
     status: int,
     body: bytes,
-    extra: list[tuple[bytes, bytes]] | None = None,
+    extra: Headers | None = None,
     *,
     content_type: bytes = TEXT,
 ) -> None:
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        *(extra or []),
-    ]
+    headers = answer_headers(body, content_type, extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def answer_headers(body: bytes, content_type: bytes, extra: Headers | None = None) -> Headers:
+    """The headers of an answer, the same whether the ASGI path or the fast lane sends it."""
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers += extra
+    return headers
+
+
+def _started(scope: Scope) -> float:
+    """When the request began to arrive (the server's stamp), else now."""
+    received = scope.get("extensions", {}).get(RECEIVED_AT)
+    return received["perf_counter"] if received else perf_counter()

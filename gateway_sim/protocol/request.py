@@ -47,6 +47,20 @@ async def read_request(
     scope: Scope, receive: Receive, max_body_bytes: int, max_header_bytes: int
 ) -> GatewayRequest:
     """Parse a gateway request; raise `HeadersTooLarge`, `BodyTooLarge` or `ClientGone`."""
+    content_type = request_head(scope, max_body_bytes, max_header_bytes)
+    if media_type(content_type) == "multipart/form-data":
+        query_raw: bytes = scope["query_string"]
+        charset = charset_of(content_type)
+        query = parse_urlencoded(query_raw, charset) if query_raw else {}
+        request = await _read_multipart(receive, content_type, charset, query, max_body_bytes)
+        request.path, request.query = scope["path"].lower(), query_raw
+        return request
+    return form_request(scope, await _read_body(receive, max_body_bytes), content_type)
+
+
+def request_head(scope: Scope, max_body_bytes: int, max_header_bytes: int) -> str:
+    """The request's Content-Type (empty without one), once its headers are found within the
+    limits: raise `HeadersTooLarge`, or `BodyTooLarge` for a Content-Length over the limit."""
     content_type = ""
     header_bytes = 0
     for name, value in scope["headers"]:
@@ -57,14 +71,12 @@ async def read_request(
             raise BodyTooLarge(f"Content-Length {int(value)} is over {max_body_bytes}")
     if header_bytes > max_header_bytes:
         raise HeadersTooLarge(f"the headers are {header_bytes} bytes, over {max_header_bytes}")
+    return content_type
+
+
+def form_request(scope: Scope, body: bytes, content_type: str) -> GatewayRequest:
+    """A request whose whole body is in hand and is not multipart (a form, JSON or nothing)."""
     query_raw: bytes = scope["query_string"]
-    if media_type(content_type) == "multipart/form-data":
-        charset = charset_of(content_type)
-        query = parse_urlencoded(query_raw, charset) if query_raw else {}
-        request = await _read_multipart(receive, content_type, charset, query, max_body_bytes)
-        request.path, request.query = scope["path"].lower(), query_raw
-        return request
-    body = await _read_body(receive, max_body_bytes)
     return GatewayRequest(
         form_fields(query_raw, body, content_type),
         scope["path"].lower(),

@@ -1,0 +1,294 @@
+"""The server's fast lane (gateway_sim.fast_lane), over real sockets: a request the app can answer
+at once is answered from the parser's callback, with the bytes the ASGI path sends; every other
+request goes the ASGI way, decided once. A reference server runs the same app on the ASGI path
+alone (`JoinedWritesProtocol`); the lane's server counts the ASGI tasks it starts."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from gateway_sim.app import GatewayApp, create_app
+from gateway_sim.clock import ManualClock
+from gateway_sim.fast_lane import LANE_BODY_BYTES, FastLaneProtocol
+from gateway_sim.joined_writes import JoinedWritesProtocol
+from gateway_sim.queries import ExchangeQuery
+from gateway_sim.scenario import parse_scenario
+from gateway_sim.store import Store
+
+from .conftest import BALANCE, SEND, START, build_app, free_port, start_uvicorn
+
+TASKS: list[str] = []
+"""The paths of the requests the lane's server sent the ASGI way."""
+
+
+class CountingLane(FastLaneProtocol):
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        TASKS.append(cycle.scope["path"])
+        super()._start_asgi_task(cycle, app)
+
+
+Serve = Callable[..., int]
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Serve an app on a free port with a protocol; all stopped after the test."""
+    started: list[tuple[uvicorn.Server, threading.Thread, GatewayApp]] = []
+
+    def start(app: GatewayApp, http: type[Any] = CountingLane) -> int:
+        server, thread, port = start_uvicorn(app, http=http)
+        started.append((server, thread, app))
+        return port
+
+    TASKS.clear()
+    yield start
+    for server, thread, app in started:
+        server.should_exit = True
+        thread.join(timeout=5)
+        app.close()
+
+
+def request(
+    method: str,
+    target: str,
+    body: bytes = b"",
+    *,
+    content_type: str = "application/x-www-form-urlencoded",
+    version: str = "1.1",
+    extra: str = "",
+) -> bytes:
+    head = f"{method} {target} HTTP/{version}\r\nHost: x\r\n{extra}"
+    if body or method == "POST":
+        head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+def read_answer(sock: socket.socket, buffer: bytearray) -> bytes:
+    """One answer with a Content-Length body off `sock` (what follows it stays in `buffer`),
+    its Date header left out (the two servers' clocks tick apart); a `100 Continue` before it
+    is kept in front of it."""
+    continued = b""
+    if buffer.startswith(b"HTTP/1.1 100 ") or not buffer:
+        _fill_head(sock, buffer)
+        if buffer.startswith(b"HTTP/1.1 100 "):
+            end = buffer.index(b"\r\n\r\n") + 4
+            continued = bytes(buffer[:end])
+            del buffer[:end]
+    return continued + _final_answer(sock, buffer)
+
+
+def _fill_head(sock: socket.socket, buffer: bytearray) -> None:
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before a whole head: {bytes(buffer)!r}"
+        buffer += chunk
+
+
+def _final_answer(sock: socket.socket, buffer: bytearray) -> bytes:
+    _fill_head(sock, buffer)
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = next(int(line[15:]) for line in lines if line.lower().startswith(b"content-length:"))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before the whole body"
+        rest += chunk
+    del buffer[: len(head) + 4 + length]
+    shown = [line for line in lines if not line.lower().startswith(b"date:")]
+    return b"\r\n".join(shown) + b"\r\n\r\n" + rest[:length]
+
+
+def exchange(port: int, requests: list[bytes]) -> list[bytes]:
+    """Each request in turn on one connection, and its answer."""
+    answers = []
+    buffer = bytearray()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for raw in requests:
+            sock.sendall(raw)
+            answers.append(read_answer(sock, buffer))
+    return answers
+
+
+FIRST_ID = 10011000000000000001
+FORM = b"username=demo&password=demo&to=07700900123&text=hi"
+GATEWAY_REQUESTS = [
+    request("POST", SEND, FORM),
+    request("GET", SEND + "?" + FORM.decode()),
+    request("POST", SEND, b"username=demo&password=wrong&to=07700900123&text=hi"),
+    request("POST", SEND, b"username=demo&password=demo&to=12&text=hi"),
+    request("POST", SEND, b"username=demo&password=demo&text=no+to"),
+    request("GET", BALANCE + "?username=demo&password=demo"),
+    request("POST", "/SMSGateway/SendMsg.ASPX", FORM),
+    request("POST", "/smsgateway/sendmsg%2Easpx", FORM),
+    request("POST", SEND + "?to=07700900124", b"username=demo&password=demo&text=q%C3%A9"),
+    request("POST", SEND, FORM, version="1.0"),
+    request("POST", "/api/https/sendmsg.aspx", b"accesskey=demo-access&secretkey=demo-secret"),
+    request(
+        "POST",
+        "/api/json/sendmsg.aspx",
+        b'{"accesskey": "demo-access", "secretkey": "demo-secret", "to": ["07700900123"], '
+        b'"text": "hi"}',
+        content_type="application/json",
+        extra="X-Forwarded-Proto: https\r\n",
+    ),
+    request("POST", "/api/json/sendmsg.aspx", b"{not json", content_type="application/json"),
+]
+
+
+def test_the_lane_answers_gateway_requests_as_the_asgi_path_does(serve: Serve) -> None:
+    lane = serve(build_app(trust_proxy=True))
+    reference = serve(build_app(trust_proxy=True), JoinedWritesProtocol)
+    TASKS.clear()
+    for raw in GATEWAY_REQUESTS:  # one connection each: HTTP/1.0 closes its own
+        lane_answer, reference_answer = exchange(lane, [raw]), exchange(reference, [raw])
+        assert lane_answer == reference_answer, raw
+    assert TASKS == []  # all on the lane
+    sent = exchange(lane, [GATEWAY_REQUESTS[0]])[0]
+    assert sent.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert sent.endswith(b"\r\n\r\nID:10011000000000000007")  # the seventh accepted send
+
+
+def test_other_requests_go_the_asgi_way(serve: Serve) -> None:
+    lane = serve(build_app())
+    reference = serve(build_app(), JoinedWritesProtocol)
+    others = [
+        request("PUT", SEND, FORM),
+        request("GET", "/no/such/page"),
+        request("POST", SEND, FORM, extra="Expect: 100-continue\r\n"),
+        request("POST", SEND, FORM, extra=f"X-Big: {'a' * 17_000}\r\n"),
+    ]
+    for raw in others:
+        assert exchange(lane, [raw]) == exchange(reference, [raw]), raw
+    assert TASKS == [SEND, "/no/such/page", SEND, SEND]
+
+
+def test_a_body_arriving_in_pieces_is_gathered_on_the_lane(serve: Serve) -> None:
+    port = serve(build_app())
+    raw = request("POST", SEND, FORM)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for piece in (raw[:-30], raw[-30:-10], raw[-10:]):
+            sock.sendall(piece)
+            time.sleep(0.05)
+        answer = read_answer(sock, bytearray())
+    assert answer.endswith(b"ID:10011000000000000001")
+    assert TASKS == []
+
+
+def test_a_body_over_the_lane_size_is_handed_over_whole(serve: Serve) -> None:
+    lane = serve(build_app())
+    reference = serve(build_app(), JoinedWritesProtocol)
+    text = b"x" * (LANE_BODY_BYTES + 100)
+    raw = request("POST", SEND, b"username=demo&password=demo&to=07700900123&text=" + text)
+    chunked = (
+        f"POST {SEND} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    for piece in (FORM + b"&text2=", text):
+        chunked += b"%x\r\n" % len(piece) + piece + b"\r\n"
+    chunked += b"0\r\n\r\n"
+    for big in (raw, chunked):
+        lane_answer = exchange(lane, [big])
+        assert lane_answer == exchange(reference, [big])
+        assert b"ERR:" not in lane_answer[0]
+    assert TASKS == [SEND, SEND]
+
+
+def test_pipelined_requests_are_answered_in_order(serve: Serve) -> None:
+    port = serve(build_app())
+    slow = (
+        "version: 1\naccounts: [{username: demo, password: demo, credit: 100}]\n"
+        "rules: [{name: slow, match: {to: '447700900999'}, action: {latency_ms: 150}}]\n"
+    )
+    slow_port = serve(build_app(slow))
+    burst = b"".join(request("POST", SEND, FORM) for _ in range(3))
+    slow_first = request("POST", SEND, FORM.replace(b"07700900123", b"07700900999")) + burst
+    for target, raw in ((port, burst), (slow_port, slow_first)):
+        with socket.create_connection(("127.0.0.1", target), timeout=5) as sock:
+            sock.sendall(raw)
+            buffer = bytearray()
+            answers = [read_answer(sock, buffer) for _ in range(raw.count(b"POST"))]
+        ids = [int(answer.rsplit(b"ID:", 1)[1]) - FIRST_ID + 1 for answer in answers]
+        assert ids == list(range(1, len(answers) + 1))
+    assert TASKS == [SEND] * 4  # the slow one, and the three queued behind it
+
+
+def test_a_rule_that_waits_is_decided_once_and_answered_the_asgi_way(serve: Serve) -> None:
+    scenario = (
+        "version: 1\naccounts: [{username: demo, password: demo, credit: 100}]\n"
+        "rules:\n"
+        "  - {name: slow, match: {to: '447700900123'}, action: {latency_ms: 150}}\n"
+        "  - {name: broken, match: {to: '447700900124'}, action: {error: GATEWAY_ERROR}}\n"
+    )
+    app = build_app(scenario)
+    port = serve(app)
+    started = time.monotonic()
+    slow = exchange(port, [request("POST", SEND, FORM)])[0]
+    waited = time.monotonic() - started
+    broken = exchange(port, [request("POST", SEND, FORM.replace(b"123", b"124"))])[0]
+    assert slow.endswith(b"ID:10011000000000000001")
+    assert waited >= 0.15
+    assert broken.endswith(b"ERR:GATEWAY_ERROR")
+    assert TASKS == [SEND]  # the instant rule's answer was made on the lane
+    counts = {
+        rule["name"]: (rule["matched"], rule["fired"]) for rule in app.gateway.rules.describe()
+    }
+    assert counts == {"slow": (1, 1), "broken": (1, 1)}
+    journal = app.store.exchanges(ExchangeQuery())
+    assert [entry.rule for _, entry in journal] == ["broken", "slow"]
+
+
+def test_a_database_file_or_held_answers_keep_sends_off_the_lane(
+    serve: Serve, tmp_path: Path
+) -> None:
+    durable = create_app(
+        parse_scenario("version: 1\naccounts: [{username: demo, password: demo, credit: 9}]\n"),
+        clock=ManualClock(START),
+        store=Store(str(tmp_path / "sim.db")),
+    )
+    held = build_app(
+        "version: 1\naccounts: [{username: demo, password: demo, credit: 9}]\n"
+        "rules: [{name: early, action: {delivery: {before_answer: true}}}]\n"
+    )
+    for app in (durable, held):
+        port = serve(app)
+        answer = exchange(port, [request("POST", SEND, FORM)])[0]
+        assert answer.endswith(b"ID:10011000000000000001")
+    assert TASKS == [SEND, SEND]
+
+
+def test_an_idle_lane_connection_is_closed_after_the_keep_alive_timeout() -> None:
+    app = build_app()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=False,
+        http=CountingLane,
+        timeout_keep_alive=0.3,  # type: ignore[arg-type]
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", config.port), timeout=5) as sock:
+            sock.sendall(request("POST", SEND, FORM))
+            assert read_answer(sock, bytearray()).endswith(b"ID:10011000000000000001")
+            started = time.monotonic()
+            assert sock.recv(100) == b""  # closed by the server
+            assert 0.2 < time.monotonic() - started < 3
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        app.close()
