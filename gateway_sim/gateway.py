@@ -27,7 +27,7 @@ from gateway_sim.errors import (
     ParameterMissing,
     TooManyNumbers,
 )
-from gateway_sim.numbers import NumberPlan, Recipient, is_digits, normalise, split_recipients
+from gateway_sim.numbers import NumberPlan, Routing, is_digits, normalise, split_recipients
 from gateway_sim.records import ContentPart, Message
 from gateway_sim.rules import Decision, Facts, RuleBook
 from gateway_sim.scenario import Scenario
@@ -51,11 +51,24 @@ SUBACCOUNT_DETAILS = (
 
 
 class Outcome(NamedTuple):
-    """What a submission came to: one `(recipient, result)` line per recipient, and why."""
+    """What a submission came to: each recipient as shown and its result (None: accepted, under
+    the message's id), and why."""
 
-    lines: tuple[tuple[str, str], ...]
+    shown: tuple[str, ...]
+    results: tuple[str | None, ...]
     reason: str
     message: Message | None = None
+
+    @property
+    def accepted(self) -> str:
+        """The result line of an accepted recipient (`ID:<id>`); empty when none is."""
+        return f"ID:{self.message.id}" if self.message is not None else ""
+
+    @property
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        """One `(recipient, result)` pair per recipient."""
+        accepted = self.accepted
+        return tuple(zip(self.shown, (result or accepted for result in self.results), strict=True))
 
 
 class Gateway:
@@ -159,21 +172,19 @@ class Gateway:
         """
         if account is None:
             account = self.accounts.login(fields.get("username"), fields.get("password"))
-        entries = split_recipients(fields.get("to", ""))
-        if not entries:
+        settings = self.scenario.settings
+        region = account.default_country or settings.default_country
+        routing = self.numbers.routing(fields.get("to", ""), region, MAX_RECIPIENTS)
+        if not routing.entries:
             raise NoTo("the to field is missing or has no numbers")
         kind = message_type(fields.get("type"))
         given_sender = fields.get("from", "").strip()
-        settings = self.scenario.settings
         content = build_content(kind, fields, files, given_sender, settings.mms_max_bytes)
-        if len(entries) > MAX_RECIPIENTS:
-            raise TooManyNumbers(f"{len(entries)} numbers in to; at most {MAX_RECIPIENTS}")
-        region = account.default_country or settings.default_country
-        recipients = self.numbers.recipients(entries, region)
-        routable, rejected, results = _sort_out(recipients, _forced_errors(decision))
+        if routing.entries > MAX_RECIPIENTS:
+            raise TooManyNumbers(f"{routing.entries} numbers in to; at most {MAX_RECIPIENTS}")
+        routable, rejected, results = _sort_out(routing, _forced_errors(decision))
         if not routable:
-            lines = tuple((shown, str(result)) for shown, result in results)
-            return Outcome(lines, "no recipient can be routed")
+            return Outcome(routing.shown, results, "no recipient can be routed")
         cost = self.price(kind, content.parts)
         if len(routable) > 1:
             cost *= len(routable)
@@ -207,12 +218,7 @@ class Gateway:
         self.store.add(message)
         for listener in self.listeners:
             listener(message)
-        accepted = f"ID:{message.id}"
-        if len(results) == 1:  # one recipient, the common case
-            lines = ((results[0][0], accepted),)
-        else:
-            lines = tuple((shown, result or accepted) for shown, result in results)
-        return Outcome(lines, self._accepted(len(routable), cost), message)
+        return Outcome(routing.shown, results, self._accepted(len(routable), cost), message)
 
     def _accepted(self, recipients: int, cost: Decimal) -> str:
         """Why a send was accepted; the text of the last one again for the same count and the
@@ -274,24 +280,26 @@ class Gateway:
 
 
 def _sort_out(
-    recipients: list[Recipient], forced: dict[str, str]
-) -> tuple[tuple[str, ...], tuple[str, ...], list[tuple[str, str | None]]]:
-    """Routable numbers, refused entries, and each recipient's line: its error, or None for
+    routing: Routing, forced: dict[str, str]
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str | None, ...]]:
+    """Routable numbers, refused entries, and each recipient's result: its error, or None for
     the id that it will share."""
+    if not forced and routing.all_routable:  # the common case, known from the routing alone
+        return routing.routable, (), (None,) * len(routing.recipients)
     routable: list[str] = []
     rejected: list[str] = []
-    results: list[tuple[str, str | None]] = []
-    for submitted, number in recipients:
+    results: list[str | None] = []
+    for submitted, number in routing.recipients:
         if number is None:
             rejected.append(submitted)
-            results.append((submitted, INVALID_NUMBER_LINE))
+            results.append(INVALID_NUMBER_LINE)
         elif number in forced:
             rejected.append(submitted)
-            results.append((number, f"ERR:{forced[number]}"))
+            results.append(f"ERR:{forced[number]}")
         else:
             routable.append(number)
-            results.append((number, None))
-    return tuple(routable), tuple(rejected), results
+            results.append(None)
+    return tuple(routable), tuple(rejected), tuple(results)
 
 
 def _type_or_none(raw: str | None) -> int | None:

@@ -70,47 +70,100 @@ def normalise(entry: str, region: str, strict: bool) -> str | None:
 
 
 PLAN_CACHE_SIZE = 65_536
+"""Entries whose verdict is remembered (all regions together); past it, all are forgotten."""
+ROUTING_CHARS_KEPT = 4_000_000
+"""The `to` fields whose routing is remembered, in characters; past it, all are forgotten."""
+
+
+class Routing(NamedTuple):
+    """What a `to` field comes to: how many entries it has, and its recipients, judged and
+    de-duplicated (left empty when the entries are over the limit: they are refused whole)."""
+
+    entries: int
+    recipients: tuple[Recipient, ...]
+    shown: tuple[str, ...]
+    """Each recipient as a multi-line answer lists it."""
+    routable: tuple[str, ...]
+    """The normalised numbers of the routable recipients."""
+
+    @property
+    def all_routable(self) -> bool:
+        return len(self.routable) == len(self.recipients)
+
+    @classmethod
+    def of(cls, entries: int, recipients: tuple[Recipient, ...]) -> Routing:
+        shown = tuple(recipient.shown for recipient in recipients)
+        routable = tuple(number for _, number in recipients if number is not None)
+        return cls(entries, recipients, shown, routable)
 
 
 class NumberPlan:
     """The scenario's number policy: validation strictness and unroutable ranges.
 
-    Each (entry, region) verdict is remembered, so a number a test suite sends again and again
-    costs one dictionary look-up.
+    Each entry's verdict in each region is remembered, and so is each whole `to` field's
+    routing: a test suite sends the same numbers again and again, and then a send of 100
+    recipients costs one dictionary look-up for them instead of a hundred.
     """
 
     def __init__(self, numbers: Numbers) -> None:
         self._strict = numbers.validation == "strict"
         patterns = "|".join(fnmatch.translate(glob) for glob in numbers.unroutable)
         self._unroutable = re.compile(patterns) if patterns else None
-        self._verdicts: dict[tuple[str, str], str | None] = {}
+        self._verdicts: dict[str, dict[str, Recipient]] = {}
+        """Region -> entry -> its verdict."""
+        self._judged = 0
+        self._routings: dict[tuple[str, str], Routing] = {}
+        self._routing_chars = 0
 
     def judge(self, entry: str, region: str) -> str | None:
         """The normalised number for `entry`, or None when it cannot be routed."""
-        key = (entry, region)
-        try:
-            return self._verdicts[key]
-        except KeyError:
-            pass
+        return self._recipient(entry, region).number
+
+    def _recipient(self, entry: str, region: str) -> Recipient:
+        in_region = self._verdicts.get(region)
+        if in_region is None:
+            in_region = self._verdicts[region] = {}
+        recipient = in_region.get(entry)
+        if recipient is not None:
+            return recipient
         number = normalise(entry, region, self._strict)
         if number is not None and self._unroutable and self._unroutable.match(number):
             number = None
-        if len(self._verdicts) >= PLAN_CACHE_SIZE:
+        if self._judged >= PLAN_CACHE_SIZE:
             self._verdicts.clear()
-        self._verdicts[key] = number
-        return number
+            self._judged = 0
+            in_region = self._verdicts[region] = {}
+        recipient = in_region[entry] = Recipient(entry, number)
+        self._judged += 1
+        return recipient
+
+    def routing(self, to: str, region: str, limit: int) -> Routing:
+        """The entries of a `to` field judged in `region` and de-duplicated after normalising
+        (first occurrence kept); none are judged when there are more than `limit`."""
+        key = (to, region)
+        known = self._routings.get(key)
+        if known is not None:
+            return known
+        entries = split_recipients(to)
+        if len(entries) > limit:
+            return Routing.of(len(entries), ())
+        routing = Routing.of(len(entries), tuple(self.recipients(entries, region)))
+        if self._routing_chars + len(to) > ROUTING_CHARS_KEPT:
+            self._routings.clear()
+            self._routing_chars = 0
+        self._routings[key] = routing
+        self._routing_chars += len(to)
+        return routing
 
     def recipients(self, entries: list[str], region: str) -> list[Recipient]:
         """Judge each entry and drop duplicates after normalising; first occurrence kept."""
         seen: set[str] = set()
         result: list[Recipient] = []
-        verdicts = self._verdicts
         for entry in entries:
-            number = verdicts.get((entry, region), "")  # "" is never a verdict: not judged yet
-            if number == "":
-                number = self.judge(entry, region)
+            recipient = self._recipient(entry, region)
+            number = recipient.number
             key = number if number is not None else "\0" + entry
             if key not in seen:
                 seen.add(key)
-                result.append(Recipient(entry, number))
+                result.append(recipient)
         return result

@@ -6,6 +6,7 @@ import phonenumbers
 import pytest
 from starlette.testclient import TestClient
 
+from gateway_sim import numbers
 from gateway_sim.app import GatewayApp
 from gateway_sim.numbers import NumberPlan, normalise, split_recipients
 from gateway_sim.scenario import Numbers
@@ -59,6 +60,45 @@ def test_repeated_numbers_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> No
     plan.recipients(["07700900555", "+447700900555"], "GB")
     NumberPlan(Numbers()).recipients(["07700900555"], "GB")
     assert calls == ["07700900555", "+447700900555"]
+
+
+def test_a_to_field_is_routed_once_and_its_memory_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = NumberPlan(Numbers())
+    to = "07700900123,12,+447700900123,07700900124"
+    routing = plan.routing(to, "GB", 100)
+    assert routing.entries == 4
+    assert routing.shown == ("447700900123", "12", "447700900124")
+    assert routing.routable == ("447700900123", "447700900124")
+    assert not routing.all_routable
+    assert plan.routing(to, "GB", 100) is routing
+    assert plan.routing(to, "NL", 100) is not routing  # another region judges anew
+    monkeypatch.setattr(numbers, "ROUTING_CHARS_KEPT", len(to) * 2)
+    plan.routing("07700900125", "GB", 100)  # over the bound: all forgotten
+    assert plan.routing(to, "GB", 100) is not routing
+    assert plan.routing(to, "GB", 100) == routing
+
+
+def test_entries_over_the_limit_are_counted_not_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    normalise.cache_clear()
+    calls: list[str] = []
+    monkeypatch.setattr(phonenumbers, "parse", lambda number, region=None: calls.append(number))
+    routing = NumberPlan(Numbers()).routing(",".join(["07700900123"] * 101), "GB", 100)
+    assert (routing.entries, routing.recipients, calls) == (101, (), [])
+
+
+def test_multi_line_answers_follow_the_line_settings(client_for: ClientFor) -> None:
+    client = client_for(
+        "version: 1\nsettings: {line_ending: lf, trailing_newline: true}\n"
+        "accounts: [{username: demo, password: demo, credit: 100}]\n"
+    )
+    all_accepted = client.post(SEND, data={**LOGIN, "to": "07700900123,07700900124", "text": "x"})
+    mixed = client.post(SEND, data={**LOGIN, "to": "07700900123,12", "text": "x"})
+    assert all_accepted.text == (
+        "447700900123,ID:10011000000000000001\n447700900124,ID:10011000000000000001\n"
+    )
+    assert mixed.text == "447700900123,ID:10011000000000000002\n12,ERR:INVALID_NUMBER\n"
 
 
 def test_split_drops_empty_entries_and_trims() -> None:

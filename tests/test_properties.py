@@ -201,6 +201,15 @@ def test_urlencoded_round_trips_with_asp_net_merging(
 
 
 @FAST
+@given(value=st.text(alphabet=",: /@=&+;%~aZ9\u00e9\u20ac", max_size=80), lower=st.booleans())
+def test_punctuation_escapes_decode_as_urllib_does(value: str, lower: bool) -> None:
+    quoted = quote_from_bytes(value.encode(), safe="")
+    if lower:  # escapes in lower-case hex are escapes too
+        quoted = re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quoted)
+    assert parse_urlencoded(b"to=" + quoted.encode(), None) == {"to": value}
+
+
+@FAST
 @given(raw=st.binary(max_size=300), charset=st.sampled_from([None, "utf-8", "iso8859-1", "cp1252"]))
 def test_any_bytes_parse_to_fields_without_error(raw: bytes, charset: str | None) -> None:
     fields = parse_urlencoded(raw, charset)

@@ -28,8 +28,17 @@ class AnswerFormat:
             text += self.line_ending
         return text.encode("utf-8")
 
-    def send_answer(self, lines: Sequence[tuple[str, str]]) -> bytes:
-        """One recipient: its bare result; several: one `number,result` line each."""
-        if len(lines) == 1:
-            return self.body([lines[0][1]])
-        return self.body([f"{number},{result}" for number, result in lines])
+    def send_answer(
+        self, shown: Sequence[str], results: Sequence[str | None], accepted: str
+    ) -> bytes:
+        """One recipient: its bare result; several: one `number,result` line each. A result of
+        None is `accepted` (the `ID:<id>` line)."""
+        if len(shown) == 1:
+            return self.body([results[0] or accepted])
+        if not any(results):  # all accepted: one join
+            text = f",{accepted}{self.line_ending}".join(shown) + f",{accepted}"
+            if self.trailing_newline:
+                text += self.line_ending
+            return text.encode("utf-8")
+        lines = zip(shown, results, strict=True)
+        return self.body([f"{number},{result or accepted}" for number, result in lines])

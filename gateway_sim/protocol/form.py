@@ -11,12 +11,10 @@ from urllib.parse import unquote_to_bytes
 from gateway_sim.protocol.text import UTF8_OR_NONE, charset_of, decode_field
 
 Fields = dict[str, str]
-COMMON_ESCAPES = tuple(
-    dict.fromkeys((f"%{ord(c):02{case}}", c) for c in ",: /@=&+;" for case in ("X", "x"))
-)
-"""Escapes of ASCII punctuation, replaced in one C-level pass each: a recipient list is mostly
-`%2C`. None of them yields `%` or a hex digit, so no new escape can appear, and what remains
-is decoded the general way."""
+COMMON_ESCAPES = {f"%{ord(c):02{case}}": c for c in ",: /@=&+;" for case in ("X", "x")}
+"""Escapes of ASCII punctuation, each replaced everywhere in one C-level pass: a recipient list
+is mostly `%2C`. None of them yields `%` or a hex digit, so no new escape can appear, and what
+remains is decoded the general way."""
 
 
 def form_fields(query: bytes, body: bytes, content_type: str) -> Fields:
@@ -106,14 +104,15 @@ def _name(raw: str, charset: str | None) -> str:
 def _unquote_text(text: str, charset: str | None) -> str:
     if "+" in text:
         text = text.replace("+", " ")
-    if "%" not in text:
-        return text
-    for escape, char in COMMON_ESCAPES:
-        if escape in text:
-            text = text.replace(escape, char)
-    if "%" not in text:
-        return text
-    return decode_field(unquote_to_bytes(text), charset)
+    at = text.find("%")
+    while at != -1:  # one pass per distinct escape; what comes before `at` has none left
+        escape = text[at : at + 3]
+        char = COMMON_ESCAPES.get(escape)
+        if char is None:
+            return decode_field(unquote_to_bytes(text), charset)
+        text = text.replace(escape, char)
+        at = text.find("%", at)
+    return text
 
 
 def _unquote(raw: bytes, charset: str | None) -> str:

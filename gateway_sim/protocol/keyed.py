@@ -57,7 +57,7 @@ class KeyedEndpoints:
             request.fields, request.files, endpoint=request.path, decision=decision, account=account
         )
         message_id = outcome.message.id if outcome.message else None
-        body = self.endpoints.answers.send_answer(outcome.lines)
+        body = self.endpoints.answers.send_answer(outcome.shown, outcome.results, outcome.accepted)
         return Reply(body, outcome.reason, message_id)
 
     def _balance(self, request: GatewayRequest, decision: Decision | None) -> Reply:

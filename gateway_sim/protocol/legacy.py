@@ -302,7 +302,11 @@ class LegacyEndpoints:
             request.fields, request.files, endpoint=request.path, decision=decision
         )
         message_id = outcome.message.id if outcome.message else None
-        return Reply(self.answers.send_answer(outcome.lines), outcome.reason, message_id)
+        return Reply(
+            self.answers.send_answer(outcome.shown, outcome.results, outcome.accepted),
+            outcome.reason,
+            message_id,
+        )
 
     def _retrieve_mms(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         part = self.gateway.retrieve_mms(request.fields)
