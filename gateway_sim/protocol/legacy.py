@@ -8,13 +8,13 @@ paths here with a `Dialect`: how their requests are prepared and their refusals 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from time import perf_counter
 from typing import NamedTuple, Protocol
 
+from gateway_sim.deadlines import sleep_until
 from gateway_sim.errors import GatewayError, InvalidRequest
 from gateway_sim.fast_lane import Answer, Headers
 from gateway_sim.gateway import Gateway
@@ -261,11 +261,11 @@ class LegacyEndpoints:
         action = decision.action
         status, note = 200, ""
         if action.fault in ("reset", "close", "hang", "garbage"):
-            await _wait_until(started + decision.latency)
+            await sleep_until(started + decision.latency)
             note = await _early_fault(action.fault, receive, send)
             reply, status = Reply(b"", ""), 0
         elif action.http_status is not None:
-            await _wait_until(started + decision.latency)
+            await sleep_until(started + decision.latency)
             status = action.http_status
             body = (action.body if action.body is not None else HTTPStatus(status).phrase).encode()
             extra = (
@@ -277,7 +277,7 @@ class LegacyEndpoints:
             reply = self._rule_reply(decision, handler, request)
             if reply.message_id is not None and self.durable:
                 await self.gateway.store.committed()
-            await _wait_until(started + decision.latency)
+            await sleep_until(started + decision.latency)
             if action.fault == "truncate":
                 note = await faults.truncate(receive, send, reply.body)
             elif action.fault == "dribble":
@@ -391,14 +391,6 @@ class LegacyEndpoints:
         await respond(send, status, body, extra)
         request = GatewayRequest({}, scope["path"].lower())
         self._journal(scope, request, status, Reply(body, reason), started=started)
-
-
-async def _wait_until(deadline: float) -> None:
-    """Sleep until `deadline` on the `perf_counter` clock (at once if it has passed). uvloop's
-    timers count from the time its loop read at the start of the step, so one may fire a little
-    early: the rest is slept again, and no answer leaves before its latency is over."""
-    while (remaining := deadline - perf_counter()) > 0:  # noqa: ASYNC110 (a deadline, not a poll)
-        await asyncio.sleep(remaining)
 
 
 async def _early_fault(fault: str, receive: Receive, send: Send) -> str:

@@ -1,0 +1,135 @@
+"""Sleeping until a `time.perf_counter` deadline, to the tenth of a millisecond: rule latencies.
+
+uvloop (libuv) keeps its time in whole milliseconds, read once per step of the loop, so a
+200 ms `asyncio.sleep` ends 200.5-202 ms later. On Linux a timerfd on CLOCK_MONOTONIC (the clock
+`perf_counter` reads) is set to the earliest deadline: the loop's poll returns at that instant
+and the sleepers whose deadline has come are woken together. Elsewhere, or without a timerfd,
+`asyncio.sleep` does it as before (it may wake early by the rounding, so it sleeps again).
+
+Python 3.11 has no `os.timerfd_create` (3.13 has): the two calls go through ctypes to libc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import heapq
+import itertools
+import os
+import struct
+import sys
+from time import perf_counter
+
+_CLOCK_MONOTONIC = 1
+_TFD_NONBLOCK = os.O_NONBLOCK
+_TFD_CLOEXEC = os.O_CLOEXEC
+_TFD_TIMER_ABSTIME = 1
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = (("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long))
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = (("it_interval", _Timespec), ("it_value", _Timespec))
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.timerfd_create.argtypes = (ctypes.c_int, ctypes.c_int)
+        libc.timerfd_settime.argtypes = (
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(_Itimerspec),
+            ctypes.c_void_p,
+        )
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
+
+class Deadlines:
+    """Sleepers on one event loop, woken by one timerfd set to the earliest deadline."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, libc: ctypes.CDLL) -> None:
+        self.loop = loop
+        self._libc = libc
+        fd = libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create failed")
+        self.fd: int = fd
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._armed_for = 0.0
+        loop.add_reader(fd, self._fired)
+
+    async def sleep_until(self, deadline: float) -> None:
+        if deadline <= perf_counter():
+            return
+        woken: asyncio.Future[None] = self.loop.create_future()
+        heapq.heappush(self._sleepers, (deadline, next(self._order), woken))
+        if self._sleepers[0][2] is woken:
+            self._arm(deadline)
+        await woken  # a cancelled sleeper stays in the heap until its time, then is skipped
+
+    def _arm(self, deadline: float) -> None:
+        if deadline == self._armed_for:
+            return
+        self._armed_for = deadline
+        seconds, fraction = divmod(deadline, 1.0)
+        spec = _Itimerspec(_Timespec(0, 0), _Timespec(int(seconds), int(fraction * 1e9)))
+        if self._libc.timerfd_settime(self.fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None):
+            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
+
+    def _fired(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # already read, or re-armed since
+            struct.unpack("Q", os.read(self.fd, 8))
+        now = perf_counter()
+        sleepers = self._sleepers
+        while sleepers and sleepers[0][0] <= now:
+            woken = heapq.heappop(sleepers)[2]
+            if not woken.done():
+                woken.set_result(None)
+        self._armed_for = 0.0
+        if sleepers:
+            self._arm(sleepers[0][0])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # the loop may be closed already
+            self.loop.remove_reader(self.fd)
+        os.close(self.fd)
+
+
+_by_loop: dict[asyncio.AbstractEventLoop, Deadlines] = {}
+"""The sleepers of each running loop (tests run several, one per thread); a closed loop's are
+dropped, and their timerfd closed, when the next loop starts sleeping."""
+_libc_timers = _LIBC
+"""None once a timerfd could not be made: asyncio's timers from then on."""
+
+
+async def sleep_until(deadline: float) -> None:
+    """Return at `deadline` on the `perf_counter` clock (at once if it has passed), never
+    before it."""
+    global _libc_timers  # noqa: PLW0603 (given up for good when the system has no timerfd)
+    loop = asyncio.get_running_loop()
+    deadlines = _by_loop.get(loop)
+    if deadlines is None and _libc_timers is not None:
+        for closed in [other for other in list(_by_loop) if other.is_closed()]:
+            _by_loop.pop(closed).close()
+        try:
+            deadlines = _by_loop[loop] = Deadlines(loop, _libc_timers)
+        except (OSError, NotImplementedError):  # no timerfd here, or a loop without add_reader
+            _libc_timers = None
+    if deadlines is not None:
+        await deadlines.sleep_until(deadline)
+        return
+    while (remaining := deadline - perf_counter()) > 0:  # noqa: ASYNC110 (a deadline, not a poll)
+        await asyncio.sleep(remaining)

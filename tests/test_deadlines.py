@@ -1,0 +1,82 @@
+"""Rule latencies' sleeps (gateway_sim.deadlines): never before the deadline, every sleeper woken
+once its deadline has come, on asyncio's loop and on uvloop, on several loops at once, with a
+timerfd and without one."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Callable, Coroutine
+from time import perf_counter
+from typing import Any
+
+import pytest
+import uvloop
+
+from gateway_sim import deadlines
+from gateway_sim.deadlines import sleep_until
+
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
+RUNNERS: dict[str, Runner] = {"asyncio": asyncio.run, "uvloop": uvloop.run}
+
+
+async def _sleepers(count: int, seed: int) -> list[tuple[float, float]]:
+    """`count` sleepers with deadlines 20-80 ms away, a tenth of them cancelled while they
+    sleep: (deadline, woken at) of each that was not cancelled, in the order they woke."""
+    rng = random.Random(seed)
+    woken: list[tuple[float, float]] = []
+
+    async def sleeper(deadline: float) -> None:
+        await sleep_until(deadline)
+        woken.append((deadline, perf_counter()))
+
+    now = perf_counter()
+    tasks = [asyncio.create_task(sleeper(now + rng.uniform(0.02, 0.08))) for _ in range(count)]
+    await asyncio.sleep(0)  # all asleep now
+    for task in rng.sample(tasks, count // 10):
+        task.cancel()
+    async with asyncio.timeout(5):
+        await asyncio.gather(*tasks, return_exceptions=True)
+    timers = deadlines._by_loop.get(asyncio.get_running_loop())
+    assert (timers is not None) == (deadlines._libc_timers is not None)  # a timerfd where it can
+    return woken
+
+
+@pytest.mark.parametrize("loop", RUNNERS)
+def test_sleepers_wake_at_their_deadlines_never_before(loop: str) -> None:
+    woken = RUNNERS[loop](_sleepers(200, seed=1))
+    assert len(woken) == 180  # the cancelled ones never wake; the others all do
+    assert all(at >= deadline for deadline, at in woken)
+    assert [deadline for deadline, _ in woken] == sorted(deadline for deadline, _ in woken)
+
+
+def test_without_a_timerfd_asyncio_sleeps_never_wake_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(deadlines, "_libc_timers", None)
+    monkeypatch.setattr(deadlines, "_by_loop", {})
+    woken = uvloop.run(_sleepers(50, seed=2))
+    assert len(woken) == 45
+    assert all(at >= deadline for deadline, at in woken)
+    assert deadlines._by_loop == {}
+
+
+@pytest.mark.skipif(deadlines._LIBC is None, reason="timerfd is Linux's")
+def test_each_loop_has_its_own_timer_and_a_closed_loops_timer_is_closed() -> None:
+    results: dict[str, list[tuple[float, float]]] = {}
+
+    def run(name: str, seed: int) -> None:
+        results[name] = uvloop.run(_sleepers(100, seed))
+
+    threads = [threading.Thread(target=run, args=(str(n), n)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sorted(len(woken) for woken in results.values()) == [90, 90, 90]
+    assert all(at >= deadline for woken in results.values() for deadline, at in woken)
+    ended = [loop for loop in deadlines._by_loop if loop.is_closed()]
+    assert len(ended) >= 3  # the loops ended; their timers go when the next loop sleeps
+    asyncio.run(_sleepers(10, seed=4))
+    assert not set(ended) & set(deadlines._by_loop)
