@@ -52,7 +52,9 @@ class FastLaneProtocol(JoinedWritesProtocol):
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._lane: LaneApp | None = self.app if hasattr(self.app, "takes_at_once") else None
-        self._lane_body = bytearray()
+        self._lane_body: list[bytes] = []
+        """The lane's request body so far, in the pieces it came in (mostly one)."""
+        self._lane_size = 0
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -77,7 +79,7 @@ class FastLaneProtocol(JoinedWritesProtocol):
             scope["query_string"] = parsed_url.query or b""
             self._ticket = self._lane.takes_at_once(scope)
             if self._ticket is not None:
-                self._lane_body.clear()
+                self._lane_body, self._lane_size = [], 0
                 return
         super().on_headers_complete()
 
@@ -97,8 +99,9 @@ class FastLaneProtocol(JoinedWritesProtocol):
         if self._ticket is None:
             super().on_body(body)
             return
-        self._lane_body += body
-        if len(self._lane_body) > LANE_BODY_BYTES:
+        self._lane_body.append(body)
+        self._lane_size += len(body)
+        if self._lane_size > LANE_BODY_BYTES:
             self._hand_over()
 
     def on_message_complete(self) -> None:
@@ -109,13 +112,17 @@ class FastLaneProtocol(JoinedWritesProtocol):
         self._ticket = None
         assert self._lane is not None  # a ticket comes from the lane
         scope: Scope = self.scope  # type: ignore[assignment]
-        answer = self._lane.answer_at_once(scope, bytes(self._lane_body), ticket)
+        answer = self._lane.answer_at_once(scope, self._gathered(), ticket)
         if answer is None:
             self._hand_over()
             super().on_message_complete()
             return
-        self._lane_body.clear()
+        self._lane_body = []
         self._write_answer(*answer)
+
+    def _gathered(self) -> bytes:
+        pieces = self._lane_body
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _hand_over(self) -> None:
         """Send the request the ASGI way: uvicorn's callbacks for the headers and the body
@@ -123,8 +130,8 @@ class FastLaneProtocol(JoinedWritesProtocol):
         self._ticket = None
         super().on_headers_complete()
         if self._lane_body:
-            super().on_body(bytes(self._lane_body))
-            self._lane_body.clear()
+            super().on_body(self._gathered())
+            self._lane_body = []
 
     def _write_answer(self, status: int, headers: Headers, body: bytes) -> None:
         """Write an answer as uvicorn's ASGI path would (its default headers, then the app's;

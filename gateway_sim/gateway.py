@@ -29,6 +29,7 @@ from gateway_sim.errors import (
 )
 from gateway_sim.numbers import NumberPlan, Routing, is_digits, normalise, split_recipients
 from gateway_sim.records import ContentPart, Message
+from gateway_sim.records import Outcome as JournalOutcome
 from gateway_sim.rules import Decision, Facts, RuleBook
 from gateway_sim.scenario import Scenario
 from gateway_sim.store import Store
@@ -63,6 +64,13 @@ class Outcome(NamedTuple):
     def accepted(self) -> str:
         """The result line of an accepted recipient (`ID:<id>`); empty when none is."""
         return f"ID:{self.message.id}" if self.message is not None else ""
+
+    @property
+    def journaled(self) -> JournalOutcome:
+        """How the journal classifies it: accepted, partial (some recipients refused), refused."""
+        if self.message is None:
+            return "refused"
+        return "partial" if any(self.results) else "accepted"
 
     @property
     def lines(self) -> tuple[tuple[str, str], ...]:

@@ -26,7 +26,6 @@ from gateway_sim.protocol.form import Fields
 from gateway_sim.protocol.keyed import connection_secure, not_secure
 from gateway_sim.protocol.legacy import JSON, LegacyEndpoints, Reply
 from gateway_sim.protocol.request import GatewayRequest
-from gateway_sim.records import Outcome as JournalOutcome
 from gateway_sim.rules import Decision
 from gateway_sim.types import Scope
 
@@ -75,7 +74,7 @@ class JsonEndpoints:
         )
         body = {"response_status": "ok", "messages": _results(outcome)}
         message_id = outcome.message.id if outcome.message else None
-        journaled = _outcome_of(outcome)
+        journaled = outcome.journaled
         return Reply(_dump(body), outcome.reason, message_id, JSON, journaled)
 
     def _balance(self, request: GatewayRequest, decision: Decision | None) -> Reply:
@@ -180,14 +179,6 @@ def _error(code: str, description: str | None = None) -> dict[str, Any]:
     if description:
         shown["error_description"] = description
     return shown
-
-
-def _outcome_of(outcome: Outcome) -> JournalOutcome:
-    accepted = any(result.startswith("ID:") for _, result in outcome.lines)
-    refused = any(result.startswith("ERR:") for _, result in outcome.lines)
-    if accepted:
-        return "partial" if refused else "accepted"
-    return "refused"
 
 
 def _dump(body: dict[str, Any]) -> bytes:

@@ -49,7 +49,8 @@ class Reply(NamedTuple):
     message_id: str | None = None
     content_type: bytes = TEXT
     outcome: Outcome | None = None
-    """For answers that are not plain text: how the journal classifies them."""
+    """How the journal classifies the answer, where the handler knows (else it is read off the
+    answer's lines)."""
     rule: str | None = None
     """The rule that fired for it, if one did."""
 
@@ -306,6 +307,7 @@ class LegacyEndpoints:
             self.answers.send_answer(outcome.shown, outcome.results, outcome.accepted),
             outcome.reason,
             message_id,
+            outcome=outcome.journaled,
         )
 
     def _retrieve_mms(self, request: GatewayRequest, decision: Decision | None) -> Reply:
