@@ -18,6 +18,7 @@ on the same stack) is 17.2 us on the ASGI path and about 7 us for a bare httptoo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -151,8 +152,40 @@ class FastLaneProtocol(JoinedWritesProtocol):
         if not keep_alive:
             self.transport.close()
             return
-        self._unset_keepalive_if_required()
-        if self.timeout_keep_alive_task is None:
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
+        self._idle_from_now()
+
+    # Keep-alive: uvicorn cancels the idle timer at every read and makes a new one after every
+    # answer (two timer operations a request). Here one timer per connection stays armed; a
+    # read marks the connection busy, an answer marks it idle from then, and the timer, when it
+    # fires, closes the connection only if it has been idle for the whole timeout (else it is
+    # set again for when it would have been).
+
+    _idle_since: float | None = None
+    _idle_timer: asyncio.TimerHandle | None = None
+
+    def _unset_keepalive_if_required(self) -> None:
+        """uvicorn's hook for "a request is coming in or was answered": busy."""
+        self._idle_since = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        uvicorns = self.timeout_keep_alive_task
+        if uvicorns is not None:  # it armed its own timer: idle, on ours instead
+            uvicorns.cancel()
+            self.timeout_keep_alive_task = None
+            self._idle_from_now()
+
+    def _idle_from_now(self) -> None:
+        self._idle_since = self.loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        if self._idle_since is None:  # busy: its answer marks it idle and sets the timer again
+            return
+        due = self._idle_since + self.timeout_keep_alive
+        if due > self.loop.time():
+            self._idle_timer = self.loop.call_at(due, self._idle_check)
+            return
+        self.timeout_keep_alive_handler()
