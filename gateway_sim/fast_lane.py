@@ -32,6 +32,12 @@ LANE_BODY_BYTES = 65_536
 """Bodies up to this size are gathered on the lane (uvicorn pauses reading at this size too)."""
 
 Headers = list[tuple[bytes, bytes]]
+_SERVER_ERROR_HEADERS = (
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", b"21"),
+    (b"connection", b"close"),
+)
+"""uvicorn's own answer to an exception in the app (HTTP 500, then the connection closes)."""
 Answer = tuple[int, Headers, bytes]
 """An answer the app made at once: status, headers (the server adds its defaults), body."""
 
@@ -113,7 +119,11 @@ class FastLaneProtocol(JoinedWritesProtocol):
         self._ticket = None
         assert self._lane is not None  # a ticket comes from the lane
         scope: Scope = self.scope  # type: ignore[assignment]
-        answer = self._lane.answer_at_once(scope, self._gathered(), ticket)
+        try:
+            answer = self._lane.answer_at_once(scope, self._gathered(), ticket)
+        except Exception as exc:  # a bug: answered as uvicorn answers an app's exception
+            self.logger.error("Exception in the fast lane", exc_info=exc)
+            answer = (500, [*_SERVER_ERROR_HEADERS], b"Internal Server Error")
         if answer is None:
             self._hand_over()
             super().on_message_complete()
@@ -142,10 +152,13 @@ class FastLaneProtocol(JoinedWritesProtocol):
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content += (name, b": ", value, b"\r\n")
+        closing = False  # the app says `connection: close`
         for name, value in headers:
             content += (name, b": ", value, b"\r\n")
-        if not keep_alive:
+            closing = closing or (name == b"connection" and value == b"close")
+        if not keep_alive and not closing:
             content.append(b"connection: close\r\n")
+        keep_alive = keep_alive and not closing
         content += (b"\r\n", body)
         self.transport.write(b"".join(content))
         self.server_state.total_requests += 1

@@ -302,3 +302,28 @@ def test_a_connection_is_closed_once_idle_for_the_keep_alive_timeout() -> None:
         server.should_exit = True
         thread.join(timeout=5)
         app.close()
+
+
+def test_an_exception_on_the_lane_is_a_500_and_the_server_goes_on(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = build_app()
+    port = serve(app)
+    real = app.answer_at_once
+    calls: list[bytes] = []
+
+    def failing_once(scope: Any, body: bytes, ticket: str) -> Any:
+        calls.append(body)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(scope, body, ticket)
+
+    monkeypatch.setattr(app, "answer_at_once", failing_once)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request("POST", SEND, FORM))
+        failed = read_answer(sock, bytearray())
+        assert sock.recv(100) == b""  # closed after it, as uvicorn closes after its own 500
+    assert failed.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"connection: close\r\n" in failed
+    assert failed.endswith(b"\r\n\r\nInternal Server Error")
+    assert exchange(port, [request("POST", SEND, FORM)])[0].endswith(b"ID:10011000000000000001")
