@@ -327,3 +327,24 @@ def test_an_exception_on_the_lane_is_a_500_and_the_server_goes_on(
     assert b"connection: close\r\n" in failed
     assert failed.endswith(b"\r\n\r\nInternal Server Error")
     assert exchange(port, [request("POST", SEND, FORM)])[0].endswith(b"ID:10011000000000000001")
+
+
+def test_a_request_on_the_lane_when_the_server_stops_is_answered_then_closed() -> None:
+    app = build_app()
+    server, thread, port = start_uvicorn(app, http=CountingLane)
+    try:
+        raw = request("POST", SEND, FORM)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(raw[:-10])  # headers and most of the body: on the lane
+            time.sleep(0.2)
+            server.should_exit = True  # uvicorn asks each connection to shut down
+            time.sleep(0.3)
+            sock.sendall(raw[-10:])
+            answer = read_answer(sock, bytearray())
+            assert sock.recv(100) == b""
+        assert answer.endswith(b"ID:10011000000000000001")
+        assert b"connection: close\r\n" in answer
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        app.close()
