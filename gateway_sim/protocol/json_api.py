@@ -22,9 +22,10 @@ from gateway_sim.errors import (
     InvalidRequest,
 )
 from gateway_sim.gateway import Outcome
+from gateway_sim.protocol.exchanges import JSON, Reply
 from gateway_sim.protocol.form import Fields
 from gateway_sim.protocol.keyed import connection_secure, not_secure
-from gateway_sim.protocol.legacy import JSON, LegacyEndpoints, Reply
+from gateway_sim.protocol.legacy import LegacyEndpoints
 from gateway_sim.protocol.request import GatewayRequest
 from gateway_sim.rules import Decision
 from gateway_sim.types import Scope

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from gateway_sim.errors import ConnectionNotSecure, GatewayError
-from gateway_sim.protocol.legacy import LegacyEndpoints, Reply
+from gateway_sim.protocol.exchanges import Reply
+from gateway_sim.protocol.legacy import LegacyEndpoints
 from gateway_sim.protocol.request import GatewayRequest
 from gateway_sim.rules import Decision
 from gateway_sim.types import Scope

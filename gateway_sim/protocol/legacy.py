@@ -2,13 +2,14 @@
 
 They are looked up by lower-cased path (ASP.NET paths are case-insensitive) ahead of Starlette's
 router: the hot path reads the request, asks the domain, writes the answer and journals the
-exchange, nothing more. The newer APIs (`protocol/keyed.py`, `protocol/json_api.py`) add their
+exchange, nothing more. The server's fast lane (`fast_lane.py`) takes the same path without ASGI
+(`takes_at_once`, `answer_at_once`); what must wait (a rule's latency or fault, a database
+commit) is `settle`d there and finished here. The newer APIs (`protocol/keyed.py`, `protocol/json_api.py`) add their
 paths here with a `Dialect`: how their requests are prepared and their refusals rendered.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from time import perf_counter
@@ -21,6 +22,7 @@ from gateway_sim.gateway import Gateway
 from gateway_sim.joined_writes import RECEIVED_AT
 from gateway_sim.protocol import faults
 from gateway_sim.protocol.answers import AnswerFormat
+from gateway_sim.protocol.exchanges import TEXT, Reply, exchange_of
 from gateway_sim.protocol.form import media_type
 from gateway_sim.protocol.request import (
     BodyTooLarge,
@@ -31,28 +33,11 @@ from gateway_sim.protocol.request import (
     read_request,
     request_head,
 )
-from gateway_sim.records import Exchange, Outcome, outcome_of_answer
 from gateway_sim.rules import Decision
 from gateway_sim.types import Receive, Scope, Send
 
-TEXT = b"text/plain; charset=utf-8"
-JSON = b"application/json"
 TOO_LONG = b"Bad Request - Request Too Long"
 """What IIS (HTTP.sys) says of headers over its limit, with HTTP 400."""
-
-
-class Reply(NamedTuple):
-    """An answer body and why it was given."""
-
-    body: bytes
-    reason: str
-    message_id: str | None = None
-    content_type: bytes = TEXT
-    outcome: Outcome | None = None
-    """How the journal classifies the answer, where the handler knows (else it is read off the
-    answer's lines)."""
-    rule: str | None = None
-    """The rule that fired for it, if one did."""
 
 
 class Pending(NamedTuple):
@@ -121,7 +106,7 @@ class LegacyEndpoints:
         """For the server's fast lane: the Content-Type of a request whose answer can be made
         as soon as its body is in (see `answer_at_once`), or None when it must go the ASGI way
         (another path or method, a multipart body, headers or Content-Length over the limits,
-        or a scenario whose answers wait for delivery reports or for a database file)."""
+        or a database file, whose commit a send's answer waits for)."""
         if self.durable or scope["method"] not in ("GET", "POST"):
             return None
         if scope["path"].lower() not in self.routes:
@@ -326,57 +311,11 @@ class LegacyEndpoints:
         return Reply(body, f"sub-account {account.username!r} created")
 
     def _journal(
-        self,
-        scope: Scope,
-        request: GatewayRequest,
-        status: int,
-        reply: Reply,
-        *,
-        started: float,
+        self, scope: Scope, request: GatewayRequest, status: int, reply: Reply, *, started: float
     ) -> None:
-        if reply.content_type in (TEXT, JSON):
-            answer = reply.body.decode("utf-8", "replace")
-        else:
-            answer = f"<{len(reply.body)} bytes of {reply.content_type.decode('latin-1')}>"
         self.gateway.store.record(
-            Exchange(
-                at=self.gateway.clock.now(),
-                method=sys.intern(scope["method"]),
-                path=sys.intern(scope["path"]),
-                client=_client(scope),
-                parsed=None if self._reparsable(request) else request.fields,
-                body_size=request.body_size,
-                status=status,
-                answer=answer,
-                outcome=(reply.outcome if status == 200 else None)
-                or outcome_of_answer(status, answer),
-                reason=reply.reason,
-                account=request.fields.get("username")
-                or self.gateway.account_named(request.fields),
-                message_id=reply.message_id,
-                rule=reply.rule,
-                files=tuple(
-                    {
-                        "filename": f.part.filename,
-                        "content_type": f.part.content_type,
-                        "size": len(f.part.data),
-                    }
-                    for f in request.files
-                )
-                if request.files
-                else (),
-                query=request.query,
-                body=request.body,
-                seconds=perf_counter() - started,
-                content_type=request.content_type or "",
-            )
+            exchange_of(self.gateway, scope, request, status, reply, started=started)
         )
-
-    def _reparsable(self, request: GatewayRequest) -> bool:
-        """Whether the journal may drop the request's fields and parse them again when read:
-        they are still what the raw query and body give (`content_type` set), and they go to the
-        in-memory journal (a database file's journal stores them at once)."""
-        return request.content_type is not None and self.gateway.store.keeps_journal_in_memory
 
     async def _refuse(
         self,
@@ -414,25 +353,6 @@ def _rule_reason(decision: Decision, answer_reason: str, note: str) -> str:
     if answer_reason:
         parts.append(answer_reason)
     return "; ".join(parts)
-
-
-_CLIENTS: dict[tuple[str, int], str] = {}
-"""`host:port` of the connections seen lately, one string each for all their requests."""
-_CLIENTS_KEPT = 4096
-
-
-def _client(scope: Scope) -> str:
-    client = scope.get("client")
-    if not client:
-        return ""
-    if type(client) is not tuple:  # a list, from some servers: not a key
-        return f"{client[0]}:{client[1]}"
-    shown = _CLIENTS.get(client)
-    if shown is None:
-        if len(_CLIENTS) >= _CLIENTS_KEPT:
-            _CLIENTS.clear()
-        shown = _CLIENTS[client] = f"{client[0]}:{client[1]}"
-    return shown
 
 
 async def respond(
