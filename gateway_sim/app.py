@@ -25,7 +25,7 @@ from gateway_sim import control, metrics
 from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, SystemClock
 from gateway_sim.events import MessageEvents
-from gateway_sim.fast_lane import Answer
+from gateway_sim.fast_lane import Answer, Delayed
 from gateway_sim.gateway import Gateway
 from gateway_sim.inbound import AutoReplies, Inbound
 from gateway_sim.protocol.json_api import JsonEndpoints
@@ -127,7 +127,7 @@ class GatewayApp(Starlette):
             return None
         return self.legacy.takes_at_once(scope)
 
-    def answer_at_once(self, scope: Scope, body: bytes, ticket: str) -> Answer | None:
+    def answer_at_once(self, scope: Scope, body: bytes, ticket: str) -> Answer | Delayed | None:
         """The answer to a request `takes_at_once` took, or None: it goes the ASGI way."""
         if self.gateway.rules.holds_answers:  # a rule came in while its body did
             return None

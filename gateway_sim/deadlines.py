@@ -19,6 +19,7 @@ import heapq
 import itertools
 import os
 import sys
+from collections.abc import Callable
 from time import perf_counter
 
 _CLOCK_MONOTONIC = 1
@@ -65,7 +66,7 @@ class Deadlines:
         if fd < 0:
             raise OSError(ctypes.get_errno(), "timerfd_create failed")
         self.fd: int = fd
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._sleepers: list[tuple[float, int, asyncio.Future[None] | Callable[[], None]]] = []
         self._order = itertools.count()
         self._armed_for = 0.0
         loop.add_reader(fd, self._fired)
@@ -78,6 +79,11 @@ class Deadlines:
         if self._sleepers[0][2] is woken:
             self._arm(deadline)
         await woken  # a cancelled sleeper stays in the heap until its time, then is skipped
+
+    def call_at(self, deadline: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self._sleepers, (deadline, next(self._order), callback))
+        if self._sleepers[0][2] is callback:
+            self._arm(deadline)
 
     def _arm(self, deadline: float) -> None:
         if deadline == self._armed_for:
@@ -94,9 +100,11 @@ class Deadlines:
         now = perf_counter()
         sleepers = self._sleepers
         while sleepers and sleepers[0][0] <= now:
-            woken = heapq.heappop(sleepers)[2]
-            if not woken.done():
-                woken.set_result(None)
+            due = heapq.heappop(sleepers)[2]
+            if not isinstance(due, asyncio.Future):
+                self.loop.call_soon(due)  # in this step, as the woken sleepers run
+            elif not due.done():
+                due.set_result(None)
         self._armed_for = 0.0
         if sleepers:
             self._arm(sleepers[0][0])
@@ -114,11 +122,9 @@ _libc_timers = _LIBC
 """None once a timerfd could not be made: asyncio's timers from then on."""
 
 
-async def sleep_until(deadline: float) -> None:
-    """Return at `deadline` on the `perf_counter` clock (at once if it has passed), never
-    before it."""
+def _deadlines_of(loop: asyncio.AbstractEventLoop) -> Deadlines | None:
+    """The loop's timerfd sleepers, made at its first use; None without a timerfd."""
     global _libc_timers  # noqa: PLW0603 (given up for good when the system has no timerfd)
-    loop = asyncio.get_running_loop()
     deadlines = _by_loop.get(loop)
     if deadlines is None and _libc_timers is not None:
         for closed in [other for other in list(_by_loop) if other.is_closed()]:
@@ -127,8 +133,34 @@ async def sleep_until(deadline: float) -> None:
             deadlines = _by_loop[loop] = Deadlines(loop, _libc_timers)
         except (OSError, NotImplementedError):  # no timerfd here, or a loop without add_reader
             _libc_timers = None
+    return deadlines
+
+
+async def sleep_until(deadline: float) -> None:
+    """Return at `deadline` on the `perf_counter` clock (at once if it has passed), never
+    before it."""
+    deadlines = _deadlines_of(asyncio.get_running_loop())
     if deadlines is not None:
         await deadlines.sleep_until(deadline)
         return
     while (remaining := deadline - perf_counter()) > 0:  # noqa: ASYNC110 (a deadline, not a poll)
         await asyncio.sleep(remaining)
+
+
+def call_at(deadline: float, callback: Callable[[], None]) -> None:
+    """Call `callback` on the running loop at `deadline` on the `perf_counter` clock (in the
+    next step if it has passed), never before it."""
+    loop = asyncio.get_running_loop()
+    deadlines = _deadlines_of(loop)
+    if deadlines is not None:
+        deadlines.call_at(deadline, callback)
+        return
+
+    def when_due() -> None:  # asyncio's timers may fire early by their rounding: look again
+        remaining = deadline - perf_counter()
+        if remaining > 0:
+            loop.call_later(remaining, when_due)
+        else:
+            callback()
+
+    loop.call_later(max(0.0, deadline - perf_counter()), when_due)

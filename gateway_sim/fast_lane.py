@@ -21,12 +21,14 @@ protocol.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import unquote
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
+from gateway_sim import deadlines
 from gateway_sim.joined_writes import JoinedWritesProtocol
 from gateway_sim.types import Scope
 
@@ -44,12 +46,39 @@ Answer = tuple[int, Headers, bytes]
 """An answer the app made at once: status, headers (the server adds its defaults), body."""
 
 
+class Delayed(NamedTuple):
+    """An answer made at once that may leave only at `not_before` (on the perf_counter clock,
+    a rule's latency); `sent()` is called once it has left (or its client has gone)."""
+
+    not_before: float
+    answer: Answer
+    sent: Callable[[], None]
+
+
+class _NoEvent:
+    def set(self) -> None:
+        """uvicorn tells a request's cycle that its connection is lost: nothing to wake."""
+
+
+class _Waiting:
+    """A delayed answer as uvicorn sees it while it waits: a request under way on the
+    connection, so what comes next on it is queued behind (uvicorn's pipelining)."""
+
+    __slots__ = ("disconnected", "keep_alive", "response_complete")
+    message_event = _NoEvent()
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive  # uvicorn's shutdown sets it False
+        self.disconnected = False  # uvicorn's connection_lost sets it True
+        self.response_complete = False
+
+
 class LaneApp(Protocol):
     """What an app offers the fast lane."""
 
     def takes_at_once(self, scope: Scope) -> str | None: ...
 
-    def answer_at_once(self, scope: Scope, body: bytes, ticket: str) -> Answer | None: ...
+    def answer_at_once(self, scope: Scope, body: bytes, ticket: str) -> Answer | Delayed | None: ...
 
 
 class FastLaneProtocol(JoinedWritesProtocol):
@@ -133,7 +162,38 @@ class FastLaneProtocol(JoinedWritesProtocol):
             super().on_message_complete()
             return
         self._lane_body = []
-        self._write_answer(*answer)
+        if isinstance(answer, Delayed):
+            self._delay(answer)
+            return
+        kept_open = self._write_answer(*answer, keep_alive=self._keep_alive())
+        self.server_state.total_requests += 1
+        if kept_open:
+            self._idle_from_now()
+
+    def _keep_alive(self) -> bool:
+        parser = self.parser
+        return (
+            parser.get_http_version() != "1.0"
+            and parser.should_keep_alive()
+            and not self._close_after
+        )
+
+    def _delay(self, delayed: Delayed) -> None:
+        """Send a delayed answer when its time comes; the connection is busy until then."""
+        waiting = _Waiting(self._keep_alive())
+        self.cycle = waiting  # type: ignore[assignment]  # as uvicorn's own cycles are
+
+        def send() -> None:
+            open_ = not waiting.disconnected and not self.transport.is_closing()
+            if open_ and self._write_answer(*delayed.answer, keep_alive=waiting.keep_alive):
+                waiting.response_complete = True
+                self.on_response_complete()  # uvicorn's: the next queued request, or idle
+            else:
+                waiting.response_complete = True
+                self.server_state.total_requests += 1
+            delayed.sent()
+
+        deadlines.call_at(delayed.not_before, send)
 
     def shutdown(self) -> None:
         """The server is stopping: a request on the lane whose body is still coming is answered
@@ -156,16 +216,12 @@ class FastLaneProtocol(JoinedWritesProtocol):
             super().on_body(self._gathered())
             self._lane_body = []
 
-    def _write_answer(self, status: int, headers: Headers, body: bytes) -> None:
+    def _write_answer(
+        self, status: int, headers: Headers, body: bytes, *, keep_alive: bool
+    ) -> bool:
         """Write an answer as uvicorn's ASGI path would (its default headers, then the app's;
-        `connection: close` when the connection is not kept alive), then finish the request as
-        uvicorn does."""
-        parser = self.parser
-        keep_alive = (
-            parser.get_http_version() != "1.0"
-            and parser.should_keep_alive()
-            and not self._close_after
-        )
+        `connection: close` when the connection is not kept alive, and then closed); whether
+        the connection stays open."""
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content += (name, b": ", value, b"\r\n")
@@ -175,14 +231,12 @@ class FastLaneProtocol(JoinedWritesProtocol):
             closing = closing or (name == b"connection" and value == b"close")
         if not keep_alive and not closing:
             content.append(b"connection: close\r\n")
-        keep_alive = keep_alive and not closing
         content += (b"\r\n", body)
         self.transport.write(b"".join(content))
-        self.server_state.total_requests += 1
-        if not keep_alive:
-            self.transport.close()
-            return
-        self._idle_from_now()
+        if keep_alive and not closing:
+            return True
+        self.transport.close()
+        return False
 
     # Keep-alive: uvicorn cancels the idle timer at every read and makes a new one after every
     # answer (two timer operations a request). Here one timer per connection stays armed; a

@@ -22,7 +22,7 @@ RUNNERS: dict[str, Runner] = {"asyncio": asyncio.run, "uvloop": uvloop.run}
 
 
 async def _sleepers(count: int, seed: int) -> list[tuple[float, float]]:
-    """`count` sleepers with deadlines 20-80 ms away, a tenth of them cancelled while they
+    """`count` sleepers with deadlines 20-120 ms away, the tenth due last cancelled while they
     sleep: (deadline, woken at) of each that was not cancelled, in the order they woke."""
     rng = random.Random(seed)
     woken: list[tuple[float, float]] = []
@@ -32,9 +32,12 @@ async def _sleepers(count: int, seed: int) -> list[tuple[float, float]]:
         woken.append((deadline, perf_counter()))
 
     now = perf_counter()
-    tasks = [asyncio.create_task(sleeper(now + rng.uniform(0.02, 0.08))) for _ in range(count)]
+    due = sorted(now + rng.uniform(0.02, 0.12) for _ in range(count))
+    shuffled = rng.sample(due, count)
+    tasks = [asyncio.create_task(sleeper(deadline)) for deadline in shuffled]
     await asyncio.sleep(0)  # all asleep now
-    for task in rng.sample(tasks, count // 10):
+    last = set(due[-(count // 10) :])
+    for task in [t for t, deadline in zip(tasks, shuffled, strict=True) if deadline in last]:
         task.cancel()
     async with asyncio.timeout(5):
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -80,3 +83,33 @@ def test_each_loop_has_its_own_timer_and_a_closed_loops_timer_is_closed() -> Non
     assert len(ended) >= 3  # the loops ended; their timers go when the next loop sleeps
     asyncio.run(_sleepers(10, seed=4))
     assert not set(ended) & set(deadlines._by_loop)
+
+
+@pytest.mark.parametrize("timerfd", [True, False])
+def test_callbacks_are_called_at_their_deadlines_never_before(
+    timerfd: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not timerfd:
+        monkeypatch.setattr(deadlines, "_libc_timers", None)
+        monkeypatch.setattr(deadlines, "_by_loop", {})
+    called: list[tuple[float, float]] = []
+
+    async def schedule() -> None:
+        rng = random.Random(5)
+        done = asyncio.Event()
+        now = perf_counter()
+        wanted = [now + rng.uniform(0.0, 0.05) for _ in range(50)] + [now - 1]  # one overdue
+
+        def call(deadline: float) -> None:
+            called.append((deadline, perf_counter()))
+            if len(called) == len(wanted):
+                done.set()
+
+        for deadline in wanted:
+            deadlines.call_at(deadline, lambda deadline=deadline: call(deadline))
+        async with asyncio.timeout(5):
+            await done.wait()
+
+    uvloop.run(schedule())
+    assert len(called) == 51
+    assert all(at >= deadline for deadline, at in called)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -217,32 +218,67 @@ def test_pipelined_requests_are_answered_in_order(serve: Serve) -> None:
             answers = [read_answer(sock, buffer) for _ in range(raw.count(b"POST"))]
         ids = [int(answer.rsplit(b"ID:", 1)[1]) - FIRST_ID + 1 for answer in answers]
         assert ids == list(range(1, len(answers) + 1))
-    assert TASKS == [SEND] * 4  # the slow one, and the three queued behind it
+    assert TASKS == [SEND] * 3  # queued behind the slow one, which waited on the lane
 
 
 def test_a_rule_that_waits_is_decided_once_and_answered_the_asgi_way(serve: Serve) -> None:
     scenario = (
         "version: 1\naccounts: [{username: demo, password: demo, credit: 100}]\n"
         "rules:\n"
-        "  - {name: slow, match: {to: '447700900123'}, action: {latency_ms: 150}}\n"
+        "  - {name: late-503, match: {to: '447700900123'},"
+        " action: {latency_ms: 150, http_status: 503}}\n"
         "  - {name: broken, match: {to: '447700900124'}, action: {error: GATEWAY_ERROR}}\n"
     )
     app = build_app(scenario)
     port = serve(app)
     started = time.monotonic()
-    slow = exchange(port, [request("POST", SEND, FORM)])[0]
+    late = exchange(port, [request("POST", SEND, FORM)])[0]
     waited = time.monotonic() - started
     broken = exchange(port, [request("POST", SEND, FORM.replace(b"123", b"124"))])[0]
-    assert slow.endswith(b"ID:10011000000000000001")
+    assert late.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
     assert waited >= 0.15
     assert broken.endswith(b"ERR:GATEWAY_ERROR")
     assert TASKS == [SEND]  # the instant rule's answer was made on the lane
     counts = {
         rule["name"]: (rule["matched"], rule["fired"]) for rule in app.gateway.rules.describe()
     }
-    assert counts == {"slow": (1, 1), "broken": (1, 1)}
+    assert counts == {"late-503": (1, 1), "broken": (1, 1)}
     journal = app.store.exchanges(ExchangeQuery())
-    assert [entry.rule for _, entry in journal] == ["broken", "slow"]
+    assert [entry.rule for _, entry in journal] == ["broken", "late-503"]
+
+
+def test_a_latency_alone_is_waited_on_the_lane_with_the_request_processed_at_once(
+    serve: Serve,
+) -> None:
+    scenario = (
+        "version: 1\naccounts: [{username: demo, password: demo, credit: 100}]\n"
+        "rules: [{name: slow, match: {to: '447700900123'}, action: {latency_ms: 300}}]\n"
+    )
+    app = build_app(scenario)
+    port = serve(app)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as slow,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}") as control,
+    ):
+        started = time.monotonic()
+        slow.sendall(request("POST", SEND, FORM) + request("GET", BALANCE + "?" + FORM.decode()))
+        time.sleep(0.1)
+        listed = control.get("/_sim/messages").json()["messages"]
+        journaled_early = app.store.exchanges(ExchangeQuery(path=SEND))
+        buffer = bytearray()
+        answer = read_answer(slow, buffer)
+        waited = time.monotonic() - started
+        behind = read_answer(slow, buffer)  # queued behind it on the same connection
+    assert [message["id"] for message in listed] == ["10011000000000000001"]  # processed
+    assert journaled_early == []  # journaled once answered
+    assert answer.endswith(b"ID:10011000000000000001")
+    assert waited >= 0.3
+    assert behind.endswith(b"BALANCE:99")
+    assert TASKS == ["/_sim/messages", BALANCE]  # the slow send waited on the lane
+    ((_, entry),) = app.store.exchanges(ExchangeQuery(path=SEND))
+    assert entry.rule == "slow"
+    assert entry.reason.startswith("rule 'slow' fired; waited 300 ms")
+    assert entry.seconds >= 0.3
 
 
 def test_a_database_file_or_held_answers_keep_sends_off_the_lane(

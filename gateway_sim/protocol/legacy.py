@@ -3,9 +3,10 @@
 They are looked up by lower-cased path (ASP.NET paths are case-insensitive) ahead of Starlette's
 router: the hot path reads the request, asks the domain, writes the answer and journals the
 exchange, nothing more. The server's fast lane (`fast_lane.py`) takes the same path without ASGI
-(`takes_at_once`, `answer_at_once`); what must wait (a rule's latency or fault, a database
-commit) is `settle`d there and finished here. The newer APIs (`protocol/keyed.py`, `protocol/json_api.py`) add their
-paths here with a `Dialect`: how their requests are prepared and their refusals rendered.
+(`takes_at_once`, `answer_at_once`), a rule's latency included (the answer is `Delayed`); what
+must wait otherwise (a rule's fault or HTTP status, a database commit) is `settle`d there and
+finished here. The newer APIs (`protocol/keyed.py`, `protocol/json_api.py`) add their paths
+here with a `Dialect`: how their requests are prepared and their refusals rendered.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import NamedTuple, Protocol
 
 from gateway_sim.deadlines import sleep_until
 from gateway_sim.errors import GatewayError, InvalidRequest
-from gateway_sim.fast_lane import Answer, Headers
+from gateway_sim.fast_lane import Answer, Delayed, Headers
 from gateway_sim.gateway import Gateway
 from gateway_sim.joined_writes import RECEIVED_AT
 from gateway_sim.protocol import faults
@@ -117,18 +118,40 @@ class LegacyEndpoints:
             return None
         return None if media_type(content_type) == "multipart/form-data" else content_type
 
-    def answer_at_once(self, scope: Scope, body: bytes, content_type: str) -> Answer | None:
+    def answer_at_once(
+        self, scope: Scope, body: bytes, content_type: str
+    ) -> Answer | Delayed | None:
         """For the server's fast lane: the answer (status, headers, body) to a request that
-        `takes_at_once` took, made and journaled now; or None, with its `Pending` in the scope's
-        extensions, when it must be awaited and so go the ASGI way."""
+        `takes_at_once` took, made and journaled now; with a rule's latency alone, made now and
+        `Delayed` (journaled once sent); or None, with its `Pending` in the scope's extensions,
+        when it must be awaited otherwise and so go the ASGI way."""
         request = form_request(scope, body, content_type)
         handler = self.routes[request.path]
         settled = self.settle(handler, scope, request)
         if isinstance(settled, Pending):
-            scope["extensions"][PENDING] = settled
-            return None
+            decision = settled.decision
+            if decision is None or decision.action.awaited or self.durable:
+                scope["extensions"][PENDING] = settled
+                return None
+            return self._delayed(handler, scope, request, decision)
         self._journal(scope, request, 200, settled, started=_started(scope))
         return 200, answer_headers(settled.body, settled.content_type), settled.body
+
+    def _delayed(
+        self, handler: Handler, scope: Scope, request: GatewayRequest, decision: Decision
+    ) -> Delayed:
+        """A rule's latency alone: the request processed now, its answer sent at the end of
+        the latency (as `_apply` does on the ASGI path) and journaled then."""
+        reply = self._rule_reply(decision, handler, request)
+        reason = _rule_reason(decision, reply.reason, "")
+        reply = reply._replace(reason=reason, rule=decision.rule)
+        started = _started(scope)
+        answer = (200, answer_headers(reply.body, reply.content_type), reply.body)
+
+        def sent() -> None:
+            self._journal(scope, request, 200, reply, started=started)
+
+        return Delayed(started + decision.latency, answer, sent)
 
     async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request on an emulated path."""
