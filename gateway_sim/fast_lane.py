@@ -1,7 +1,9 @@
 """The server's fast lane: uvicorn's HTTP protocol (with joined writes) answering a request to an
 emulated gateway path itself, as soon as its body is in, when the app can answer it without
-waiting for anything (no rule latency or fault, no database commit): no ASGI task, no receive or
-send messages, the answer written from the parser's callback.
+awaiting anything but time (no rule fault or HTTP status, no database commit): no ASGI task, no
+receive or send messages, the answer written from the parser's callback, or, for a rule's
+latency, from a timer callback at its deadline (`Delayed`: the connection is busy until then, so
+uvicorn queues what comes next on it).
 
 The app says which requests it takes (`takes_at_once(scope)`, at the end of the headers) and
 answers them (`answer_at_once(scope, body, ticket)`); it may still hand one back (None), and the
