@@ -69,7 +69,11 @@ class Deadlines:
         self._sleepers: list[tuple[float, int, asyncio.Future[None] | Callable[[], None]]] = []
         self._order = itertools.count()
         self._armed_for = 0.0
-        loop.add_reader(fd, self._fired)
+        try:
+            loop.add_reader(fd, self._fired)
+        except BaseException:
+            os.close(fd)
+            raise
 
     async def sleep_until(self, deadline: float) -> None:
         if deadline <= perf_counter():
@@ -131,7 +135,7 @@ def _deadlines_of(loop: asyncio.AbstractEventLoop) -> Deadlines | None:
             _by_loop.pop(closed).close()
         try:
             deadlines = _by_loop[loop] = Deadlines(loop, _libc_timers)
-        except (OSError, NotImplementedError):  # no timerfd here, or a loop without add_reader
+        except (OSError, RuntimeError):  # no timerfd here, or a loop whose add_reader cannot
             _libc_timers = None
     return deadlines
 
