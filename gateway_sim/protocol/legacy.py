@@ -42,8 +42,9 @@ TOO_LONG = b"Bad Request - Request Too Long"
 
 
 class Pending(NamedTuple):
-    """A request read and decided whose answer must be awaited: a rule's latency or fault, or
-    (with `reply` made) a database file committing its message first."""
+    """A request read and decided whose answer must be awaited. With its `reply` made (the
+    request processed at once): a rule's latency, or a database file committing its message.
+    Without: a rule's fault or HTTP status, which `_apply` carries out."""
 
     request: GatewayRequest
     decision: Decision | None
@@ -129,29 +130,19 @@ class LegacyEndpoints:
         handler = self.routes[request.path]
         settled = self.settle(handler, scope, request)
         if isinstance(settled, Pending):
-            decision = settled.decision
-            if decision is None or decision.action.awaited or self.durable:
+            reply, decision = settled.reply, settled.decision
+            if reply is None or decision is None:  # a fault, an HTTP status: the ASGI way
                 scope["extensions"][PENDING] = settled
                 return None
-            return self._delayed(handler, scope, request, decision)
+            started = _started(scope)
+
+            def sent() -> None:
+                self._journal(scope, request, 200, reply, started=started)
+
+            answer = (200, answer_headers(reply.body, reply.content_type), reply.body)
+            return Delayed(started + decision.latency, answer, sent)
         self._journal(scope, request, 200, settled, started=_started(scope))
         return 200, answer_headers(settled.body, settled.content_type), settled.body
-
-    def _delayed(
-        self, handler: Handler, scope: Scope, request: GatewayRequest, decision: Decision
-    ) -> Delayed:
-        """A rule's latency alone: the request processed now, its answer sent at the end of
-        the latency (as `_apply` does on the ASGI path) and journaled then."""
-        reply = self._rule_reply(decision, handler, request)
-        reason = _rule_reason(decision, reply.reason, "")
-        reply = reply._replace(reason=reason, rule=decision.rule)
-        started = _started(scope)
-        answer = (200, answer_headers(reply.body, reply.content_type), reply.body)
-
-        def sent() -> None:
-            self._journal(scope, request, 200, reply, started=started)
-
-        return Delayed(started + decision.latency, answer, sent)
 
     async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request on an emulated path."""
@@ -197,15 +188,19 @@ class LegacyEndpoints:
             if refused is not None:
                 return dialect.refusal(refused.line, refused.reason)
         decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
+        if decision is not None and decision.action.awaited:
+            return Pending(request, decision)  # `_apply` does it all
         if decision is None:
             reply = self._answer(handler, request)
-            if reply.message_id is not None and self.durable:
-                return Pending(request, None, reply)
-            return reply
-        if decision.latency or decision.action.awaited or self.durable:
-            return Pending(request, decision)
-        reply = self._rule_reply(decision, handler, request)
-        return reply._replace(reason=_rule_reason(decision, reply.reason, ""), rule=decision.rule)
+        else:
+            reply = self._rule_reply(decision, handler, request)
+            reason = _rule_reason(decision, reply.reason, "")
+            reply = reply._replace(reason=reason, rule=decision.rule)
+        if (decision is not None and decision.latency) or (
+            reply.message_id is not None and self.durable
+        ):
+            return Pending(request, decision, reply)
+        return reply
 
     async def _finish(
         self,
@@ -218,7 +213,9 @@ class LegacyEndpoints:
         started: float,
     ) -> None:
         """Answer a request whose answer must be awaited."""
-        if pending.decision is not None:
+        reply = pending.reply
+        if reply is None:
+            assert pending.decision is not None  # a Pending without its reply has a rule
             await self._apply(
                 pending.decision,
                 handler,
@@ -229,9 +226,10 @@ class LegacyEndpoints:
                 started=started,
             )
             return
-        reply = pending.reply
-        assert reply is not None  # a Pending without a decision has its reply
-        await self.gateway.store.committed()
+        if reply.message_id is not None and self.durable:
+            await self.gateway.store.committed()
+        if pending.decision is not None:
+            await sleep_until(started + pending.decision.latency)
         await respond(send, 200, reply.body, content_type=reply.content_type)
         self._journal(scope, pending.request, 200, reply, started=started)
 
@@ -265,8 +263,9 @@ class LegacyEndpoints:
         send: Send,
         started: float,
     ) -> None:
-        """Answer as the fired rule says; the journal names the rule and what it did. A request
-        that is processed is processed at once; only what is sent waits for the latency."""
+        """Answer as a rule's fault or HTTP status says; the journal names the rule and what it
+        did. A request that is processed (truncate, dribble) is processed at once; only what is
+        sent waits for the latency."""
         action = decision.action
         status, note = 200, ""
         if action.fault in ("reset", "close", "hang", "garbage"):
@@ -289,10 +288,8 @@ class LegacyEndpoints:
             await sleep_until(started + decision.latency)
             if action.fault == "truncate":
                 note = await faults.truncate(receive, send, reply.body)
-            elif action.fault == "dribble":
+            else:  # dribble: the only other fault that processes the request
                 note = await faults.dribble(send, reply.body, action.dribble_ms / 1000)
-            else:
-                await respond(send, 200, reply.body, content_type=reply.content_type)
         reason = _rule_reason(decision, reply.reason, note)
         reply = reply._replace(reason=reason, rule=decision.rule)
         self._journal(scope, request, status, reply, started=started)
