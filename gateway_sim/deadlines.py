@@ -3,8 +3,12 @@
 uvloop (libuv) keeps its time in whole milliseconds, read once per step of the loop, so a
 200 ms `asyncio.sleep` ends 200.5-202 ms later. On Linux a timerfd on CLOCK_MONOTONIC (the clock
 `perf_counter` reads) is set to the earliest deadline: the loop's poll returns at that instant
-and the sleepers whose deadline has come are woken together. Elsewhere, or without a timerfd,
-`asyncio.sleep` does it as before (it may wake early by the rounding, so it sleeps again).
+and the sleepers whose deadline has come are woken together; callbacks (the fast lane's delayed
+answers) are called there and then, not in a later step. The server also runs what is due
+before it parses each read (`run_due`): in a busy step the timer's turn may come after many
+reads, and an answer whose time has come should not wait behind them. Elsewhere, or without a
+timerfd, `asyncio.sleep` does it as before (it may wake early by the rounding, so it sleeps
+again).
 
 Python 3.11 has no `os.timerfd_create` (3.13 has): the two calls go through ctypes to libc.
 """
@@ -101,15 +105,30 @@ class Deadlines:
     def _fired(self) -> None:
         with contextlib.suppress(BlockingIOError):  # already read, or re-armed since
             os.read(self.fd, 8)  # the count of expirations: the heap says who is due
+        self._armed_for = 0.0
+        self._run_due()
+
+    def run_due(self) -> None:
+        """Run what is due now, if anything (the server looks before it reads a request)."""
+        sleepers = self._sleepers
+        if sleepers and sleepers[0][0] <= perf_counter():
+            self._run_due()
+
+    def _run_due(self) -> None:
         now = perf_counter()
         sleepers = self._sleepers
         while sleepers and sleepers[0][0] <= now:
             due = heapq.heappop(sleepers)[2]
-            if not isinstance(due, asyncio.Future):
-                self.loop.call_soon(due)  # in this step, as the woken sleepers run
-            elif not due.done():
-                due.set_result(None)
-        self._armed_for = 0.0
+            if isinstance(due, asyncio.Future):
+                if not due.done():
+                    due.set_result(None)
+                continue
+            try:
+                due()  # at once: an answer leaves now, not after the step's other reads
+            except Exception as exc:  # as the loop reports a callback's exception
+                self.loop.call_exception_handler(
+                    {"message": f"Exception in deadline callback {due!r}", "exception": exc}
+                )
         if sleepers:
             self._arm(sleepers[0][0])
 
@@ -149,6 +168,14 @@ async def sleep_until(deadline: float) -> None:
         return
     while (remaining := deadline - perf_counter()) > 0:  # noqa: ASYNC110 (a deadline, not a poll)
         await asyncio.sleep(remaining)
+
+
+def run_due(loop: asyncio.AbstractEventLoop) -> None:
+    """Run the loop's timerfd sleepers that are due (none without a timerfd), so that an answer
+    whose time has come leaves before a request read in the same step is processed."""
+    deadlines = _by_loop.get(loop)
+    if deadlines is not None:
+        deadlines.run_due()
 
 
 def call_at(deadline: float, callback: Callable[[], None]) -> None:

@@ -98,6 +98,11 @@ class FastLaneProtocol(JoinedWritesProtocol):
         """The lane's request body so far, in the pieces it came in (mostly one)."""
         self._lane_size = 0
 
+    def before_parsing(self) -> None:
+        """Answers whose time has come leave before the read is parsed (it is stamped already:
+        its requests' latencies count from its arrival, not from after them)."""
+        deadlines.run_due(self.loop)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._ticket = None
@@ -188,6 +193,7 @@ class FastLaneProtocol(JoinedWritesProtocol):
         def send() -> None:
             open_ = not waiting.disconnected and not self.transport.is_closing()
             if open_ and self._write_answer(*delayed.answer, keep_alive=waiting.keep_alive):
+                self.transport.flush()  # type: ignore[attr-defined]  # now, not after the step
                 waiting.response_complete = True
                 self.on_response_complete()  # uvicorn's: the next queued request, or idle
             else:

@@ -24,8 +24,9 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 RECEIVED_AT = "gateway_sim.received_at"
-"""ASGI scope extension: `{"perf_counter": perf_counter()}` as the request's first bytes were
-parsed (rule latencies count from there; in a busy step the app may start much later)."""
+"""ASGI scope extension: `{"perf_counter": perf_counter()}` as the read holding the request's
+first bytes reached the protocol, before it was parsed (rule latencies count from there; in a
+busy step the app may start much later)."""
 
 
 class StepWrites:
@@ -82,9 +83,20 @@ class JoinedWritesProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self.transport = StepWrites(transport, self.loop)  # type: ignore[assignment]
 
+    _read_at = 0.0
+    """When the read being parsed reached the protocol (every request begun in it had arrived)."""
+
+    def data_received(self, data: bytes) -> None:
+        self._read_at = perf_counter()
+        self.before_parsing()
+        super().data_received(data)
+
+    def before_parsing(self) -> None:
+        """What a subclass does with a read once its arrival is stamped, before parsing it."""
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {RECEIVED_AT: {"perf_counter": perf_counter()}}
+        self.scope["extensions"] = {RECEIVED_AT: {"perf_counter": self._read_at}}
 
     def eof_received(self) -> None:
         """The client is done sending: the transport closes itself next, so flush first."""

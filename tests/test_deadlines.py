@@ -5,8 +5,10 @@ timerfd and without one."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from time import perf_counter
 from typing import Any
@@ -31,11 +33,16 @@ async def _sleepers(count: int, seed: int) -> list[tuple[float, float]]:
         await sleep_until(deadline)
         woken.append((deadline, perf_counter()))
 
-    now = perf_counter()
-    due = sorted(now + rng.uniform(0.02, 0.12) for _ in range(count))
-    shuffled = rng.sample(due, count)
-    tasks = [asyncio.create_task(sleeper(deadline)) for deadline in shuffled]
-    await asyncio.sleep(0)  # all asleep now
+    gc.disable()  # a collection in a big test process can take longer than the first sleep
+    try:
+        now = perf_counter()
+        due = sorted(now + rng.uniform(0.02, 0.12) for _ in range(count))
+        shuffled = rng.sample(due, count)
+        tasks = [asyncio.create_task(sleeper(deadline)) for deadline in shuffled]
+        await asyncio.sleep(0)  # all asleep now
+    finally:
+        gc.enable()
+    assert perf_counter() < due[0], "the sleepers were not all asleep before the first woke"
     last = set(due[-(count // 10) :])
     for task in [t for t, deadline in zip(tasks, shuffled, strict=True) if deadline in last]:
         task.cancel()
@@ -113,3 +120,49 @@ def test_callbacks_are_called_at_their_deadlines_never_before(
     uvloop.run(schedule())
     assert len(called) == 51
     assert all(at >= deadline for deadline, at in called)
+
+
+def test_a_callback_that_raises_is_reported_and_the_others_still_run() -> None:
+    """Callbacks run inside the timer's own callback: one that raises is reported as the loop
+    reports a callback's exception, and the rest of those due, and later ones, still run."""
+    called: list[str] = []
+    reported: list[dict[str, Any]] = []
+
+    def fails() -> None:
+        called.append("fails")
+        raise ValueError("a bug")
+
+    async def schedule() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context))
+        done = asyncio.Event()
+        now = perf_counter()
+        deadlines.call_at(now + 0.01, fails)
+        deadlines.call_at(now + 0.01, lambda: called.append("same time"))
+        deadlines.call_at(now + 0.03, lambda: (called.append("later"), done.set()))
+        async with asyncio.timeout(5):
+            await done.wait()
+
+    uvloop.run(schedule())
+    assert called == ["fails", "same time", "later"]
+    assert [type(context["exception"]) for context in reported] == [ValueError]
+
+
+def test_what_is_due_runs_when_the_server_looks_before_its_timer_fires() -> None:
+    """`run_due(loop)` (the server calls it before parsing a read) runs the callbacks whose
+    deadline has passed there and then, though the loop has not polled its timer since."""
+    at_look: list[str] = []
+
+    async def schedule() -> None:
+        loop = asyncio.get_running_loop()
+        called: list[str] = []
+        deadlines.call_at(perf_counter() + 0.01, lambda: called.append("due"))
+        deadlines.call_at(perf_counter() + 5, lambda: called.append("not yet"))
+        deadlines.run_due(loop)
+        at_look.extend(called)  # nothing due yet
+        time.sleep(0.02)  # noqa: ASYNC251 (the loop is held past the first deadline)
+        deadlines.run_due(loop)
+        at_look.extend(called)
+
+    uvloop.run(schedule())
+    assert at_look == ["due"]

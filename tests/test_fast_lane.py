@@ -5,6 +5,7 @@ alone (`JoinedWritesProtocol`); the lane's server counts the ASGI tasks it start
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -28,9 +29,15 @@ from .conftest import BALANCE, SEND, START, build_app, free_port, start_uvicorn
 
 TASKS: list[str] = []
 """The paths of the requests the lane's server sent the ASGI way."""
+LOOPS: list[asyncio.AbstractEventLoop] = []
+"""The event loop of each connection the lane's server made."""
 
 
 class CountingLane(FastLaneProtocol):
+    def connection_made(self, transport: Any) -> None:
+        LOOPS.append(self.loop)
+        super().connection_made(transport)
+
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         TASKS.append(cycle.scope["path"])
         super()._start_asgi_task(cycle, app)
@@ -50,6 +57,7 @@ def serve() -> Iterator[Serve]:
         return port
 
     TASKS.clear()
+    LOOPS.clear()
     yield start
     for server, thread, app in started:
         server.should_exit = True
@@ -279,6 +287,114 @@ def test_a_latency_alone_is_waited_on_the_lane_with_the_request_processed_at_onc
     assert entry.rule == "slow"
     assert entry.reason.startswith("rule 'slow' fired; waited 300 ms")
     assert entry.seconds >= 0.3
+
+
+SLOW_TO_A = (
+    "version: 1\naccounts: [{username: demo, password: demo, credit: 100}]\n"
+    "rules: [{name: slow, match: {to: '447700900123'}, action: {latency_ms: %d}}]\n"
+)
+
+
+EVENTS: list[str] = []
+"""What a `Recorded` lane did, in order: `wrote <answer's last line>`, `parsed <request>`."""
+
+
+class _WriteRecorder:
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        EVENTS.append("wrote " + data.rsplit(b"\n", 1)[-1].decode())
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class Recorded(CountingLane):
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(_WriteRecorder(transport))
+
+    def on_message_complete(self) -> None:
+        EVENTS.append("parsed " + self.url.decode())
+        super().on_message_complete()
+
+
+@pytest.mark.parametrize("arriving", ["before the deadline", "after the deadline"])
+def test_an_answer_whose_time_has_come_leaves_before_the_next_read_is_parsed(
+    serve: Serve, arriving: str
+) -> None:
+    """The server's loop is held (as by a long step) past a delayed answer's deadline while a
+    request arrives on another connection. Before the deadline, epoll lists that socket before
+    the timer (it became ready first) and the loop reads it first; after, the timer comes
+    first. Either way the delayed answer is written to its socket, and journaled, before the
+    new request is parsed (not after the step's reads)."""
+    app = build_app(SLOW_TO_A % 100)
+    port = serve(app, Recorded)
+    EVENTS.clear()
+    blocked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        blocked.set()
+        release.wait(5)
+
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as slow,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as fast,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}") as control,
+    ):
+        started = time.monotonic()
+        slow.sendall(request("POST", SEND, FORM))
+        assert len(control.get("/_sim/messages").json()["messages"]) == 1  # processed, waiting
+        LOOPS[0].call_soon_threadsafe(hold)
+        assert blocked.wait(5)
+        fast_request = request(
+            "POST", SEND + "?to=07700900124", FORM.replace(b"&to=07700900123", b"")
+        )
+        if arriving == "before the deadline":
+            fast.sendall(fast_request)
+        time.sleep(max(0.0, started + 0.2 - time.monotonic()))  # past the slow one's deadline
+        if arriving == "after the deadline":
+            fast.sendall(fast_request)
+            time.sleep(0.05)
+        release.set()
+        slow_answer, fast_answer = read_answer(slow, bytearray()), read_answer(fast, bytearray())
+    assert slow_answer.endswith(b"ID:10011000000000000001")
+    assert fast_answer.endswith(b"ID:10011000000000000002")
+    newest_first = app.store.exchanges(ExchangeQuery(path=SEND))
+    assert [entry.answer for _, entry in newest_first] == [  # the slow one journaled first
+        "ID:10011000000000000002",
+        "ID:10011000000000000001",
+    ]
+    sends = [event for event in EVENTS if event.startswith(("parsed " + SEND, "wrote ID:"))]
+    assert sends == [
+        "parsed " + SEND,  # the slow one
+        "wrote ID:10011000000000000001",  # its answer, at once: not after the step's reads
+        "parsed " + SEND + "?to=07700900124",
+        "wrote ID:10011000000000000002",
+    ]
+
+
+class SlowToLook(CountingLane):
+    """A lane whose look at due answers takes 300 ms (as many due answers could)."""
+
+    def before_parsing(self) -> None:
+        time.sleep(0.3)
+        super().before_parsing()
+
+
+def test_a_latency_counts_from_the_reads_arrival_not_from_after_the_due_answers(
+    serve: Serve,
+) -> None:
+    app = build_app(SLOW_TO_A % 400)
+    port = serve(app, SlowToLook)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+        started = time.monotonic()
+        slow.sendall(request("POST", SEND, FORM))
+        answer = read_answer(slow, bytearray())
+        waited = time.monotonic() - started
+    assert answer.endswith(b"ID:10011000000000000001")
+    assert 0.4 <= waited < 0.65  # 0.7 s if it counted from after the look
 
 
 def test_a_database_file_or_held_answers_keep_sends_off_the_lane(
