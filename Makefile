@@ -40,11 +40,12 @@ browser:
 # Both benchmarks: the issues' targets against bare baselines, then the peers (WireMock).
 bench: bench-tools
 	$(BIN)/python bench/run.py
-	$(BIN)/python bench/peers.py --out bench/RESULTS.md
+	$(BIN)/python bench/peers.py --rounds 2 --out bench/RESULTS.md
 
-# gateway-sim against bare Starlette and WireMock (~15 min), into bench/RESULTS.md.
+# gateway-sim against bare Starlette and WireMock (~20 min, 2 rounds of each wrk case: one round
+# leaves the rows near a floor to chance), into bench/RESULTS.md.
 bench-peers: bench-tools
-	$(BIN)/python bench/peers.py --out bench/RESULTS.md
+	$(BIN)/python bench/peers.py --rounds 2 --out bench/RESULTS.md
 
 # The load generator and WireMock's runtime (its jar comes from npm when a run needs it).
 bench-tools: $(STAMP)
