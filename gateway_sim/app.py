@@ -28,6 +28,7 @@ from gateway_sim.events import MessageEvents
 from gateway_sim.fast_lane import Answer, Delayed
 from gateway_sim.gateway import Gateway
 from gateway_sim.inbound import AutoReplies, Inbound
+from gateway_sim.limits import Limits
 from gateway_sim.protocol.json_api import JsonEndpoints
 from gateway_sim.protocol.keyed import KeyedEndpoints
 from gateway_sim.protocol.legacy import TOO_LONG, LegacyEndpoints
@@ -62,8 +63,10 @@ class GatewayApp(Starlette):
         *,
         control_token: str | None = None,
         trust_proxy: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.gateway = gateway
+        self.limits = limits or Limits()
         self.store = gateway.store
         self.rng = rng
         self.loaded_scenario = gateway.scenario
@@ -227,11 +230,13 @@ def create_app(
     store: Store | None = None,
     control_token: str | None = None,
     trust_proxy: bool = False,
+    limits: Limits | None = None,
 ) -> GatewayApp:
     """Build the simulator for `scenario`; inject the clock, RNG and store for determinism.
 
     With `trust_proxy`, a request whose `X-Forwarded-Proto` is `https` counts as HTTPS (for the
-    newer APIs, which refuse plain HTTP); without it that header is ignored.
+    newer APIs, which refuse plain HTTP); without it that header is ignored. `limits`: the
+    bounds of `gateway_sim.limits` (the defaults without it).
 
     With a store kept in a file, the accounts, credit and id counter saved there win over the
     scenario's, so a restart carries on where the last run stopped.
@@ -242,7 +247,9 @@ def create_app(
     if store.persistent:
         gateway.restore(store.state())
         store.snapshot = gateway.snapshot
-    app = GatewayApp(gateway, rng, control_token=control_token, trust_proxy=trust_proxy)
+    app = GatewayApp(
+        gateway, rng, control_token=control_token, trust_proxy=trust_proxy, limits=limits
+    )
     if store.persistent:
         app.callbacks.resume()
     return app

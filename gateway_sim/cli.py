@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gateway_sim import __version__
+from gateway_sim.limits import LIMITS, Limits
 from gateway_sim.logs import FORMATS, LEVELS
 from gateway_sim.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
 
@@ -150,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
         help="text (default) or json: one object per line, with the request's fields",
     )
     _add_tls(serve)
+    _add_limits(serve)
 
     demo = commands.add_parser(
         "demo", help="send seeded, realistic traffic into a running simulator"
@@ -164,6 +166,28 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_probes(commands)
     return parser
+
+
+def _add_limits(serve: argparse.ArgumentParser) -> None:
+    """A flag for each of `limits.Limits`, with its environment twin."""
+    group = serve.add_argument_group(
+        "limits (each bounds what a client can make the simulator hold)"
+    )
+    for info in LIMITS:
+        number = _positive_seconds if info.unit == "seconds" else _positive
+        default = _env(info.name)
+        group.add_argument(
+            info.flag,
+            type=number,
+            default=number(default) if default is not None else info.default,
+            metavar="SECONDS" if info.unit == "seconds" else "N",
+            help=f"{info.help} (default {info.shown})",
+        )
+
+
+def limits_of(args: argparse.Namespace) -> Limits:
+    """The `Limits` the flags (and their environment twins) give."""
+    return Limits(**{info.name: getattr(args, info.name) for info in LIMITS})
 
 
 def _add_tls(serve: argparse.ArgumentParser) -> None:
@@ -225,6 +249,16 @@ def _positive(value: str) -> int:
     if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {value!r}")
     return int(value)
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds over 0, not {value!r}")
+    return seconds
 
 
 def _int_or_none(value: str | None) -> int | None:
