@@ -111,3 +111,5 @@ LIMITS: tuple[LimitInfo, ...] = tuple(
     LimitInfo(f.name, f.default, _unit(f.name), f.metadata["help"])  # type: ignore[arg-type]
     for f in fields(Limits)
 )
+
+DEFAULT_LIMITS = Limits()

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway_sim.limits import DEFAULT_LIMITS
 from gateway_sim.records import Message
 
 
@@ -24,6 +25,8 @@ class Retention:
     max_messages: int = 10_000
     max_journal: int = 50_000
     max_content_bytes: int = 128 * 1024 * 1024
+    max_journal_bytes: int = DEFAULT_LIMITS.max_journal_bytes
+    max_journal_body_bytes: int = DEFAULT_LIMITS.max_journal_body_bytes
 
 
 class Retainer:

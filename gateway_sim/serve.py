@@ -42,7 +42,13 @@ def serve(args: argparse.Namespace) -> int:
     except ScenarioError as error:
         print(error, file=sys.stderr)
         return 1
-    retention = Retention(args.max_messages, args.max_journal, args.max_content_bytes)
+    retention = Retention(
+        args.max_messages,
+        args.max_journal,
+        args.max_content_bytes,
+        max_journal_bytes=args.max_journal_bytes,
+        max_journal_body_bytes=args.max_journal_body_bytes,
+    )
     try:
         store = Store(args.db, retention)
     except sqlite3.Error as error:
