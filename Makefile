@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-peers bench-tools soak browser clean
+.PHONY: run test test-newest lint bench bench-peers bench-tools soak browser clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
@@ -27,6 +27,17 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The suite on the newest versions that pyproject's ranges allow: a fresh venv, upgraded eagerly
+# (a developer's .venv keeps what it first installed). .ci/run runs it after `make test`.
+NEWEST := .venv-newest
+test-newest:
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
+	rm -rf $(NEWEST) && $(PYTHON) -m venv $(NEWEST)
+	$(NEWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(NEWEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
+	$(NEWEST)/bin/python -m pip list --format=freeze | grep -iE '^(granian|starlette|pydantic|httpx|uvloop)=='
+	$(NEWEST)/bin/python -m pytest -q
 
 # The long part of the reliability suite: 1,000,000 sends through a real server (SOAK_SENDS=N).
 soak: $(STAMP)
@@ -53,4 +64,4 @@ bench-tools: $(STAMP)
 		|| { apt-get update && apt-get install -y wrk openjdk-17-jre-headless npm; }
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(NEWEST) .mypy_cache .ruff_cache .pytest_cache

@@ -24,8 +24,8 @@ from starlette.routing import Mount, Route
 from gateway_sim import control, metrics
 from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, SystemClock
+from gateway_sim.edge import BodyRefused, Edge, refusal
 from gateway_sim.events import MessageEvents
-from gateway_sim.fast_lane import Answer, Delayed
 from gateway_sim.gateway import Gateway
 from gateway_sim.inbound import AutoReplies, Inbound
 from gateway_sim.limits import Limits
@@ -67,6 +67,7 @@ class GatewayApp(Starlette):
     ) -> None:
         self.gateway = gateway
         self.limits = limits or Limits()
+        self.edge = Edge(self.limits)
         self.store = gateway.store
         self.rng = rng
         self.loaded_scenario = gateway.scenario
@@ -119,35 +120,27 @@ class GatewayApp(Starlette):
                 Route("/metrics", metrics.endpoint(self.metrics), methods=["GET"]),
             ],
             lifespan=_lifespan,
-            exception_handlers={HTTPException: _not_found},
+            exception_handlers={HTTPException: _not_found, BodyRefused: _body_refused},
         )
-
-    def takes_at_once(self, scope: Scope) -> str | None:
-        """For the server's fast lane (`fast_lane.FastLaneProtocol`): a ticket (the request's
-        Content-Type) when its answer can be made as soon as its body is in, else None: see
-        `LegacyEndpoints.takes_at_once`. Never while a rule may hold answers back."""
-        if self.gateway.rules.holds_answers:
-            return None
-        return self.legacy.takes_at_once(scope)
-
-    def answer_at_once(self, scope: Scope, body: bytes, ticket: str) -> Answer | Delayed | None:
-        """The answer to a request `takes_at_once` took, or None: it goes the ASGI way."""
-        if self.gateway.rules.holds_answers:  # a rule came in while its body did
-            return None
-        return self.legacy.answer_at_once(scope, body, ticket)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            handler = self.legacy.handler_for(scope["path"])
-            if handler is not None:
-                if self.gateway.rules.holds_answers:
-                    send = self.reports.hold_answer(send)
-                await self.legacy.serve(handler, scope, receive, send)
-                return
-            too_long = _header_bytes(scope) - CONTROL_MAX_HEADER_BYTES
-            if too_long > 0:
-                await _refuse_headers(scope, receive, send, too_long)
-                return
+            await self.edge.handle(scope, receive, send, self._dispatch)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An HTTP request, past the edge: an emulated path, else Starlette's routes."""
+        handler = self.legacy.handler_for(scope["path"])
+        if handler is not None:
+            if self.gateway.rules.holds_answers:
+                send = self.reports.hold_answer(send)
+            await self.legacy.serve(handler, scope, receive, send)
+            return
+        too_long = _header_bytes(scope) - CONTROL_MAX_HEADER_BYTES
+        if too_long > 0:
+            await _refuse_headers(scope, receive, send, too_long)
+            return
         await super().__call__(scope, receive, send)
 
     async def reset(self, scenario: Scenario | None = None) -> None:
@@ -202,6 +195,11 @@ async def _refuse_headers(scope: Scope, receive: Receive, send: Send, excess: in
     else:
         response = PlainTextResponse(TOO_LONG.decode(), status_code=400)
     await response(scope, receive, send)
+
+
+async def _body_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyRefused)
+    return refusal(request.url.path, exc)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -31,18 +31,28 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> RequestLog:
-    """Send the simulator's logs (and uvicorn's warnings) to `stream` (default stderr); the
+    """Send the simulator's logs (and the HTTP server's warnings) to `stream` (default stderr); the
     returned RequestLog, made a store observer, writes the request and callback lines there."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
-    for name in ("gateway_sim", "uvicorn"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.propagate = False
-    logging.getLogger("gateway_sim").setLevel(level.upper())
-    # uvicorn says "Started server process" and the like at INFO: serve prints its own banner
-    logging.getLogger("uvicorn").setLevel("DEBUG" if level == "debug" else "WARNING")
+    own = logging.getLogger("gateway_sim")
+    own.handlers[:] = [handler]
+    own.propagate = False
+    own.setLevel(level.upper())
+    # The HTTP server's loggers reach the root: its warnings, not its "Starting" lines (serve
+    # prints its own banner), nor the warning at every start that its embedded mode is
+    # experimental (the README says so once).
+    root = logging.getLogger()
+    root.handlers[:] = [logging.StreamHandler(stream or sys.stderr)]
+    root.handlers[0].setFormatter(handler.formatter)
+    root.handlers[0].addFilter(_NotExperimental())
+    root.setLevel("DEBUG" if level == "debug" else "WARNING")
     return RequestLog(handler, json_lines=fmt == "json")
+
+
+class _NotExperimental(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "experimental" not in record.getMessage()
 
 
 class RequestLog:

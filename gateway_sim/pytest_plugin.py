@@ -2,9 +2,9 @@
 
 Fixtures:
 
-- `gateway_sim` (session): the simulator. In-process by default (uvicorn in a thread on a free
-  port of 127.0.0.1, the default scenario or `--gateway-sim-scenario FILE`), or the external one
-  at `--gateway-sim-url URL` / `GATEWAY_SIM_URL` (a Docker service in CI, say). `.url` is what
+- `gateway_sim` (session): the simulator. In-process by default (its own server in a thread on a
+  free port of 127.0.0.1, the default scenario or `--gateway-sim-scenario FILE`), or the external
+  one at `--gateway-sim-url URL` / `GATEWAY_SIM_URL` (a Docker service in CI, say). `.url` is what
   to hand to the client under test; `.api` is a typed `SimClient` of the `/_sim` API.
 - `sim_account` (function): a fresh account of its own per test (unique username, random
   password, and a random access key pair for `/api/https` and `/api/json`), so tests running in
@@ -32,19 +32,19 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from gateway_sim.httpserver import ServerThread
 
 from gateway_sim.client import Outcome, SimAccount, SimApiError, SimClient, SimMessage, SimRequest
 
@@ -285,53 +285,35 @@ class SimTestAccount:
 
 
 class _InProcessServer:
-    """uvicorn serving a fresh simulator in a daemon thread, on a socket bound here."""
+    """The simulator's own server (`httpserver.ServerThread`) serving a fresh simulator in a
+    daemon thread on a free port."""
 
     def __init__(self, scenario_file: str | None, token: str | None) -> None:
-        import uvicorn  # noqa: PLC0415 - only the in-process mode needs the server
-
         from gateway_sim.app import create_app  # noqa: PLC0415
         from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario  # noqa: PLC0415
 
         scenario = load_scenario(Path(scenario_file) if scenario_file else DEFAULT_SCENARIO)
         self.app = create_app(scenario, control_token=token, trust_proxy=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            self.sock.bind(("127.0.0.1", 0))
-            self.sock.listen(128)
-        except OSError:
-            self.sock.close()
-            self.app.close()
-            raise
-        host, port = self.sock.getsockname()[:2]
-        self.url = f"http://{host}:{port}"
-        config = uvicorn.Config(
-            self.app,
-            proxy_headers=False,  # the app trusts X-Forwarded-Proto itself (trust_proxy)
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, name="gateway-sim", daemon=True
-        )
+        self.server: ServerThread | None = None
+        self.url = ""
 
     def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the in-process gateway-sim did not start on {self.url}")
-            time.sleep(0.005)
+        from gateway_sim.httpserver import ServerThread  # noqa: PLC0415
+
+        try:
+            self.server = ServerThread(self.app, before_stop=self._before_stop)
+        except (OSError, RuntimeError) as error:
+            self.app.close()
+            raise RuntimeError(f"the in-process gateway-sim did not start: {error}") from error
+        self.url = self.server.url
+
+    async def _before_stop(self) -> None:
+        self.app.feed.close()
+        await self.app.edge.finish(0.2)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        if self.thread.is_alive():
-            self.thread.join(STOP_TIMEOUT)
-        self.sock.close()
+        if self.server is not None:
+            self.server.stop(STOP_TIMEOUT)
         self.app.close()
 
 

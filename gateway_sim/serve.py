@@ -1,32 +1,30 @@
 """Serving: what `gateway-sim serve` does once its flags are parsed. Load the scenario, open the
-store, bind the socket (before announcing it, so "listening on" is already true), make or check
-the TLS certificate, and run uvicorn on the app until SIGTERM or SIGINT stops it cleanly.
+store, check the port and the TLS certificate, serve the app (`httpserver`) and announce it once
+it accepts connections (so "listening on" is true when printed), until SIGTERM or SIGINT stops it
+cleanly.
 
-Heavy imports (uvicorn, the app) happen inside the functions: `validate` and `--help` stay fast.
+Heavy imports (the server, the app) happen inside the functions: `validate` and `--help` stay fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import asyncio
 import signal
-import socket
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway_sim import __version__, logs
-from gateway_sim.cli import WILDCARDS
+from gateway_sim.cli import WILDCARDS, limits_of
+from gateway_sim.limits import Limits
 from gateway_sim.scenario import Scenario, ScenarioError, load_scenario
 from gateway_sim.store import Retention, Store
 from gateway_sim.tls import TlsError
 
 if TYPE_CHECKING:
-    import uvicorn
-
     from gateway_sim.tls import TlsFiles
 
 GRACE_SECONDS = 0.6
@@ -35,8 +33,9 @@ before they are cancelled, so that the whole stop takes well under 2 seconds."""
 
 
 def serve(args: argparse.Namespace) -> int:
-    """`gateway-sim serve`: load, bind, announce, run until stopped; the exit code."""
+    """`gateway-sim serve`: load, check, serve, announce, run until stopped; the exit code."""
     request_log = logs.configure(args.log_level, args.log_format)
+    limits = limits_of(args)
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as error:
@@ -49,6 +48,12 @@ def serve(args: argparse.Namespace) -> int:
         max_journal_bytes=args.max_journal_bytes,
         max_journal_body_bytes=args.max_journal_body_bytes,
     )
+    from gateway_sim import httpserver
+
+    problem = httpserver.raise_file_limit(limits)
+    if problem is not None:
+        print(f"gateway-sim: {problem}", file=sys.stderr)
+        return 1
     try:
         store = Store(args.db, retention)
     except sqlite3.Error as error:
@@ -56,7 +61,7 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     try:
         tls = tls_files(args)
-        sock = bind(args.host, args.port)
+        port = httpserver.pick_port(args.host, args.port)
     except TlsError as error:
         store.close()
         print(f"gateway-sim: {error}", file=sys.stderr)
@@ -65,13 +70,12 @@ def serve(args: argparse.Namespace) -> int:
         store.close()
         print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
-    # until uvicorn takes the signals over (and after it gives them back), a stop is clean too
+    # until the loop takes the signals over, a stop is clean too
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
     try:
-        announce(scenario, args.scenario, sock, tls)
         store.observers.append(request_log.observe)
-        run(scenario, sock, store, args, tls)
+        run(scenario, args, port=port, store=store, limits=limits, tls=tls)
     finally:
         store.close()
         if tls is not None:
@@ -95,33 +99,14 @@ def tls_files(args: argparse.Namespace) -> TlsFiles | None:
     return tls.generate(names, Path(args.tls_ca_file) if args.tls_ca_file else None)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)  # accept into the backlog at once: "listening on" is then already true
-    sock.set_inheritable(True)
-    return sock
-
-
-def tune_garbage_collector() -> None:
-    """Move what start-up made out of the collector's way, and collect young objects less often:
-    each request makes many short-lived objects, and the store holds a batch of them for 20 ms."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-
-
-def announce(scenario: Scenario, source: str, sock: socket.socket, tls: TlsFiles | None) -> None:
+def announce(scenario: Scenario, source: str, url: str, tls: TlsFiles | None) -> None:
     """Where it listens (first line: scripts read it), the scenario, the accounts, the inbox."""
-    host, port = sock.getsockname()[:2]
-    scheme = "https" if tls else "http"
-    shown = f"[{host}]" if ":" in host else host
-    local = "127.0.0.1" if host in WILDCARDS else shown
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    local = "127.0.0.1" if host.strip("[]") in WILDCARDS else host
     accounts = ", ".join(account.username for account in scenario.accounts) or "(none)"
     lines = [
-        f"gateway-sim {__version__} listening on {scheme}://{shown}:{port}",
+        f"gateway-sim {__version__} listening on {url}",
         f"  scenario: {source}",
         f"  accounts: {accounts}",
         f"  inbox:    {scheme}://{local}:{port}/",
@@ -136,18 +121,23 @@ def announce(scenario: Scenario, source: str, sock: socket.socket, tls: TlsFiles
 
 def run(
     scenario: Scenario,
-    sock: socket.socket,
-    store: Store,
     args: argparse.Namespace,
+    *,
+    port: int,
+    store: Store,
+    limits: Limits,
     tls: TlsFiles | None,
 ) -> None:
     import random
 
-    import uvicorn
+    try:
+        import uvloop
+    except ImportError:  # Windows: asyncio's own loop
+        uvloop = None  # type: ignore[assignment]
 
+    from gateway_sim import httpserver
     from gateway_sim.app import create_app
     from gateway_sim.clock import ManualClock, SystemClock
-    from gateway_sim.fast_lane import FastLaneProtocol
 
     seed = args.seed if args.seed is not None else scenario.settings.seed
     clock = ManualClock(datetime.now(UTC)) if args.clock == "manual" else SystemClock()
@@ -158,47 +148,39 @@ def run(
         store=store,
         control_token=args.control_token,
         trust_proxy=args.trust_proxy,
+        limits=limits,
     )
-    config = uvicorn.Config(
-        app,
-        proxy_headers=False,  # the app alone decides whether to trust X-Forwarded-Proto
-        log_config=None,  # logs.configure has set uvicorn's loggers up
-        log_level="debug" if args.log_level == "debug" else "warning",
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        date_header=True,
-        timeout_graceful_shutdown=GRACE_SECONDS,  # type: ignore[arg-type]  # asyncio.wait_for's
-        ssl_certfile=tls.cert if tls else None,
-        ssl_keyfile=tls.key if tls else None,
-        http=FastLaneProtocol,
-    )
-    tune_garbage_collector()
+    served = httpserver.Tls(tls.cert, tls.key) if tls else None
+    server = httpserver.build(app, args.host, port, limits, served)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"{'https' if tls else 'http'}://{shown}:{port}"
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+
+        async def stop() -> None:
+            app.feed.close()  # an inbox page's event stream would never end by itself
+            await app.edge.finish(GRACE_SECONDS)
+            server.stop()  # type: ignore[no-untyped-call]
+
+        def on_signal() -> None:
+            if not stopping:
+                stopping.append(loop.create_task(stop()))
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        serving = asyncio.create_task(server.serve())
+        await httpserver.accepting(args.host, port)
+        announce(scenario, args.scenario, url, tls)
+        watching = asyncio.create_task(httpserver.watch_cap(port, limits))
+        await serving
+        watching.cancel()
+
     try:
-        server(config, app.feed.close).run(sockets=[sock])
+        if uvloop is None:
+            asyncio.run(main())
+        else:
+            uvloop.run(main())
     finally:
         app.close()
-
-
-def server(config: uvicorn.Config, end_streams: Callable[[], None]) -> uvicorn.Server:
-    """A uvicorn server that stops cleanly: it ends the open event streams when it starts
-    shutting down (it waits for every connection to close, and an inbox page's stream would
-    otherwise never close), and, stopped by SIGTERM or SIGINT, exits with status 0 once it has
-    shut down (uvicorn raises the signal again afterwards, which ends the process with 143 or
-    130)."""
-    import contextlib
-
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            end_streams()
-            await super().shutdown(sockets)
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            with super().capture_signals():
-                yield
-                self._captured_signals.clear()
-
-    return Server(config)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import socket
 import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,12 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
 from gateway_sim.app import GatewayApp, create_app
 from gateway_sim.clock import ManualClock
-from gateway_sim.fast_lane import FastLaneProtocol
+from gateway_sim.httpserver import ServerThread
 from gateway_sim.records import Message
 from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
 
@@ -113,48 +109,32 @@ class LiveServer:
     url: str
 
 
-def start_uvicorn(
-    app: Any, *, http: type[asyncio.Protocol] = FastLaneProtocol
-) -> tuple[uvicorn.Server, threading.Thread, int]:
-    """uvicorn on a free port in a thread, configured as `gateway-sim serve` configures it
-    (`http`: its protocol, unless a test swaps it); returns once it accepts connections."""
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        proxy_headers=False,  # as `gateway-sim serve`: the app decides about X-Forwarded-*
-        http=http,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    return server, thread, port
+def start_server(app: Any) -> ServerThread:
+    """The simulator's own server on a free port of 127.0.0.1 in a thread, configured as
+    `gateway-sim serve` configures it; returns once it accepts connections."""
+
+    async def before_stop() -> None:
+        if isinstance(app, GatewayApp):
+            app.feed.close()
+            await app.edge.finish(0.2)
+
+    return ServerThread(app, before_stop=before_stop)
 
 
 @pytest.fixture
 def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
-    """Serve an app with uvicorn on a free port in a thread; stopped after the test."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    """Serve an app on a free port in a thread; stopped after the test."""
+    servers: list[tuple[ServerThread, GatewayApp]] = []
 
     def start(app: GatewayApp) -> LiveServer:
-        server, thread, port = start_uvicorn(app)
-        servers.append((server, thread))
-        return LiveServer(app, f"http://127.0.0.1:{port}")
+        server = start_server(app)
+        servers.append((server, app))
+        return LiveServer(app, server.url)
 
     yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=5)
-        assert isinstance(server.config.app, GatewayApp)
-        server.config.app.close()
+    for server, app in servers:
+        server.stop()
+        app.close()
 
 
 def start_serve(

@@ -206,13 +206,20 @@ def test_query_strings_with_garbage_get_an_answer(http: httpx.Client, path: str)
 
 
 def _raw_exchange(url: str, request: bytes, *, timeout: float = 10) -> bytes:
+    """Send `request` whole (asking the server to close after its answer: a client that
+    half-closes is hung up on at once) and read the answer; b"" when the server closed the
+    connection (reset) before the client had written all of it."""
     host, port = url.removeprefix("http://").split(":")
+    line, _, rest = request.partition(b"\r\n")
+    request = line + b"\r\nConnection: close\r\n" + rest
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.sendall(request)
-        sock.shutdown(socket.SHUT_WR)
         chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+        try:
+            sock.sendall(request)
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (ConnectionResetError, BrokenPipeError):
+            return b"".join(chunks)
     return b"".join(chunks)
 
 
@@ -220,19 +227,27 @@ def _raw_exchange(url: str, request: bytes, *, timeout: float = 10) -> bytes:
     "path", [GATEWAY_PATHS[0], "/api/json/sendmsg.aspx", "/_sim/messages", "/"]
 )
 def test_headers_over_the_limit_are_refused_and_the_server_stays_up(server: str, path: str) -> None:
+    """Past --max-head-bytes (64 KiB) the server refuses with 431 as the bytes arrive; the gateway
+    paths refuse past the scenario's 16 KiB with IIS's own 400 once the head is in."""
     huge = b"X-Big: " + b"a" * 200_000 + b"\r\n"
     many = b"".join(b"X-H%d: v\r\n" % i for i in range(12_000))
-    limit = 65_536 if path.startswith("/_sim") or path == "/" else 16_384
+    gateway = not (path.startswith("/_sim") or path == "/")
+    limit = 16_384 if gateway else 65_536
     over = b"X-Big: " + b"a" * limit + b"\r\n"
     just_under = b"X-Big: " + b"a" * (limit - 100) + b"\r\n"
-    cases = ((huge, b"400"), (many, b"400"), (over, b"400"), (just_under, b"200"))
+    # Just over 64 KiB of headers, the head with its request line is over the server's buffer or
+    # (by a few bytes) not yet: refused either way, by the server (431) or by the app (400).
+    cases = ((huge, {b"431"}), (many, {b"431"}), (over, {b"400"} if gateway else {b"400", b"431"}))
+    cases += ((just_under, {b"200"}),)
     for extra, expected in cases:
         request = b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\n"
         answer = _raw_exchange(server, request)
-        assert answer.split(b" ", 2)[1] == expected, answer[:300]
-        if expected == b"400" and path.startswith("/_sim"):
+        if b"431" in expected and not answer:
+            continue  # refused as the bytes arrived: the reset can overtake the 431
+        assert answer.split(b" ", 2)[1] in expected, answer[:300]
+        if answer.startswith(b"HTTP/1.1 400") and path.startswith("/_sim"):
             assert b'"error":"headers_too_large"' in answer
-        elif expected == b"400":
+        elif answer.startswith(b"HTTP/1.1 400"):
             assert answer.endswith(b"\r\n\r\nBad Request - Request Too Long")
     _assert_still_serving(server)
 

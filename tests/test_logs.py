@@ -83,7 +83,7 @@ def test_a_bad_log_format_is_refused() -> None:
 def captured() -> Iterator[tuple[io.StringIO, logs.RequestLog]]:
     """The simulator's logs configured as `serve` does, into a string; restored afterwards."""
     stream = io.StringIO()
-    names = ("gateway_sim", "uvicorn")
+    names = ("gateway_sim", "")  # the simulator's, and the root (the server's logs reach it)
     saved = [(logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names]
     yield stream, logs.configure("info", "json", stream)
     for name, (handlers, level) in zip(names, saved, strict=True):

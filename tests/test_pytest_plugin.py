@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 import httpcore
 import httpx
 import pytest
-import uvicorn
+from granian.server import embed
 
 import gateway_sim.app
 from gateway_sim.client import (
@@ -31,13 +31,13 @@ from tests.conftest import MMS, SEND, LiveServer
 
 pytest_plugins = ["pytester"]
 
-# httpcore, uvicorn and gateway_sim.app are imported here so that pytester's in-process runs
+# httpcore, granian and gateway_sim.app are imported here so that pytester's in-process runs
 # share them instead of importing (and dropping) them again for every run: httpx imports
 # httpcore lazily and keeps its exception classes, so a second httpcore would escape httpx's
 # error mapping. Not the plugin itself: the runs import it with -p (or by its entry point),
 # which must come first for pytest to rewrite its asserts.
 assert httpcore.ConnectError
-assert uvicorn.Server
+assert embed.Server
 
 # Once the `pytest11` entry point is installed pytest loads the plugin by itself; naming the
 # module with -p as well would register it twice.

@@ -2,40 +2,34 @@
 
 They are looked up by lower-cased path (ASP.NET paths are case-insensitive) ahead of Starlette's
 router: the hot path reads the request, asks the domain, writes the answer and journals the
-exchange, nothing more. The server's fast lane (`fast_lane.py`) takes the same path without ASGI
-(`takes_at_once`, `answer_at_once`), a rule's latency included (the answer is `Delayed`); what
-must wait otherwise (a rule's fault or HTTP status, a database commit) is `settle`d there and
-finished here. The newer APIs (`protocol/keyed.py`, `protocol/json_api.py`) add their paths
-here with a `Dialect`: how their requests are prepared and their refusals rendered.
+exchange, nothing more; what must be awaited (a rule's latency, fault or HTTP status, a database
+commit) is `settle`d into a `Pending` and finished here. The newer APIs (`protocol/keyed.py`,
+`protocol/json_api.py`) add their paths here with a `Dialect`: how their requests are prepared
+and their refusals rendered.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from time import perf_counter
 from typing import NamedTuple, Protocol
 
-from gateway_sim.deadlines import sleep_until
 from gateway_sim.errors import GatewayError, InvalidRequest
-from gateway_sim.fast_lane import Answer, Delayed, Headers
 from gateway_sim.gateway import Gateway
-from gateway_sim.joined_writes import RECEIVED_AT
 from gateway_sim.protocol import faults
 from gateway_sim.protocol.answers import AnswerFormat
 from gateway_sim.protocol.exchanges import TEXT, Reply, exchange_of
-from gateway_sim.protocol.form import media_type
 from gateway_sim.protocol.request import (
     BodyTooLarge,
     ClientGone,
     GatewayRequest,
     HeadersTooLarge,
-    form_request,
     read_request,
-    request_head,
 )
 from gateway_sim.rules import Decision
-from gateway_sim.types import Receive, Scope, Send
+from gateway_sim.types import Headers, Receive, Scope, Send
 
 TOO_LONG = b"Bad Request - Request Too Long"
 """What IIS (HTTP.sys) says of headers over its limit, with HTTP 400."""
@@ -49,11 +43,6 @@ class Pending(NamedTuple):
     request: GatewayRequest
     decision: Decision | None
     reply: Reply | None = None
-
-
-PENDING = "gateway_sim.pending"
-"""ASGI scope extension: the `Pending` of a request the server's fast lane read and decided but
-could not answer at once; the app picks it up where the lane left it (nothing is done twice)."""
 
 
 Handler = Callable[[GatewayRequest, "Decision | None"], Reply]
@@ -104,55 +93,9 @@ class LegacyEndpoints:
         """The handler of an emulated path, matched case-insensitively."""
         return self.routes.get(path.lower())
 
-    def takes_at_once(self, scope: Scope) -> str | None:
-        """For the server's fast lane: the Content-Type of a request whose answer can be made
-        as soon as its body is in (see `answer_at_once`), or None when it must go the ASGI way
-        (another path or method, a multipart body, headers or Content-Length over the limits,
-        or a database file, whose commit a send's answer waits for)."""
-        if self.durable or scope["method"] not in ("GET", "POST"):
-            return None
-        if scope["path"].lower() not in self.routes:
-            return None
-        try:
-            content_type = request_head(scope, self.max_body_bytes, self.max_header_bytes)
-        except (HeadersTooLarge, BodyTooLarge):
-            return None
-        return None if media_type(content_type) == "multipart/form-data" else content_type
-
-    def answer_at_once(
-        self, scope: Scope, body: bytes, content_type: str
-    ) -> Answer | Delayed | None:
-        """For the server's fast lane: the answer (status, headers, body) to a request that
-        `takes_at_once` took, made and journaled now; with a rule's latency alone, made now and
-        `Delayed` (journaled once sent); or None, with its `Pending` in the scope's extensions,
-        when it must be awaited otherwise and so go the ASGI way."""
-        request = form_request(scope, body, content_type)
-        handler = self.routes[request.path]
-        settled = self.settle(handler, scope, request)
-        if isinstance(settled, Pending):
-            reply, decision = settled.reply, settled.decision
-            if reply is None or decision is None:  # a fault, an HTTP status: the ASGI way
-                scope["extensions"][PENDING] = settled
-                return None
-            started = _started(scope)
-
-            def sent() -> None:
-                self._journal(scope, request, 200, reply, started=started)
-
-            answer = (200, answer_headers(reply.body, reply.content_type), reply.body)
-            return Delayed(started + decision.latency, answer, sent)
-        self._journal(scope, request, 200, settled, started=_started(scope))
-        return 200, answer_headers(settled.body, settled.content_type), settled.body
-
     async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request on an emulated path."""
-        started = _started(scope)
-        pending = scope.get("extensions", {}).get(PENDING)
-        if pending is not None:  # the fast lane read and decided it
-            await self._finish(
-                pending, handler, scope=scope, receive=receive, send=send, started=started
-            )
-            return
+        started = perf_counter()
         if scope["method"] not in ("GET", "POST"):
             reason = f"method {scope['method']} is not allowed; use GET or POST"
             await self._refuse(
@@ -270,7 +213,7 @@ class LegacyEndpoints:
         status, note = 200, ""
         if action.fault in ("reset", "close", "hang", "garbage"):
             await sleep_until(started + decision.latency)
-            note = await _early_fault(action.fault, receive, send)
+            note = await _early_fault(action.fault, scope, receive, send)
             reply, status = Reply(b"", ""), 0
         elif action.http_status is not None:
             await sleep_until(started + decision.latency)
@@ -287,7 +230,7 @@ class LegacyEndpoints:
                 await self.gateway.store.committed()
             await sleep_until(started + decision.latency)
             if action.fault == "truncate":
-                note = await faults.truncate(receive, send, reply.body)
+                note = await faults.truncate(send, reply.body)
             else:  # dribble: the only other fault that processes the request
                 note = await faults.dribble(send, reply.body, action.dribble_ms / 1000)
         reason = _rule_reason(decision, reply.reason, note)
@@ -354,14 +297,14 @@ class LegacyEndpoints:
         self._journal(scope, request, status, Reply(body, reason), started=started)
 
 
-async def _early_fault(fault: str, receive: Receive, send: Send) -> str:
+async def _early_fault(fault: str, scope: Scope, receive: Receive, send: Send) -> str:
     if fault == "reset":
-        return await faults.reset(receive)
+        return await faults.reset(scope)
     if fault == "close":
-        return await faults.close(receive)
+        return await faults.close(scope)
     if fault == "hang":
-        return await faults.hang(receive)
-    return await faults.garbage(receive, send)
+        return await faults.hang(scope, receive)
+    return await faults.garbage(scope, send)
 
 
 def _rule_reason(decision: Decision, answer_reason: str, note: str) -> str:
@@ -389,14 +332,14 @@ async def respond(
 
 
 def answer_headers(body: bytes, content_type: bytes, extra: Headers | None = None) -> Headers:
-    """The headers of an answer, the same whether the ASGI path or the fast lane sends it."""
+    """The headers of an answer: its type and length, and any `extra`."""
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     if extra:
         headers += extra
     return headers
 
 
-def _started(scope: Scope) -> float:
-    """When the request began to arrive (the server's stamp), else now."""
-    received = scope.get("extensions", {}).get(RECEIVED_AT)
-    return received["perf_counter"] if received else perf_counter()
+async def sleep_until(deadline: float) -> None:
+    """Wait until `perf_counter()` reaches `deadline` (a rule's latency, counted from the start
+    of the request)."""
+    await asyncio.sleep(max(0.0, deadline - perf_counter()))
