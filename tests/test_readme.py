@@ -174,7 +174,8 @@ def test_github_actions_snippet_uses_the_image_health_check() -> None:
 def test_every_serve_flag_and_its_environment_twin_is_in_the_flag_table() -> None:
     from gateway_sim.cli import _parser
 
-    table = README.split("| flag | environment twin | default |", 1)[1].split("\n\n", 1)[0]
+    tables = README.split("| flag | environment twin | default |")[1:]
+    table = "\n".join(part.split("\n\n", 1)[0] for part in tables)
     commands = next(a for a in _parser()._actions if a.dest == "command")
     serve = commands.choices["serve"]  # type: ignore[index]
     flags = [a.option_strings[0] for a in serve._actions if a.option_strings[0] != "-h"]
@@ -183,3 +184,16 @@ def test_every_serve_flag_and_its_environment_twin_is_in_the_flag_table() -> Non
         twin = "GATEWAY_SIM_" + flag.removeprefix("--").upper().replace("-", "_")
         assert f"`{flag}`" in table, flag
         assert twin in table, twin
+
+
+def test_the_limits_table_is_the_limits_module() -> None:
+    """Every bound of `gateway_sim.limits` is a row of the README's limits table, with its flag,
+    its environment twin and its default; and the table has no other row."""
+    from gateway_sim.limits import LIMITS
+
+    table = README.split("## Limits", 1)[1].split("| what it bounds |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `--")]
+    cells = [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+    assert [(c[0], c[1], c[2]) for c in cells] == [
+        (f"`{info.flag}`", f"`{info.env}`", info.shown) for info in LIMITS
+    ]

@@ -1,0 +1,143 @@
+"""Request bodies over real sockets: a cap per path refused before the body is read, a total cap
+on the bytes of bodies still arriving, and a timeout for a body that stalls."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.serving import served
+
+MIB = 1024 * 1024
+
+
+def _head(path: str, length: int, method: str = "POST") -> bytes:
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def _answer(sock: socket.socket) -> bytes:
+    sock.settimeout(10)
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks) and _complete(b"".join(chunks)):
+                break
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+def _complete(answer: bytes) -> bool:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return False
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "cap", "flag"),
+    [
+        ("/_sim/rules", "POST", 16 * MIB, "--max-control-body-bytes"),
+        ("/_sim/scenario", "PUT", 8 * MIB, "--max-scenario-bytes"),
+    ],
+)
+def test_a_body_over_its_path_cap_is_refused_before_it_is_read(
+    path: str, method: str, cap: int, flag: str
+) -> None:
+    with served() as server:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(_head(path, cap + 1, method))  # the body is never sent
+            answer = _answer(sock)
+        assert time.monotonic() - started < 2
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413"), answer[:200]
+        problem = json.loads(body)
+        assert problem["error"] == "body_too_large"
+        assert flag in problem["detail"]
+        assert str(cap) in problem["detail"]
+
+
+def test_a_chunked_body_past_the_cap_is_refused_as_it_grows() -> None:
+    with served("--max-control-body-bytes", str(MIB)) as server:
+        sent = 0
+
+        def chunks() -> object:
+            nonlocal sent
+            for _ in range(256):  # 64 MiB offered
+                sent += 1
+                yield b"[" * 262_144
+
+        with httpx.Client(timeout=10) as client:
+            answer = client.post(server.url + "/_sim/rules", content=chunks())  # type: ignore[arg-type]
+        assert answer.status_code == 413
+        assert answer.json()["error"] == "body_too_large"
+        assert sent < 256
+        assert server.send_seconds() < 0.3
+
+
+def test_bodies_under_way_are_capped_in_total_and_freed_when_their_clients_go() -> None:
+    """60 connections each announce a body of 10 MiB - 1 and send most of it, then hold: past
+    --max-pending-body-bytes (64 MiB) new ones get 503 and are closed; the memory stays within
+    the cap, and once they go, bodies are taken again."""
+    body = 10 * MIB - 1
+    with served() as server:
+        before = server.rss_mb()
+        holding: list[socket.socket] = []
+        refused = 0
+        try:
+            for _ in range(60):
+                sock = socket.create_connection(("127.0.0.1", server.port))
+                sock.sendall(_head("/_sim/rules", body))
+                sock.settimeout(0.2)
+                try:
+                    answer = sock.recv(200)
+                except TimeoutError:
+                    answer = b""
+                if answer.startswith(b"HTTP/1.1 503"):
+                    refused += 1
+                    sock.close()
+                    continue
+                sock.sendall(b" " * (body - 10))
+                holding.append(sock)
+            grown = server.rss_mb() - before
+        finally:
+            for sock in holding:
+                sock.close()
+        assert len(holding) == 6  # 6 x 10 MiB fit in 64 MiB; the 7th would not
+        assert refused == 54
+        assert grown < 64 + 60
+        time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(_head("/_sim/rules", 2) + b"{}")
+            assert _answer(sock).startswith(b"HTTP/1.1 422")  # taken (and found wanting)
+
+
+def test_a_body_that_stalls_is_refused_after_the_body_timeout() -> None:
+    with served("--body-timeout", "1") as server:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(_head("/_sim/rules", 100) + b'{"name":')
+            answer = _answer(sock)
+        took = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"--body-timeout" in answer
+        assert 0.9 < took < 3
+        # a gateway send that stalls is refused the same way
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            head = (
+                b"POST /smsgateway/sendmsg.aspx HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+            )
+            sock.sendall(head + b"username=demo")
+            assert _answer(sock).startswith(b"HTTP/1.1 408")
+        assert server.send_seconds() < 0.3
