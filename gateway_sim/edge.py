@@ -159,10 +159,12 @@ class _Exchange:
             return  # the edge has answered; the app's answer would come too late
         if not self.started:
             self.started = True
-            # A body the app did not read is read and dropped before the answer goes (a
-            # connection closed with bytes unread would be reset under the client's feet);
-            # past DRAIN_MOST_BYTES, the answer closes the connection instead.
-            if not await self.drain():
+            # A body the app did not read is read and dropped before the answer goes, to keep
+            # the connection (one closed with bytes unread is reset under the client's feet);
+            # past DRAIN_MOST_BYTES, the answer closes the connection instead. An answer that
+            # closes the connection anyway is not held up for a body that may never end.
+            closing = CLOSE in message.get("headers", [])
+            if not closing and not await self.drain():
                 message = {**message, "headers": [*message["headers"], CLOSE]}
         await self.outer_send(message)
 
