@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from gateway_sim.limits import Limits
@@ -90,6 +91,8 @@ class Edge:
         else:
             try:
                 await dispatch(scope, exchange.receive, exchange.send)
+            except ClientDisconnect:
+                log.info("the client went away mid-request: %s %s", scope["method"], scope["path"])
             except Exception:
                 if not exchange.refused:
                     raise

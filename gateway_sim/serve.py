@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sqlite3
 import sys
@@ -54,6 +55,10 @@ def serve(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"gateway-sim: {problem}", file=sys.stderr)
         return 1
+    problem = unwritable(args.db)
+    if problem is not None:
+        print(f"gateway-sim: {problem}", file=sys.stderr)
+        return 1
     try:
         store = Store(args.db, retention)
     except sqlite3.Error as error:
@@ -81,6 +86,23 @@ def serve(args: argparse.Namespace) -> int:
         if tls is not None:
             tls.remove_generated()
     return 0
+
+
+def unwritable(db: str) -> str | None:
+    """Why the --db file cannot be written, or None: a send is answered `ID:` only once its
+    message is in the file, so a file that cannot take it must stop the start, not the sends."""
+    if db == ":memory:" or db.startswith("file:"):
+        return None
+    path = Path(db)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        return f"cannot open the database {db}: the folder {folder} does not exist"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"cannot open the database {db}: the file is not writable by this user"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        # SQLite writes its journal beside the file
+        return f"cannot open the database {db}: the folder {folder} is not writable by this user"
+    return None
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
