@@ -1,34 +1,36 @@
-"""The baselines the simulator is measured against, served by uvicorn with the CLI's settings.
+"""The baselines the simulator is measured against, served on the simulator's own server.
+
+Every bare app runs on granian's embedded server exactly as `gateway-sim serve` configures it
+(`gateway_sim.httpserver.build`, the default limits, uvloop; bench/granian_serve.py), so that a
+ratio to the simulator measures the app, not a different server.
 
 - `form`: a bare Starlette app; its route awaits `request.form()` and answers a constant ID line.
 - `multipart`: a bare ASGI app that drives python-multipart's streaming `MultipartParser` over the
   body as it arrives, keeping each part's raw headers and bytes, and answers the same line.
 - `sleep`: a bare Starlette app; its route awaits `asyncio.sleep(0.2)` (as the `latency` case's
   rule delays the simulator) and answers the same line, the body left unread.
-- `ceiling`: a bare ASGI app on the simulator's own server stack (uvicorn, httptools, the joined
-  writes of `gateway-sim serve`): it reads the body and answers constant bytes of the case's
-  answer size (the single send's `ID:` line, or the hundred case's 50 lines when the body is
-  that long). No Python app on this server can answer faster: the bound for the simulator.
-- `nostore`: the simulator itself, built and served by the CLI's own code (`gateway-sim serve`
-  flags and defaults, `create_app`, uvicorn settings), but with a `Store` whose `add()` and
+- `ceiling`: a bare ASGI app on that same server: it reads the body and answers constant bytes of
+  the case's answer size (the single send's `ID:` line, or the hundred case's 50 lines when the
+  body is that long). No Python app on this server can answer faster: the bound for the
+  simulator.
+- `nostore`: the simulator itself, started by the CLI's own code (`gateway-sim serve` through
+  `cli.main`: its flags, defaults, limits and server), but with a `Store` whose `add()` and
   `record()` keep nothing: no message is stored and nothing is journaled (the request log and
   the metrics, which are not the store, still see every request).
 
 Run as `python bench/baselines.py form|multipart|sleep|ceiling|nostore [--port N]`; like
-`gateway-sim serve` it binds first, prints `listening on http://HOST:PORT` and then runs uvicorn
-on that socket.
+`gateway-sim serve` it prints `listening on http://HOST:PORT` once the port accepts connections.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 
 import cases
-import uvicorn
+import granian_serve
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,11 +38,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway_sim import cli, logs, serve
-from gateway_sim.fast_lane import FastLaneProtocol
+from gateway_sim import cli
+from gateway_sim import serve as serve_module
 from gateway_sim.records import Exchange, Message
-from gateway_sim.scenario import load_scenario
-from gateway_sim.store import Retention, Store
+from gateway_sim.store import Store
 
 SCENARIO = Path(__file__).resolve().parent / "scenario.yaml"
 ANSWER = "ID:10011000000000000001"
@@ -96,6 +97,8 @@ class _Parts:
 
 async def multipart_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Bare ASGI: stream the body through `MultipartParser`, answer the constant line."""
+    if scope["type"] != "http":
+        return  # the server's lifespan events: nothing to start
     content_type = b""
     for name, value in scope["headers"]:
         if name == b"content-type":
@@ -167,18 +170,11 @@ class NoStore(Store):
             self._observe_later(self._to_observe[1], exchange)
 
 
-def serve_without_store(scenario: Path, host: str, port: int) -> None:
+def serve_without_store(scenario: Path, host: str, port: int) -> int:
     """`gateway-sim serve --scenario SCENARIO` through the CLI's own code, the store swapped."""
     flags = ["serve", "--scenario", str(scenario), "--host", host, "--port", str(port)]
-    args = cli._parser().parse_args(flags)
-    request_log = logs.configure(args.log_level, args.log_format)
-    retention = Retention(args.max_messages, args.max_journal, args.max_content_bytes)
-    store = NoStore(args.db, retention)
-    store.observers.append(request_log.observe)  # as `serve` does; it is told of nothing here
-    sock = serve.bind(args.host, args.port)
-    bound_host, bound_port = sock.getsockname()[:2]
-    print(f"baseline nostore listening on http://{bound_host}:{bound_port}", flush=True)
-    serve.run(load_scenario(args.scenario), sock, store, args, None)
+    serve_module.Store = NoStore  # type: ignore[attr-defined]  # what `serve` opens its store with
+    return cli.main(flags)
 
 
 def bare_app(kind: str) -> ASGIApp:
@@ -203,25 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.kind == "nostore":
-        serve_without_store(args.scenario, args.host, args.port)
-        return 0
-    app = bare_app(args.kind)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.set_inheritable(True)
-    host, port = sock.getsockname()[:2]
-    print(f"baseline {args.kind} listening on http://{host}:{port}", flush=True)
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        server_header=False,
-        date_header=True,
-        http=FastLaneProtocol if args.kind == "ceiling" else "auto",
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+        return serve_without_store(args.scenario, args.host, args.port)
+    granian_serve.run(bare_app(args.kind), f"baseline {args.kind}", args.host, args.port)
     return 0
 
 

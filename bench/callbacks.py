@@ -1,7 +1,7 @@
 """Callbacks: 1,000 delivery reports to a receiver that takes 100 ms to answer, timed end to end.
 
-A real receiver process (bench/receiver.py: uvicorn, an awaited 100 ms sleep per request, no
-threads) counts what it gets. Per round, against that same receiver:
+A real receiver process (bench/receiver.py: on granian, an awaited 100 ms sleep per request, no
+Python threads) counts what it gets. Per round, against that same receiver:
 
 - baseline: a bare asyncio httpx client (an `AsyncClient` like the simulator's, an
   `asyncio.Semaphore(CONCURRENCY)`) posts 1,000 report forms (`msgid`, `status`, `toaddr`) to it;
@@ -27,7 +27,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,13 +316,18 @@ def _base(server: servers.Server) -> str:
 
 @contextmanager
 def simulator_process(
-    receiver: servers.Server, work: Path, number: int
+    receiver: servers.Server,
+    work: Path,
+    number: int,
+    command: Callable[[Path], list[str]] = servers.simulator_command,
+    cwd: Path = servers.ROOT,
 ) -> Iterator[servers.Server]:
-    """A fresh `gateway-sim serve` on a scenario (written into `work`) calling back `receiver`."""
+    """A fresh `gateway-sim serve` on a scenario (written into `work`) calling back `receiver`;
+    `command(scenario)` is its command line (by default this checkout's), run in `cwd`."""
     scenario = work / f"callbacks-{number}.yaml"
     scenario.write_text(scenario_text(_base(receiver) + STATUS_PATH))
     log = work / f"callbacks-simulator-{number}.log"
-    with servers.serve("simulator", servers.simulator_command(scenario), log) as server:
+    with servers.serve("simulator", command(scenario), log, cwd=cwd) as server:
         yield server
 
 

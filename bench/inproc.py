@@ -9,7 +9,8 @@ bare Starlette `form` app), driven on uvloop by an ASGI client that hands over t
 one message and swallows the answer. Every `--batch` requests it yields to the loop once (as a
 server does between reads), so the store's 20 ms write timer fires as it would under load. The
 sides alternate per round; the figure is microseconds per request (best and median of the
-rounds). Only the app is timed: uvicorn's HTTP work is the same on every side.
+rounds). Only the app is timed: the server's HTTP work (granian's, in Rust) is the same on
+every side.
 
 Quieter than wrk on a busy machine, and what decides a change; `bench/run.py` confirms it.
 Instruction counts are steadier still (the same under any load): run one side twice under
@@ -35,7 +36,6 @@ import baselines
 import cases as cases_module
 import uvloop
 
-from gateway_sim import serve
 from gateway_sim.app import create_app
 from gateway_sim.scenario import load_scenario
 from gateway_sim.store import Retention, Store
@@ -111,7 +111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     apps = {side: build(side, retention) for side in sides}
-    serve.tune_garbage_collector()
     timings: dict[str, list[float]] = {side: [] for side in sides}
     # warm-up: past the journal's retention cap, so retention deletes as fast as it inserts
     for side in sides:

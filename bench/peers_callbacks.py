@@ -4,19 +4,21 @@ One receiver process (bench/receiver.py, 100 ms per POST) serves every side. Per
 
 - `baseline`: the bare httpx client of bench/callbacks.py posts the 1,000 report forms itself,
   64 at once (two rounds; there is no server to warm);
-- `gateway-sim`: a fresh `gateway-sim serve` on bench/callbacks.py's scenario (status_url = the
-  receiver, one report per recipient at once, `callback_concurrency: 64`);
+- `gateway-sim` (and `before`, the revision before the edge change): a fresh `gateway-sim serve`
+  on bench/callbacks.py's scenario (status_url = the receiver, one report per recipient at once,
+  `callback_concurrency: 64`);
 - `wiremock`: a fresh WireMock whose `delrpt=1` stub's webhook posts the report form to the
   receiver (bench/wiremock.py), `--webhook-threadpool-size 64`.
 
-The two servers get the same load: 1,000 single-recipient sends (07700900000..07700900999) with
+The servers get the same load: 1,000 single-recipient sends (07700900000..07700900999) with
 `delrpt=1`, 64 keep-alive connections at once, each answer checked, sent by a lean client
-(asyncio streams and httptools' C parser: an httpx client driving the sends took as much CPU as
-the servers, and on 2 cores slowed both). A round is timed from just before the first send to
-the receiver's arrival of the 1,000th report. The cold round runs right after the server's first
-answer; then wrk drives the `single` send (no `delrpt`: no report) for `warm_after` s, and the
-warm round follows. Each round must bring exactly 1,000 reports for 1,000 distinct `toaddr`, and
-the simulator must list 1,000 delivered attempts for that round's message ids.
+(asyncio streams and a few lines reading a Content-Length or chunked answer: an httpx client
+driving the sends took as much CPU as the servers, and on 2 cores slowed both). A round is timed
+from just before the first send to the receiver's arrival of the 1,000th report. The cold round
+runs right after the server's first answer; then wrk drives the `single` send (no `delrpt`: no
+report) for `warm_after` s, and the warm round follows. Each round must bring exactly 1,000
+reports for 1,000 distinct `toaddr`, and each simulator side must list 1,000 delivered attempts
+for that round's message ids.
 """
 
 from __future__ import annotations
@@ -26,19 +28,20 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import callbacks
 import cases as cases_module
-import httptools
 import httpx
+import peers_sides
 import servers
 import wiremock
 import wrk
 from callbacks import CONCURRENCY, NUMBERS, TOTAL, CallbacksRun, Recorded
-from peers_sides import SIDES, wiremock_flags
+from peers_sides import SIMULATOR_SIDES, wiremock_flags
 
 _ID = re.compile(r"ID:([0-9]{20})")
 
@@ -76,30 +79,32 @@ async def _recorded(client: httpx.AsyncClient, base: str, ids: set[str]) -> Reco
     return Recorded(len(attempts), len(delivered), len(recipients), time.monotonic() - started)
 
 
-class _Answer:
-    """httptools callbacks collecting one response's body."""
-
-    def __init__(self) -> None:
-        self.body: list[bytes] = []
-        self.complete = False
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        self.complete = True
-
-
 async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, str]:
     """One whole HTTP/1.1 response (Content-Length or chunked); its status and body."""
-    answer = _Answer()
-    parser = httptools.HttpResponseParser(answer)
-    while not answer.complete:
-        data = await reader.read(65536)
-        if not data:
-            raise ConnectionError("the server closed the connection mid-answer")
-        parser.feed_data(data)
-    return parser.get_status_code(), b"".join(answer.body).decode("utf-8", "replace")
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, *fields = head[:-4].split(b"\r\n")
+        length, chunked = 0, False
+        for field in fields:
+            name, _, value = field.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        if not chunked:
+            body = await reader.readexactly(length)
+        else:
+            chunks = []
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                chunks.append(await reader.readexactly(size))
+                await reader.readexactly(2)  # the chunk's CRLF
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailers
+            body = b"".join(chunks)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+        raise ConnectionError(f"the server closed the connection mid-answer: {error}") from None
+    return int(status_line.split(b" ", 2)[1]), body.decode("utf-8", "replace")
 
 
 def raw_requests(host: str, port: int) -> list[bytes]:
@@ -115,8 +120,8 @@ def raw_requests(host: str, port: int) -> list[bytes]:
 async def send_all(host: str, port: int, requests: list[bytes]) -> list[tuple[int, str]]:
     """Send every request over `CONCURRENCY` keep-alive connections; the answers in order.
 
-    A lean client (asyncio streams, httptools' C parser), so that the driver takes little of the
-    CPU the server and its callbacks need: an httpx client costs about as much as the server.
+    A lean client (asyncio streams, `_read_answer`), so that the driver takes little of the CPU
+    the server and its callbacks need: an httpx client costs about as much as the server.
     """
     answers: list[tuple[int, str]] = [(0, "")] * len(requests)
     queue = iter(enumerate(requests))
@@ -150,19 +155,25 @@ async def _round(side: str, server: servers.Server, receiver_base: str) -> Callb
             if status != 200 or not _ID.fullmatch(text)
         ]
         recorded = None
-        if side == "gateway-sim":
+        if side in SIMULATOR_SIDES:
             ids = {found.group(1) for _, text in answers if (found := _ID.fullmatch(text))}
             recorded = await _recorded(client, _base(server), ids)
     # CallbacksRun checks the simulator's own record when its side is "simulator".
-    label = "simulator" if side == "gateway-sim" else side
+    label = "simulator" if side in SIMULATOR_SIDES else side
     return CallbacksRun(label, tally, done, recorded, errors[:5])
 
 
 @contextmanager
 def _server(side: str, receiver: servers.Server, work: Path) -> Iterator[servers.Server]:
     status_url = f"http://{receiver.host}:{receiver.port}{callbacks.STATUS_PATH}"
-    if side == "gateway-sim":
-        with callbacks.simulator_process(receiver, work, time.monotonic_ns()) as server:
+    if side in SIMULATOR_SIDES:
+        with callbacks.simulator_process(
+            receiver,
+            work,
+            time.monotonic_ns(),
+            partial(peers_sides.simulator_command, side),
+            peers_sides.simulator_cwd(side),
+        ) as server:
             yield server
         return
     root = wiremock.write_root(work / "wiremock-callbacks", wiremock.stubs("callbacks", status_url))
@@ -184,10 +195,11 @@ def _warm_up(server: servers.Server, seconds: int, load: wrk.Load, work: Path) -
 
 def measure(load: wrk.Load, warm_after: int, work: Path) -> dict[str, list[CallbacksRun]]:
     """A cold and a warm round per side, against one receiver; rounds by side."""
-    rounds: dict[str, list[CallbacksRun]] = {side: [] for side in SIDES}
+    sides = peers_sides.chosen()
+    rounds: dict[str, list[CallbacksRun]] = {side: [] for side in sides}
     with callbacks.receiver_process(work) as receiver:
         receiver_base = _base(receiver)
-        for side in SIDES:
+        for side in sides:
             try:
                 if side == "baseline":
                     for _ in range(2):

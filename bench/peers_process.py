@@ -6,7 +6,8 @@
   `SETTLE` s after the load, and its answer is checked once more at the end.
 - Start-up: the side is spawned on a known free port and the `single` request is sent every 2 ms
   until a 200 with the right answer comes back; the figure is spawn to that answer. Sides take
-  turns (baseline, gateway-sim, WireMock, baseline, ...); the median is reported.
+  turns (baseline, gateway-sim, gateway-sim before, WireMock, baseline, ...); the median is
+  reported.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import servers
 import wiremock
 import wrk
 from cases import Case
-from peers_sides import SIDES
 
 RUN = 10
 SETTLE = 1.0
@@ -90,8 +90,9 @@ def _command(side: str, case: Case, port: int, work: Path) -> tuple[list[str], P
     if side == "baseline":
         script = str(servers.BENCH / "baselines.py")
         return [sys.executable, script, case.baseline, "--port", str(port)], servers.ROOT
-    if side == "gateway-sim":
-        return servers.simulator_command(case.scenario, port), servers.ROOT
+    if side in peers_sides.SIMULATOR_SIDES:
+        command = peers_sides.simulator_command(side, case.scenario, port)
+        return command, peers_sides.simulator_cwd(side)
     root = wiremock.write_root(work / "wiremock-startup", wiremock.stubs(case.name))
     return wiremock.command(root, port), root
 
@@ -141,10 +142,11 @@ def startup_once(side: str, case: Case, work: Path, timeout: float = 60.0) -> fl
 
 def startup(case: Case, work: Path, runs: int) -> dict[str, list[float]]:
     """`runs` start-ups of each side, taking turns; seconds by side."""
-    times: dict[str, list[float]] = {side: [] for side in SIDES}
+    sides = peers_sides.chosen()
+    times: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(runs):
-        for side in SIDES:
+        for side in sides:
             times[side].append(startup_once(side, case, work))
-    for side in SIDES:
+    for side in sides:
         print(f"  startup {side:11} median {statistics.median(times[side]):.3f} s", flush=True)
     return times

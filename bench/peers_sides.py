@@ -1,12 +1,16 @@
-"""The three sides of the peer benchmark and how each is started, loaded and weighed.
+"""The sides of the peer benchmark and how each is started, loaded and weighed.
 
-- `baseline`: the case's bare Starlette/ASGI app (bench/baselines.py), served like the simulator;
-- `gateway-sim`: `gateway-sim serve` on the case's scenario (the real CLI);
+- `baseline`: the case's bare Starlette/ASGI app (bench/baselines.py), on the simulator's server;
+- `gateway-sim`: `gateway-sim serve` on the case's scenario (the real CLI): this checkout's, or
+  a revision's in a venv of its own (`--today-rev`, bench/snapshot.py);
+- `before`: `gateway-sim serve` of the revision before the edge change (`--before-rev`, by default
+  31de8e6: uvicorn 0.54 and its fast lane), in a venv of its own (bench/snapshot.py), on the same
+  scenario files; left out with `--no-before`;
 - `wiremock`: WireMock's standalone jar serving the case's stub (bench/wiremock.py), journal on.
 
 Every run gets a fresh process. Resident memory is the sum of VmRSS over the spawned process and
-its descendants (/proc/PID/status), so a wrapper or a child (none today: java and uvicorn each run
-as one process) would be counted too.
+its descendants (/proc/PID/status), so a wrapper or a child (none today: java, granian's embedded
+server and uvicorn each run as one process, granian's Rust threads included) would be counted too.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import cases as cases_module
@@ -21,9 +26,53 @@ import rss
 import servers
 import wiremock
 from cases import Case
+from snapshot import Snapshot
 
-SIDES = ("baseline", "gateway-sim", "wiremock")
-LABELS = {"baseline": "bare Starlette", "gateway-sim": "gateway-sim", "wiremock": "WireMock"}
+SIDES = ("baseline", "gateway-sim", "before", "wiremock")
+"""Every side, in the order they take turns."""
+SIMULATOR_SIDES = ("gateway-sim", "before")
+LABELS = {
+    "baseline": "bare Starlette",
+    "gateway-sim": "gateway-sim",
+    "before": "gateway-sim before",
+    "wiremock": "WireMock",
+}
+
+
+@dataclass
+class Simulators:
+    """Which `gateway-sim` each simulator side runs (set once, at the start of a run)."""
+
+    today: Snapshot | None = None  # None: this checkout's, next to this interpreter
+    before: Snapshot | None = None  # None: no `before` side
+
+
+SIMULATORS = Simulators()
+
+
+def chosen() -> tuple[str, ...]:
+    """The sides of this run, in turn order."""
+    return tuple(side for side in SIDES if side != "before" or SIMULATORS.before is not None)
+
+
+def _snapshot(side: str) -> Snapshot | None:
+    if side not in SIMULATOR_SIDES:
+        raise ValueError(f"{side!r} is no simulator side")
+    return SIMULATORS.today if side == "gateway-sim" else SIMULATORS.before
+
+
+def simulator_command(side: str, scenario: Path = servers.SCENARIO, port: int = 0) -> list[str]:
+    """`gateway-sim serve` of a simulator side on `scenario` and `port`."""
+    snapshot = _snapshot(side)
+    if snapshot is None:
+        return servers.simulator_command(scenario, port)
+    return snapshot.command(scenario, port)
+
+
+def simulator_cwd(side: str) -> Path:
+    """Where a simulator side's server runs: its own tree."""
+    snapshot = _snapshot(side)
+    return servers.ROOT if snapshot is None else snapshot.root
 
 
 def wiremock_flags(case: str) -> tuple[str, ...]:
@@ -55,13 +104,14 @@ def start(
     if side == "baseline":
         with servers.serve(side, servers.baseline_command(case.baseline), log) as server:
             yield server
-    elif side == "gateway-sim":
-        with servers.serve(side, servers.simulator_command(case.scenario), log) as server:
+    elif side in SIMULATOR_SIDES:
+        command = simulator_command(side, case.scenario)
+        with servers.serve(side, command, log, cwd=simulator_cwd(side)) as server:
             yield server
     elif side == "wiremock":
         root = wiremock.write_root(work / f"wiremock-{case.name}", wiremock.stubs(case.name))
-        chosen = wiremock_flags(case.name) if flags is None else flags
-        with wiremock.serve(root, log, chosen) as server:
+        given = wiremock_flags(case.name) if flags is None else flags
+        with wiremock.serve(root, log, given) as server:
             yield server
     else:
         raise ValueError(f"unknown side {side!r}")

@@ -7,9 +7,9 @@ distinct `toaddr` values posted, the most requests held at once, and the `time.m
 first and last arrival and of the last answer (CLOCK_MONOTONIC is system-wide on Linux, so the
 bench compares these with its own clock). `POST /reset` zeroes the tally.
 
-Run as `python bench/receiver.py [--port N] [--delay 0.1]`; like the baselines it binds first,
-prints `receiver listening on http://HOST:PORT` and then runs uvicorn (the CLI's settings) on that
-socket.
+Run as `python bench/receiver.py [--port N] [--delay 0.1]`; like the baselines it is served on
+the simulator's own server (granian's embedded server as `gateway-sim serve` configures it,
+bench/granian_serve.py) and prints `receiver listening on http://HOST:PORT` once it accepts.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
+import granian_serve
 from starlette.types import Receive, Scope, Send
 
 DELAY = 0.1
@@ -127,22 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
     parser.add_argument("--delay", type=float, default=DELAY, help="seconds before each answer")
     args = parser.parse_args(argv)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.set_inheritable(True)
-    host, port = sock.getsockname()[:2]
-    print(f"receiver listening on http://{host}:{port}", flush=True)
-    config = uvicorn.Config(
-        Receiver(args.delay),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        server_header=False,
-        date_header=True,
-        backlog=2048,
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    granian_serve.run(Receiver(args.delay), "receiver", args.host, args.port)
     return 0
 
 

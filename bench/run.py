@@ -158,7 +158,8 @@ def _context(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
         "(baseline, simulator, baseline, ...), a fresh server process per run",
         "- baselines: `form` = bare Starlette route awaiting `request.form()`; `multipart` = bare "
         "ASGI app streaming the body through python-multipart's `MultipartParser`; both answer "
-        "`ID:10011000000000000001`, served by uvicorn with the CLI's settings; `sleep` = bare "
+        "`ID:10011000000000000001`, served on the simulator's own server (granian's embedded "
+        "server as `gateway-sim serve` configures it); `sleep` = bare "
         "Starlette route awaiting `asyncio.sleep(0.2)` before that answer; `nostore` = the "
         "simulator built and served by the CLI's own code but with a `Store` whose `add()` and "
         "`record()` keep nothing (no message stored, nothing journaled; the request log and "
@@ -172,7 +173,7 @@ def _context(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
         f"{rss.RUN} s wrk runs ({args.connections} connections) until it has answered "
         f"{args.rss_sends:,} sends; VmRSS from /proc/PID/status of the server process, "
         f"the target on the reading {rss.SETTLE:g} s after the load",
-        f"- callbacks: one receiver process (bench/receiver.py, uvicorn, awaits "
+        f"- callbacks: one receiver process (bench/receiver.py, on granian, awaits "
         f"{callbacks.DELAY * 1000:.0f} ms per POST, counts arrivals); per round the baseline (a "
         f"bare httpx `AsyncClient`, {callbacks.CONCURRENCY} posts at once) then a fresh "
         f"`gateway-sim serve` (real clock, `report_step_seconds: 0`, `callback_concurrency: "

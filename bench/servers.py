@@ -86,15 +86,17 @@ def log_tail(log: Path, lines: int = 20) -> str:
 
 
 @contextmanager
-def serve(name: str, command: list[str], log: Path, timeout: float = 20.0) -> Iterator[Server]:
-    """Start `command`, wait for its announcement, yield the server, stop it afterwards."""
+def serve(
+    name: str, command: list[str], log: Path, timeout: float = 20.0, cwd: Path = ROOT
+) -> Iterator[Server]:
+    """Start `command` in `cwd`, wait for its announcement, yield the server, stop it afterwards."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            cwd=ROOT,
+            cwd=cwd,
             env=clean_env(),
         )
     try:
@@ -120,7 +122,8 @@ def _announced(process: subprocess.Popen[bytes], log: Path, timeout: float) -> t
 def _accepting(
     process: subprocess.Popen[bytes], host: str, port: int, log: Path, timeout: float
 ) -> None:
-    """Wait until the port takes connections (the CLI announces before uvicorn listens)."""
+    """Wait until the port takes connections (`gateway-sim serve` announces only once it
+    accepts; a server of another revision, or a baseline, may announce before)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
