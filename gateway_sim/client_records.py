@@ -140,6 +140,10 @@ class SimRequest:
     fields: Mapping[str, str] = field(hash=False)
     files: tuple[Mapping[str, Any], ...] = field(hash=False)
     body_size: int
+    """The request body's full size in bytes."""
+    truncated: bool
+    """The journal kept only part of this request (`raw_body`, `raw_query`, field values or the
+    answer), to fit `--max-journal-body-bytes`; `raw` tells which."""
     status: int
     answer: str
     outcome: Outcome
@@ -160,6 +164,9 @@ class SimRequest:
             fields={str(k): str(v) for k, v in dict(data.get("fields") or {}).items()},
             files=tuple(dict(f) for f in data.get("files") or ()),
             body_size=int(data.get("body_size", 0)),
+            truncated=any(
+                data.get(f"{part}_truncated") for part in ("body", "query", "fields", "answer")
+            ),
             status=int(data["status"]),
             answer=str(data["answer"]),
             outcome=data["outcome"],

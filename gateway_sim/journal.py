@@ -1,6 +1,8 @@
 """The journal of exchanges in memory (the default store; with a database file it is a SQLite
-table, see queries.py): every exchange numbered as it comes, the newest `max_journal` kept, and
-found newest first by the filters of `GET /_sim/requests`, exactly as the SQL query finds them.
+table, see queries.py): every exchange numbered as it comes, the newest kept within
+`max_journal` entries and `max_journal_bytes` (each entry already cut by the store, see
+entries.py), and found newest first by the filters of `GET /_sim/requests`, exactly as the SQL
+query finds them.
 
 Appending is all a request pays: a journal in SQLite cost more than the rest of a send, and under
 load most of what it wrote was deleted by retention before anyone read it.
@@ -8,37 +10,31 @@ load most of what it wrote was deleted by retention before anyone read it.
 
 from __future__ import annotations
 
-import dataclasses
 import string
 import threading
-from collections import deque
 
+from gateway_sim.entries import Entries
 from gateway_sim.queries import ExchangeQuery
-from gateway_sim.records import RAW_LIMIT, Exchange
+from gateway_sim.records import Exchange
 
 _ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 class Journal:
-    """Exchanges in the order they came, oldest dropped past the cap. An exchange's sequence
-    number is its position: the newest has the last number given, the others count down from it
-    (no number is stored per exchange)."""
+    """Exchanges in the order they came, the oldest dropped past the caps. An exchange's
+    sequence number is its position: the newest has the last number given, the others count
+    down from it (no number is stored per exchange)."""
 
-    def __init__(self, cap: int, first_seq: int = 1) -> None:
-        self._entries: deque[Exchange] = deque(maxlen=cap)
+    def __init__(self, cap: int, max_bytes: int, first_seq: int = 1) -> None:
+        self._entries = Entries(cap, max_bytes)
         self._last = first_seq - 1
         self._lock = threading.Lock()  # the entries and the last number, read together
 
-    def record(self, exchange: Exchange) -> None:
-        if len(exchange.body) > RAW_LIMIT or len(exchange.query) > RAW_LIMIT:
-            exchange = dataclasses.replace(
-                exchange,
-                parsed=exchange.fields,  # the cut raw bytes could not give them again
-                body=exchange.body[:RAW_LIMIT],
-                query=exchange.query[:RAW_LIMIT],
-            )
+    def record(self, exchange: Exchange, size: int) -> None:
+        """Keep `exchange`, cut by the store to what an entry may hold and of `size` bytes (see
+        entries.fit)."""
         with self._lock:
-            self._entries.append(exchange)
+            self._entries.append(exchange, size)
             self._last += 1
 
     def clear(self) -> None:
@@ -49,7 +45,7 @@ class Journal:
     def find(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
         """Exchanges matching `query`, newest first, with their sequence numbers."""
         with self._lock:
-            entries, seq = self._entries.copy(), self._last
+            entries, seq = self._entries.items.copy(), self._last
         found: list[tuple[int, Exchange]] = []
         for exchange in reversed(entries):
             if (query.cursor is None or seq < query.cursor) and matches(exchange, query):

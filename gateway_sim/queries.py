@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway_sim.records import RAW_LIMIT, Attempt, ContentPart, Exchange, Message, StatusChange
+from gateway_sim.records import Attempt, ContentPart, Exchange, Message, StatusChange
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -198,8 +198,8 @@ def journal_rows(exchanges: Sequence[Exchange]) -> list[tuple[Any, ...]]:
                     e.message_id,
                     e.rule,
                     e.files,
-                    e.query[:RAW_LIMIT],
-                    e.body[:RAW_LIMIT],
+                    e.query,  # cut to --max-journal-body-bytes by the store already
+                    e.body,
                 ),
                 _PICKLE,
             ),

@@ -8,12 +8,13 @@ frozen ones (whose initialiser is several times slower); nothing changes them af
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from gateway_sim.limits import DEFAULT_LIMITS
 from gateway_sim.protocol.form import form_fields
 
 KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voice"}
@@ -24,10 +25,12 @@ Outcome = Literal["accepted", "partial", "refused", "answered", "http_error"]
 OUTCOMES: tuple[Outcome, ...] = ("accepted", "partial", "refused", "answered", "http_error")
 SECRET_FIELDS = frozenset({"password", "secretkey", "subacc_password"})
 MASK = "***"
-RAW_LIMIT = 65_536
+RAW_LIMIT = DEFAULT_LIMITS.max_journal_body_bytes
+"""The default of how much of its raw body and query a journal entry keeps (the store is handed
+the `Retention.max_journal_body_bytes` in force; a database file's rows keep no more than this)."""
 _SECRET_RAW = re.compile(rb"(?i)(^|&)(password|secretkey|subacc_password)=[^&]*")
-_SECRET_JSON = re.compile(
-    rb'(?i)("(?:password|secretkey|subacc_password)"\s*:\s*)"(?:[^"\\]|\\.)*"'
+_SECRET_JSON = re.compile(  # a secret cut off with the raw body has no closing quote
+    rb'(?i)("(?:password|secretkey|subacc_password)"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?\Z)'
 )
 
 
@@ -113,6 +116,31 @@ class Message:
         }
 
 
+class KeptFields(dict[str, str]):
+    """The fields of a journal entry that was cut to `max_journal_body_bytes` (kept parsed, as
+    the cut raw bytes could not give them again), and what was cut: whether the raw body was,
+    the raw query's full size, whether field values (or file descriptions, or the account) were
+    cut, and whether the answer was. The notes ride with the fields so that a database file's
+    journal keeps them too (it pickles the fields)."""
+
+    __slots__ = ("answer_cut", "body_cut", "fields_cut", "query_size")
+
+    def __init__(
+        self,
+        fields: Mapping[str, str],
+        *,
+        body_cut: bool,
+        query_size: int,
+        fields_cut: bool,
+        answer_cut: bool,
+    ) -> None:
+        super().__init__(fields)
+        self.body_cut = body_cut
+        self.query_size = query_size
+        self.fields_cut = fields_cut
+        self.answer_cut = answer_cut
+
+
 @dataclass(slots=True)
 class Exchange:
     """One request to the emulated gateway and what it was answered, with the reason why.
@@ -151,16 +179,22 @@ class Exchange:
         return form_fields(self.query, self.body, self.content_type)
 
     def to_json(self, seq: int | None = None) -> dict[str, Any]:
+        kept = self.parsed if isinstance(self.parsed, KeptFields) else None
         shown: dict[str, Any] = {
             "at": self.at.isoformat(),
             "method": self.method,
             "path": self.path,
             "client": self.client,
             "fields": {k: MASK if k in SECRET_FIELDS else v for k, v in self.fields.items()},
+            "fields_truncated": kept is not None and kept.fields_cut,
             "files": self.files,
             "body_size": self.body_size,
+            "body_truncated": kept is not None and kept.body_cut,
+            "query_size": len(self.query) if kept is None else kept.query_size,
+            "query_truncated": kept is not None and len(self.query) < kept.query_size,
             "status": self.status,
             "answer": self.answer,
+            "answer_truncated": kept is not None and kept.answer_cut,
             "outcome": self.outcome,
             "reason": self.reason,
             "account": self.account,

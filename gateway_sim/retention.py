@@ -1,18 +1,20 @@
 """What the store keeps and for how long: the caps (`Retention`), and `Retainer`, which holds the
 store's tables to them after each write, oldest first, and keeps MMS content bytes within
-`max_content_bytes`.
+`max_content_bytes` and a database file's journal within `max_journal_bytes`.
 
 In memory the content bytes stay out of SQLite, in `Retainer.blobs` (a 300 KB MMS written as
 blobs cost more than the whole rest of its request); with a database file they are in the
-`parts` table, and past the cap the oldest lose their bytes (not their description).
+`parts` table, and past the cap the oldest lose their bytes (not their description). The
+in-memory journal holds itself to its caps (journal.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway_sim.limits import DEFAULT_LIMITS
 from gateway_sim.records import Message
@@ -29,6 +31,18 @@ class Retention:
     max_journal_body_bytes: int = DEFAULT_LIMITS.max_journal_body_bytes
 
 
+ROW_BYTES = "length(record) + COALESCE(length(text), 0) + COALESCE(length(recipients), 0) + 64"
+"""What a journal row of a database file holds, as SQL: its pickled rest (raw bytes, fields,
+answer) and the long columns the filters read, plus the short ones and the row's own keeping;
+`row_bytes` counts the same for a row about to be inserted."""
+
+
+def row_bytes(row: Sequence[Any]) -> int:
+    """`ROW_BYTES` of a row of `queries.journal_rows` (its columns as `INSERT_JOURNAL` names
+    them: at, path, account, recipients, sender, type, text, outcome, record)."""
+    return len(row[8]) + len(row[6] or "") + len(row[3] or "") + 64
+
+
 class Retainer:
     """Holds a store's SQLite tables and its content bytes to `retention`."""
 
@@ -36,15 +50,23 @@ class Retainer:
         self.retention = retention
         self.persistent = persistent
         self.content_bytes = 0
+        self.journal_bytes = 0
+        """With a database file: the `ROW_BYTES` of the journal table."""
         self.blobs: OrderedDict[int, tuple[bytes, ...]] = OrderedDict()
         """In memory: each message's content bytes by its seq, oldest first."""
 
     def opened(self, db: sqlite3.Connection) -> None:
-        """Count the content bytes a database file already holds."""
+        """Count the content and journal bytes a database file already holds."""
         (total,) = db.execute(
             "SELECT COALESCE(SUM(size), 0) FROM parts WHERE data IS NOT NULL"
         ).fetchone()
         self.content_bytes = int(total)
+        (total,) = db.execute(f"SELECT COALESCE(SUM({ROW_BYTES}), 0) FROM journal").fetchone()
+        self.journal_bytes = int(total)
+
+    def journaled(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Journal rows were inserted: count their bytes."""
+        self.journal_bytes += sum(map(row_bytes, rows))
 
     def added(self, seq: int, message: Message) -> None:
         """A message was inserted: count its content (and keep its bytes, in memory)."""
@@ -52,10 +74,12 @@ class Retainer:
         if not self.persistent:
             self.blobs[seq] = tuple(part.data for part in message.content)
 
-    def cleared(self) -> None:
-        """Every message was deleted."""
+    def cleared(self, *, journal: bool = False) -> None:
+        """Every message was deleted (and every journal row, if `journal`)."""
         self.content_bytes = 0
         self.blobs.clear()
+        if journal:
+            self.journal_bytes = 0
 
     def blob(self, seq: int, n: int) -> bytes | None:
         """Content part `n` of message `seq`, in memory (None if dropped or never kept)."""
@@ -86,10 +110,7 @@ class Retainer:
                 self._drop_oldest_content(db, self.content_bytes - limits.max_content_bytes)
             else:
                 self._drop_blobs(lambda _: self.content_bytes > limits.max_content_bytes)
-        (newest,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
-        cut = newest - limits.max_journal
-        if cut > 0:
-            db.execute("DELETE FROM journal WHERE seq <= ?", (cut,))
+        self._retain_journal(db)
 
     def retain_callbacks(self, db: sqlite3.Connection) -> None:
         """Inside the write's transaction: status steps and callback attempts past the
@@ -100,6 +121,38 @@ class Retainer:
                 db.execute(
                     f"DELETE FROM {table} WHERE seq <= ?", (newest - self.retention.max_journal,)
                 )
+
+    def _retain_journal(self, db: sqlite3.Connection) -> None:
+        """Drop the oldest journal rows past `max_journal` of them, then past
+        `max_journal_bytes` (the newest row always stays)."""
+        (newest,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+        cut = newest - self.retention.max_journal
+        if cut > 0:
+            self._drop_journal(db, cut)
+        excess = self.journal_bytes - self.retention.max_journal_bytes
+        if excess <= 0:
+            return
+        freed, last = 0, 0
+        oldest = db.execute(
+            f"SELECT seq, {ROW_BYTES} FROM journal WHERE seq < ? ORDER BY seq", (newest,)
+        )
+        for seq, size in oldest:  # read only as far as needed
+            freed, last = freed + size, seq
+            if freed >= excess:
+                break
+        oldest.close()
+        if last:
+            self._drop_journal(db, last, freed)
+
+    def _drop_journal(self, db: sqlite3.Connection, last: int, freed: int | None = None) -> None:
+        """Delete the journal rows up to `last`, counting the bytes they held (`freed`, if
+        known)."""
+        if freed is None:
+            (freed,) = db.execute(
+                f"SELECT COALESCE(SUM({ROW_BYTES}), 0) FROM journal WHERE seq <= ?", (last,)
+            ).fetchone()
+        self.journal_bytes -= freed
+        db.execute("DELETE FROM journal WHERE seq <= ?", (last,))
 
     def _drop_blobs(self, while_: Callable[[int], bool]) -> None:
         """Forget the oldest in-memory content while `while_(seq)` holds (and any is left)."""

@@ -7,11 +7,12 @@ they queue. With a database file, a write runs a few milliseconds after the firs
 as one batch (one transaction, a few multi-row statements), so the cost per request is small;
 only a send waits, for the commit of its message (`committed()`): the messages of one turn of
 the event loop share a commit, so a `kill -9` never loses a message that was answered `ID:`.
-In memory, the journal is not in SQLite at all (journal.py), and plain sends are written once the
-traffic pauses (nothing new for `FLUSH_DELAY`) or when something is read: under sustained load
-the capped queue drops what retention would have deleted anyway, so most of it is never written.
-Messages with content, status changes and callback attempts are written a few milliseconds after
-they queue, as with a file.
+Each journal entry is first cut to what one may hold (entries.py). In memory, the journal is not
+in SQLite at all (journal.py), and plain sends are written once the traffic pauses (nothing new
+for `FLUSH_DELAY`) or when something is read: under sustained load the capped queue drops what
+retention would have deleted anyway, so most of it is never written. Messages with content,
+status changes and callback attempts are written a few milliseconds after they queue, as with a
+file. The SQL of opening, writing and clearing is database.py's.
 
 Observers (metrics, request logs) are handed what was queued every `FLUSH_DELAY`, apart from the
 writes; the live feed's `observer` is told of each item as it queues.
@@ -36,10 +37,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from gateway_sim import database
+from gateway_sim.entries import Entries, fit
 from gateway_sim.journal import Journal
 from gateway_sim.queries import (
-    INSERT_JOURNAL,
-    SCHEMA,
     AttemptQuery,
     ExchangeQuery,
     MessageQuery,
@@ -47,10 +48,6 @@ from gateway_sim.queries import (
     content_part,
     count_messages,
     exchanges,
-    insert_attempts,
-    insert_messages,
-    insert_statuses,
-    journal_rows,
     message_by_id,
     messages,
     statuses,
@@ -74,7 +71,10 @@ class Store:
         self.retention = retention or Retention()
         self._lock = threading.RLock()
         self._messages: deque[tuple[int, Message]] = deque(maxlen=self.retention.max_messages)
-        self._exchanges: deque[Exchange] = deque(maxlen=self.retention.max_journal)
+        self._exchanges = Entries(self.retention.max_journal, self.retention.max_journal_bytes)
+        """With a database file: the journal entries to write (past the caps, the oldest go:
+        the write's retention would delete them at once)."""
+        self._exchanges_lock = threading.Lock()  # its count of bytes and its items agree
         self._statuses: deque[StatusChange] = deque(maxlen=self.retention.max_journal)
         self._attempts: deque[Attempt] = deque(maxlen=self.retention.max_journal)
         self._scheduled = False
@@ -98,9 +98,13 @@ class Store:
         """Each is handed every batch as it is written (metrics and request logs read the
         journal there, off the request path)."""
         self._retainer = Retainer(self.retention, persistent=self.persistent)
-        self._connection: sqlite3.Connection | None = self._open()
-        self._message_seq = itertools.count(self._high_water("messages") + 1)
-        self._journal = None if self.persistent else Journal(self.retention.max_journal)
+        self._connection: sqlite3.Connection | None = database.connect(path, self._retainer)
+        self._message_seq = itertools.count(database.high_water(self._connection, "messages") + 1)
+        limits = self.retention
+        self._journal = (
+            None if self.persistent else Journal(limits.max_journal, limits.max_journal_bytes)
+        )
+        self._raw_cap = limits.max_journal_body_bytes
 
     @property
     def persistent(self) -> bool:
@@ -142,10 +146,12 @@ class Store:
         return self._journal is not None
 
     def record(self, exchange: Exchange) -> None:
+        exchange, size = fit(exchange, self.retention.max_journal_body_bytes, self._raw_cap)
         if self._journal is not None:
-            self._journal.record(exchange)
+            self._journal.record(exchange, size)
         else:
-            self._exchanges.append(exchange)
+            with self._exchanges_lock:
+                self._exchanges.append(exchange, size)
             self._schedule()
         if self.observers:
             self._observe_later(self._to_observe[1], exchange)
@@ -236,14 +242,15 @@ class Store:
                 self._release_commit()
                 return
             batch = _take_all(self._messages)
-            exchanges = _take_all(self._exchanges)
+            with self._exchanges_lock:
+                exchanges = self._exchanges.take_all()
             changes, tries = _take_all(self._statuses), _take_all(self._attempts)
             changed, self._state_changed = self._state_changed or bool(batch), False
             state = self.snapshot() if self.snapshot is not None and changed else {}
             try:
-                self._write(self._connection, batch, exchanges, state)
+                database.write(self._connection, self._retainer, batch, exchanges, state)
                 if changes or tries:
-                    self._write_callbacks(self._connection, changes, tries)
+                    database.write_callbacks(self._connection, self._retainer, changes, tries)
             except sqlite3.Error:
                 log.exception("could not write to the store")
             finally:
@@ -319,7 +326,9 @@ class Store:
 
     def clear(self, *, journal: bool = False) -> int:
         """Forget every message (and the journal too, if asked); tells how many messages."""
-        return self.read(lambda db: self._clear(db, journal))
+        if journal and self._journal is not None:
+            self._journal.clear()
+        return self.read(lambda db: database.clear(db, self._retainer, journal=journal))
 
     def close(self) -> None:
         """Write what is pending (with a database file; in memory it would go with the
@@ -332,69 +341,6 @@ class Store:
             self._tell_observers()  # the last log lines and counts
             self._connection.close()
             self._connection = None
-
-    # -- SQLite -------------------------------------------------------------------------------
-
-    def _open(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        connection.row_factory = sqlite3.Row
-        if self.persistent:
-            connection.executescript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-        connection.executescript(SCHEMA)
-        self._retainer.opened(connection)
-        return connection
-
-    def _high_water(self, table: str) -> int:
-        """The highest sequence number `table` ever gave (AUTOINCREMENT's, kept across
-        deletes), 0 if none."""
-        assert self._connection is not None
-        query = "SELECT seq FROM sqlite_sequence WHERE name = ?"
-        row = self._connection.execute(query, (table,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def _clear(self, db: sqlite3.Connection, journal: bool) -> int:
-        count = count_messages(db)
-        db.executescript(
-            "DELETE FROM parts; DELETE FROM messages; DELETE FROM statuses; DELETE FROM pending;"
-        )
-        if journal:
-            db.executescript("DELETE FROM journal; DELETE FROM attempts;")
-            if self._journal is not None:
-                self._journal.clear()
-        self._retainer.cleared()
-        return count
-
-    def _write(
-        self,
-        db: sqlite3.Connection,
-        batch: list[tuple[int, Message]],
-        exchanges: list[Exchange],
-        state: dict[str, str],
-    ) -> None:
-        if not (batch or exchanges or state):
-            return
-        db.execute("BEGIN")
-        try:
-            for seq, message in insert_messages(db, batch, with_bytes=self.persistent):
-                self._retainer.added(seq, message)
-            if exchanges:
-                db.executemany(INSERT_JOURNAL, journal_rows(exchanges))
-            if state:
-                db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", state.items())
-            self._retainer.retain(db)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    def _write_callbacks(
-        self, db: sqlite3.Connection, changes: list[StatusChange], tries: list[Attempt]
-    ) -> None:
-        db.execute("BEGIN")
-        insert_statuses(db, changes)
-        insert_attempts(db, tries)
-        self._retainer.retain_callbacks(db)
-        db.execute("COMMIT")
 
 
 def _soon(callback: Callable[[], None]) -> None:

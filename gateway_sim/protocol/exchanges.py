@@ -44,13 +44,20 @@ def exchange_of(
     """The journal's record of a request and its answer, `started` on the perf_counter clock.
 
     Its fields are dropped and parsed again when read if they are still what the raw query and
-    body give (`content_type` set) and go to the in-memory journal (a database file's journal
-    stores them at once)."""
+    body give (`content_type` set), go to the in-memory journal (a database file's journal
+    stores them at once) and the store will keep those bytes whole (else it keeps the fields,
+    see entries.py: parsing the whole bytes again would only repeat the gateway's work)."""
     if reply.content_type in (TEXT, JSON):
         answer = reply.body.decode("utf-8", "replace")
     else:
         answer = f"<{len(reply.body)} bytes of {reply.content_type.decode('latin-1')}>"
-    reparsable = request.content_type is not None and gateway.store.keeps_journal_in_memory
+    store = gateway.store
+    reparsable = (
+        request.content_type is not None
+        and store.keeps_journal_in_memory
+        and len(request.body) <= store.retention.max_journal_body_bytes
+        and len(request.query) <= store.retention.max_journal_body_bytes
+    )
     return Exchange(
         at=gateway.clock.now(),
         method=sys.intern(scope["method"]),
