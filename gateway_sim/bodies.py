@@ -1,5 +1,6 @@
 """The request bodies of the control API: parsed and validated once, or refused with a 4xx that
 names every problem (`Problem`, rendered as `{"error": …, "detail": …}` by the control API).
+Their text comes out storable (`protocol/text.py`), as the gateway paths' does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.requests import Request
 
 from gateway_sim.inbound import Arrival
 from gateway_sim.protocol.multipart import MalformedBody, MultipartReader
+from gateway_sim.protocol.text import storable_json
 from gateway_sim.records import ContentPart
 from gateway_sim.rules import Rule
 from gateway_sim.scenario import (
@@ -122,9 +124,13 @@ async def _read_multipart_form(
         fields, files = reader.finish()
     except MalformedBody as malformed:
         raise Problem(400, "bad_multipart", str(malformed)) from None
-    for upload in files:
+    for n, upload in enumerate(files):
         if upload.problem:
             raise Problem(422, "invalid_inbound", upload.problem)
+        if upload.unusable_type is not None:  # the part is no use as octets here: say so
+            shown = upload.unusable_type[:60]
+            problem = f"parts[{n}].content_type: {shown!r} is not a media type"
+            raise Problem(422, "invalid_inbound", problem, problems=[problem])
     return fields, [upload.part for upload in files]
 
 
@@ -183,7 +189,8 @@ def parse_top_up(data: Any) -> Decimal:
 async def json_body(request: Request) -> Any:
     body = await request.body()
     try:
-        return json.loads(body or b"{}")
+        # Storable: a `\udfff` escape would otherwise reach accounts, rules and messages.
+        return storable_json(json.loads(body or b"{}"))
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "bad_json", "the body must be a JSON object") from None
     except RecursionError:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from gateway_sim.billing import MAX_CONCAT, Encoding, segment
 from gateway_sim.errors import InvalidRequest, NoText, ParameterInvalid, ParameterMissing
 from gateway_sim.numbers import is_digits
+from gateway_sim.protocol.text import storable
 from gateway_sim.records import KINDS, ContentPart
 
 WAP_PUSH_MAX_CHARS = 114
@@ -25,6 +26,9 @@ class UploadedFile:
 
     part: ContentPart
     problem: str | None = None
+    unusable_type: str | None = None
+    """The Content-Type it came with when that is no media type (the part is kept as
+    `application/octet-stream`): `POST /_sim/inbound` refuses such a part."""
 
 
 class Content(NamedTuple):
@@ -79,8 +83,11 @@ def _maxconcat(fields: Mapping[str, str]) -> int:
     raw = fields.get("maxconcat", "").strip()
     if not raw:
         return 1
-    if not is_digits(raw) or not 1 <= int(raw) <= MAX_CONCAT:
-        raise InvalidRequest(f"maxconcat {raw!r} is not an integer from 1 to {MAX_CONCAT}")
+    # Digits past the second (leading zeros aside) are out of range anyway; counted before
+    # `int`, which refuses more than 4,300 digits.
+    if not is_digits(raw) or len(raw.lstrip("0")) > 2 or not 1 <= int(raw) <= MAX_CONCAT:
+        shown = raw if len(raw) <= 40 else f"{raw[:40]}…"
+        raise InvalidRequest(f"maxconcat {shown!r} is not an integer from 1 to {MAX_CONCAT}")
     return int(raw)
 
 
@@ -98,8 +105,8 @@ def _unicode(fields: Mapping[str, str]) -> Content:
         raise ParameterMissing("type 2 needs the hex field")
     if len(digits) % 4 or not _HEX.fullmatch(digits):
         raise ParameterInvalid("hex must be hexadecimal digits, four per UTF-16 code unit")
-    text = bytes.fromhex(digits).decode("utf-16-be", errors="surrogatepass")
-    text = text.encode("utf-16-be", errors="surrogatepass").decode("utf-16-be", errors="replace")
+    # A lone surrogate unit becomes U+FFFD (still one unit): the policy for all text that comes in.
+    text = storable(bytes.fromhex(digits).decode("utf-16-be", errors="surrogatepass"))
     cut = segment(text, _maxconcat(fields), encoding="ucs2")
     return Content(2, cut.text, "ucs2", cut.parts, cut.truncated)
 

@@ -1,5 +1,6 @@
-"""Query-string filters of the control API: parsed and checked once, turned into store queries
-and into the in-memory predicate that long-poll waiters use.
+"""Query-string filters of the control API: parsed and checked once (a value that cannot be used,
+however long or odd, is a 400 naming its parameter), turned into store queries and into the
+in-memory predicate that long-poll waiters use.
 """
 
 from __future__ import annotations
@@ -115,10 +116,11 @@ def _message_type(raw: str | None) -> int | None:
         return None
     if raw in KIND_TYPES:
         return KIND_TYPES[raw]
-    if is_digits(raw) and int(raw) in KINDS:
-        return int(raw)
+    value = _whole_number(raw, max(KINDS))
+    if value is not None and value in KINDS:
+        return value
     allowed = ", ".join([*map(str, KINDS), *KIND_TYPES])
-    raise BadFilter(f"type must be one of {allowed}, not {raw!r}")
+    raise BadFilter(f"type must be one of {allowed}, not {_shown(raw)}")
 
 
 def _since(raw: str | None) -> float | None:
@@ -126,27 +128,47 @@ def _since(raw: str | None) -> float | None:
         return None
     try:
         moment = datetime.fromisoformat(raw.replace(" ", "+"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    except (ValueError, OverflowError):  # year 1 east of UTC is before the calendar starts
         raise BadFilter(
-            f"since must be an ISO 8601 time such as 2026-01-02T03:04:05Z, not {raw!r}"
+            f"since must be an ISO 8601 time such as 2026-01-02T03:04:05Z, not {_shown(raw)}"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _integer(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name)
     if not raw:
         return default
-    if not is_digits(raw) or not low <= int(raw) <= high:
-        raise BadFilter(f"{name} must be an integer from {low} to {high}, not {raw!r}")
-    return int(raw)
+    value = _whole_number(raw, high)
+    if value is None or value < low:
+        raise BadFilter(f"{name} must be an integer from {low} to {high}, not {_shown(raw)}")
+    return value
 
 
 def _cursor(raw: str | None) -> int | None:
     if not raw:
         return None
-    if not is_digits(raw) or int(raw) > MAX_SEQ:
-        raise BadFilter(f"cursor must be a next_cursor value from an earlier page, not {raw!r}")
-    return int(raw)
+    value = _whole_number(raw, MAX_SEQ)
+    if value is None:
+        shown = _shown(raw)
+        raise BadFilter(f"cursor must be a next_cursor value from an earlier page, not {shown}")
+    return value
+
+
+def _whole_number(raw: str, most: int) -> int | None:
+    """ASCII digits of a number from 0 to `most`, else None. Their count is checked before
+    `int`, which refuses more than 4,300 digits (a 500 it was, for `limit=` and 5,000 digits)."""
+    if not is_digits(raw):
+        return None
+    significant = raw.lstrip("0")
+    if len(significant) > len(str(most)):
+        return None
+    value = int(significant or "0")
+    return value if value <= most else None
+
+
+def _shown(raw: str) -> str:
+    """A refused value as the answer quotes it: at most 40 characters of it."""
+    return repr(raw) if len(raw) <= 40 else f"{raw[:40]!r}…"

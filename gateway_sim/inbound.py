@@ -1,14 +1,16 @@
 """Messages from handsets to an account (PROTOCOL.md sections 6.1 and 6.3): injected through the
 control API, kept like any message (direction `inbound`), and forwarded to the account's
 `inbound_url` (SMS; form fields or the newer JSON shape) or `mms_url` (MMS, whose parts the
-customer then fetches with `retrievemms.aspx`).
+customer then fetches with `retrievemms.aspx`). What is refused: an unknown account, a `reply_to`
+of another account, an SMS without text, a `sent` time outside 1970-9999 (UTC), and a part whose
+content type is no media type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,9 +18,15 @@ from gateway_sim.accounts import Account
 from gateway_sim.billing import encoding_of
 from gateway_sim.callbacks import CallbackQueue
 from gateway_sim.clock import Clock, IdCounter
+from gateway_sim.protocol.text import checked_media_type
 from gateway_sim.records import ContentPart, Message
 from gateway_sim.scheduler import Scheduler
 from gateway_sim.store import Store
+
+EARLIEST_SENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_SENT = datetime(9999, 12, 31, tzinfo=UTC)
+"""The range of `sent` (in UTC) taken: a day short of year 9999's end, since a timestamp as a
+float rounds a last microsecond up into year 10000."""
 
 
 class InboundError(ValueError):
@@ -76,6 +84,8 @@ class Inbound:
         mms = bool(arrival.parts)
         if not mms and not arrival.text:
             raise InboundError(422, "text: an SMS needs text (or send parts for an MMS)")
+        _check_sent(arrival.sent)
+        _check_parts(arrival.parts)
         to = arrival.to or (original.sender if original else "") or account.default_sender
         to = self.international(to, account) if to else to
         message = Message(
@@ -138,6 +148,36 @@ class Inbound:
         self.callbacks.send(
             "inbound", account, account.inbound_url, form=form, message_id=message.id
         )
+
+
+def _check_sent(sent: datetime | None) -> None:
+    """Refuse a `sent` time that the store could keep but not read back: it keeps a POSIX
+    timestamp and reads it as a UTC time, which must fall within years 1-9999 (`0001-01-01`
+    at `+14:00` is in year 0 in UTC, and once kept, every listing failed)."""
+    if sent is None:
+        return
+    try:
+        utc = sent.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST_SENT <= utc < LATEST_SENT:
+        raise InboundError(
+            422,
+            f"sent: {sent.isoformat()} is out of range; give a time from "
+            f"{EARLIEST_SENT.isoformat()} to before {LATEST_SENT.isoformat()}",
+        )
+
+
+def _check_parts(parts: Sequence[ContentPart]) -> None:
+    """Refuse a part whose content type is no media type: it is served back in a header
+    (`retrievemms.aspx`, the inbox), where a line break would add headers of its own."""
+    for n, part in enumerate(parts):
+        if checked_media_type(part.content_type) is None:
+            raise InboundError(
+                422,
+                f"parts[{n}].content_type: {part.content_type[:60]!r} (part {part.filename!r}) "
+                "is not a media type such as image/png or text/plain; charset=utf-8",
+            )
 
 
 def _json_message(message: Message, sent: str) -> dict[str, Any]:

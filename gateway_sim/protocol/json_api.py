@@ -5,7 +5,7 @@ The JSON body is flattened into the legacy fields (`accesskey`, `secretkey`, `to
 `type`, `text`, `maxconcat`, ...) before rules and the domain see it, so a JSON send is checked,
 charged, stored and journaled exactly like a form send; only the answers are rendered as JSON.
 A body that is not JSON, or holds a value of the wrong kind, is refused (`invalid_request`)
-before anything else, as a malformed multipart body is.
+before anything else, as a malformed multipart body is. Its strings are made storable first.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from gateway_sim.protocol.form import Fields
 from gateway_sim.protocol.keyed import connection_secure, not_secure
 from gateway_sim.protocol.legacy import LegacyEndpoints
 from gateway_sim.protocol.request import GatewayRequest
+from gateway_sim.protocol.text import storable_json
 from gateway_sim.rules import Decision
 from gateway_sim.types import Scope
 
@@ -90,7 +91,9 @@ def json_fields(body: bytes) -> Fields:
         data = json.loads(body)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise InvalidRequest("the body is not JSON (or nests too deeply)") from None
-    request = _object(data, "the body")
+    # `\udfff` (or a surrogate's UTF-8 bytes, which `json.loads` lets through) would be kept as
+    # a lone surrogate, which no answer, journal or store can write.
+    request = _object(storable_json(data), "the body")
     fields: Fields = {}
     auth = _object(request.get("auth", {}), "auth")
     for name in ("authtype", "accesskey", "secretkey"):
@@ -100,14 +103,14 @@ def json_fields(body: bytes) -> Fields:
         _put(fields, name, message.get(name), f"message.{name}")
     channel = message.get("channel", "sms")
     if channel != "sms":
-        raise InvalidRequest(f"message.channel {channel!r} is not supported; use 'sms'")
+        raise InvalidRequest(f"message.channel {_shown(channel)} is not supported; use 'sms'")
     content = _object(message.get("content", {}), "message.content")
     for name in CONTENT_FIELDS:
         _put(fields, name, content.get(name), f"message.content.{name}")
     msgtype = content.get("msgtype", "text")
-    if msgtype not in MSGTYPES:
+    if not isinstance(msgtype, str) or msgtype not in MSGTYPES:
         raise InvalidRequest(
-            f"message.content.msgtype {msgtype!r} is not one of {', '.join(MSGTYPES)}"
+            f"message.content.msgtype {_shown(msgtype)} is not one of {', '.join(MSGTYPES)}"
         )
     fields["type"] = MSGTYPES[msgtype]
     if msgtype == "unicode" and "text" in fields:
@@ -151,7 +154,12 @@ def _put(fields: Fields, name: str, value: Any, where: str) -> None:
         fields[name] = ",".join(value)
     else:
         allowed = "a string or a list of strings" if name == "to" else "a string"
-        raise InvalidRequest(f"{where} must be {allowed}, not {json.dumps(value)[:40]}")
+        raise InvalidRequest(f"{where} must be {allowed}, not {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as a reason quotes it: as JSON, ASCII only, at most 40 characters."""
+    return json.dumps(value)[:40]
 
 
 def _results(outcome: Outcome) -> list[dict[str, Any]]:

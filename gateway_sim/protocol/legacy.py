@@ -28,6 +28,7 @@ from gateway_sim.protocol.request import (
     HeadersTooLarge,
     read_request,
 )
+from gateway_sim.protocol.text import header_media_type
 from gateway_sim.rules import Decision
 from gateway_sim.types import Headers, Receive, Scope, Send
 
@@ -260,8 +261,9 @@ class LegacyEndpoints:
 
     def _retrieve_mms(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         part = self.gateway.retrieve_mms(request.fields)
-        reason = f"MMS part {part.filename!r}, {len(part.data)} bytes of {part.content_type}"
-        return Reply(part.data, reason, content_type=part.content_type.encode("latin-1", "replace"))
+        content_type = header_media_type(part.content_type)  # never a header unchecked
+        reason = f"MMS part {part.filename!r}, {len(part.data)} bytes of {content_type}"
+        return Reply(part.data, reason, content_type=content_type.encode("ascii"))
 
     def _balance(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         balance = self.gateway.balance(request.fields)

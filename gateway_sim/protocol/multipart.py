@@ -2,7 +2,9 @@
 
 Driven directly, not through `request.form()`: the vendor's own MMS example has file parts with no
 `name=`, which form helpers reject. A part with a `filename=` or without a `name=` is a content
-file, kept with its filename, content type and bytes, in order; other parts are fields.
+file, kept with its filename, content type and bytes, in order; other parts are fields. Names,
+values and filenames come out storable (`protocol/text.py`); a content type only as a checked
+media type.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 
 from gateway_sim.content import UploadedFile
 from gateway_sim.protocol.form import Fields, add_field
-from gateway_sim.protocol.text import charset_of, decode_field
+from gateway_sim.protocol.text import OCTET_STREAM, charset_of, checked_media_type, decode_field
 from gateway_sim.records import ContentPart
 
 PLAIN_ENCODINGS = frozenset({"", "binary", "8bit", "7bit"})
@@ -113,9 +115,13 @@ class MultipartReader:
                 problem = "a content part's base64 does not decode"
         elif encoding not in PLAIN_ENCODINGS:
             problem = f"unsupported Content-Transfer-Encoding {encoding!r}"
-        media_type = content_type.split(";", 1)[0].strip() or "application/octet-stream"
+        # Only a media type is kept (a response header carries it later): its `type/subtype`,
+        # once the whole value parses; anything else is kept as octets, and said so.
+        checked = checked_media_type(content_type)
+        media_type = checked.split(";", 1)[0].rstrip(" \t") if checked else OCTET_STREAM
+        unusable = None if checked or not content_type.strip() else content_type
         part = ContentPart(decode_field(filename or b""), media_type, data)
-        return UploadedFile(part, problem)
+        return UploadedFile(part, problem, unusable)
 
     def _header(self, name: str) -> str:
         """A part header as text; latin-1 keeps every byte for re-decoding names later."""

@@ -1,5 +1,6 @@
 """The inbox page and its assets (served from `static/`, no build step, nothing from elsewhere),
-and the `/_sim/events` stream of server-sent events that keeps it live.
+the `/_sim/events` stream of server-sent events that keeps it live, and how an MMS part is served
+to it (`part_response`: only checked values in its headers).
 
 The page is served without the control token (it holds no data); its API calls carry the token
 the user gives it (kept in the tab's sessionStorage), and the event stream, which an
@@ -15,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from gateway_sim.protocol.text import content_disposition, header_media_type
+from gateway_sim.records import ContentPart
 from gateway_sim.web.feed import Feed
 
 HEARTBEAT_SECONDS = 15.0
@@ -33,6 +36,14 @@ ASSET_TYPES = {
     "app.js": "text/javascript; charset=utf-8",
     "inbox.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",
+}
+INLINE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "text/plain"}
+)
+"""Part types a browser shows inertly; SVG and HTML (which can carry script) stay downloads."""
+PART_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
 }
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -87,3 +98,21 @@ def event_stream(feed: Feed) -> Endpoint:
         return StreamingResponse(lines(), media_type="text/event-stream", headers=headers)
 
     return events
+
+
+def part_response(part: ContentPart, n: int) -> Response:
+    """MMS content part `n` as raw bytes, never rendered as a page. Every header value is
+    checked, whatever a client stored: the content type must parse as a media type (else
+    `application/octet-stream`), the file name is written as RFC 6266 says (an ASCII fallback
+    and `filename*`), so no value can break a header or add one."""
+    content_type = header_media_type(part.content_type)
+    disposition = "inline" if _shown_inline(content_type) else "attachment"
+    shown = content_disposition(disposition, part.filename or f"part-{n}")
+    return Response(
+        part.data, media_type=content_type, headers={**PART_HEADERS, "Content-Disposition": shown}
+    )
+
+
+def _shown_inline(content_type: str) -> bool:
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type in INLINE_TYPES or media_type.startswith(("audio/", "video/"))
