@@ -1,11 +1,11 @@
-"""The control API under `/_sim`: inspect messages and the request journal, wait for a message,
-manage accounts, load or reset the scenario, and tell health. JSON in, JSON out; every refused
-request gets a 4xx with `{"error": …, "detail": …}`.
+"""The control API under `/_sim`: inspect messages and the request journal, wait for a message
+(`waits`), manage accounts and rules, load (`loading`) or reset the scenario, and tell health.
+JSON in, JSON out; every refused request gets a 4xx (or 503) with `{"error": …, "detail": …}`.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hmac
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -28,18 +28,16 @@ from gateway_sim.bodies import (
     parse_top_up,
     read_arrival,
 )
-from gateway_sim.filters import BadFilter, Filters, timeout_seconds
+from gateway_sim.filters import BadFilter, Filters
 from gateway_sim.inbound import InboundError
+from gateway_sim.loading import ScenarioLoads
 from gateway_sim.numbers import is_digits
 from gateway_sim.openapi import SPEC
 from gateway_sim.queries import AttemptQuery
 from gateway_sim.records import MASK, Message
-from gateway_sim.scenario import (
-    ScenarioError,
-    parse_scenario,
-)
 from gateway_sim.types import Receive, Scope, Send
-from gateway_sim.web.routes import event_stream
+from gateway_sim.waits import LongPolls
+from gateway_sim.web.routes import event_stream, part_response
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -49,16 +47,6 @@ if TYPE_CHECKING:
 MAX_PART = 10_000
 MAX_ADVANCE = 10 * 365 * 86_400
 ATTEMPT_OUTCOMES = ("delivered", "retrying", "failed")
-WAIT_DEFAULT = 5.0
-WAIT_MOST = 300.0
-INLINE_TYPES = frozenset(
-    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "text/plain"}
-)
-"""Part types a browser shows inertly; SVG and HTML (which can carry script) stay downloads."""
-PART_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
-}
 
 
 def build(app: GatewayApp, token: str | None) -> Any:
@@ -69,7 +57,7 @@ def build(app: GatewayApp, token: str | None) -> Any:
         Route("/health", api.health),
         Route("/ready", api.ready),
         _route("/messages", GET=api.list_messages, DELETE=api.delete_messages),
-        Route("/messages/wait", api.wait_for_message),
+        Route("/messages/wait", LongPolls(app, api.message_json).wait_for_message),
         Route("/messages/{id}", api.get_message),
         Route("/messages/{id}/parts/{n}", api.get_part),
         Route("/requests", api.list_requests),
@@ -121,12 +109,16 @@ class _Guard:
     def _allowed(self, scope: Scope) -> bool:
         """The bearer header; or, for the event stream only (an `EventSource` cannot set
         headers), a `token` query parameter."""
-        if dict(scope["headers"]).get(b"authorization") == self.expected:
+        # compare_digest: the time taken must not tell how much of a guess was right
+        sent = dict(scope["headers"]).get(b"authorization")
+        if sent is not None and hmac.compare_digest(sent, self.expected):
             return True
         if not scope["path"].endswith("/_sim/events"):
             return False
         tokens = parse_qs(scope["query_string"].decode("latin-1")).get("token", [])
-        return [f"Bearer {token}".encode() for token in tokens] == [self.expected]
+        return len(tokens) == 1 and hmac.compare_digest(
+            f"Bearer {tokens[0]}".encode(), self.expected
+        )
 
 
 class ControlApi:
@@ -135,12 +127,13 @@ class ControlApi:
     def __init__(self, app: GatewayApp) -> None:
         self.app = app
         self.store = app.store
+        self.loads = ScenarioLoads(app)
 
     @property
     def _region(self) -> str:
         return self.app.gateway.scenario.settings.default_country
 
-    def _message_json(self, message: Message) -> dict[str, Any]:
+    def message_json(self, message: Message) -> dict[str, Any]:
         """A message as shown, with its delivery status history."""
         history = self.store.statuses(message.id)
         return {**message.to_json(), "statuses": [change.to_json() for change in history]}
@@ -163,7 +156,7 @@ class ControlApi:
         return _json(
             200,
             {
-                "messages": [self._message_json(message) for _, message in found],
+                "messages": [self.message_json(message) for _, message in found],
                 "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
             },
         )
@@ -172,31 +165,17 @@ class ControlApi:
         deleted = self.store.clear()
         return _json(200, {"deleted": deleted})
 
-    async def wait_for_message(self, request: Request) -> Response:
-        filters = Filters.parse(request.query_params, self._region)
-        timeout = timeout_seconds(request.query_params, WAIT_DEFAULT, WAIT_MOST)
-        arrival = self.app.events.subscribe(filters.matches)
-        try:
-            found = self.store.messages(filters.message_query())
-            if found:
-                return _json(200, {"message": self._message_json(found[0][1])})
-            message = await asyncio.wait_for(arrival, timeout)
-        except TimeoutError:
-            raise Problem(408, "timeout", f"no matching message within {timeout:g} s") from None
-        finally:
-            self.app.events.unsubscribe(arrival)
-        return _json(200, {"message": self._message_json(message)})
-
     async def get_message(self, request: Request) -> Response:
         message_id = request.path_params["id"]
         message = self.store.get(message_id)
         if message is None:
             raise Problem(404, "not_found", f"no message with id {message_id!r}")
-        return _json(200, self._message_json(message))
+        return _json(200, self.message_json(message))
 
     async def get_part(self, request: Request) -> Response:
         message_id, raw_n = request.path_params["id"], request.path_params["n"]
-        if not is_digits(raw_n) or int(raw_n) > MAX_PART:
+        # At most 9 digits before int(): Python refuses to convert over 4,300 (a 500).
+        if not is_digits(raw_n) or len(raw_n) > 9 or int(raw_n) > MAX_PART:
             raise Problem(400, "bad_part", f"part number must be 0 to {MAX_PART}, not {raw_n!r}")
         n = int(raw_n)
         part = self.store.part(message_id, n)
@@ -204,10 +183,7 @@ class ControlApi:
             raise Problem(404, "not_found", f"message {message_id!r} has no content part {n}")
         if part.dropped:
             raise Problem(410, "dropped", "the bytes of this part were dropped by retention")
-        filename = part.filename.replace('"', "") or f"part-{n}"
-        disposition = "inline" if _shown_inline(part.content_type) else "attachment"
-        headers = {**PART_HEADERS, "Content-Disposition": f'{disposition}; filename="{filename}"'}
-        return Response(part.data, media_type=part.content_type, headers=headers)
+        return part_response(part, n)
 
     async def list_requests(self, request: Request) -> Response:
         params = request.query_params
@@ -270,14 +246,7 @@ class ControlApi:
         return _json(200, self.app.loaded_scenario.model_dump(mode="json", by_alias=True))
 
     async def put_scenario(self, request: Request) -> Response:
-        body = await request.body()
-        try:
-            scenario = parse_scenario(body.decode("utf-8"), source="PUT /_sim/scenario")
-        except UnicodeDecodeError:
-            raise Problem(400, "bad_body", "the scenario must be UTF-8 YAML or JSON") from None
-        except ScenarioError as error:
-            raise Problem(422, "invalid_scenario", str(error), problems=error.problems) from None
-        await self.app.reset(scenario)
+        scenario = await self.loads.load(request)
         return _json(200, {"status": "loaded", "accounts": [a.username for a in scenario.accounts]})
 
     async def reset(self, request: Request) -> Response:
@@ -338,13 +307,17 @@ class ControlApi:
         except InboundError as refused:
             error = "not_found" if refused.status == 404 else "invalid_inbound"
             raise Problem(refused.status, error, str(refused)) from None
-        return _json(201, self._message_json(message))
+        return _json(201, self.message_json(message))
 
     async def list_rules(self, request: Request) -> Response:
         return _json(200, {"rules": self.app.gateway.rules.describe()})
 
     async def add_rule(self, request: Request) -> Response:
         rule = parse_rule(await json_body(request))
+        most, now = self.app.limits.max_rules, len(self.app.gateway.rules)
+        if now >= most:
+            detail = f"{now} rules are in force, at the limit of {most} (--max-rules)"
+            raise Problem(422, "too_many_rules", detail + "; delete one first")
         try:
             self.app.gateway.rules.add(rule)
         except ValueError as clash:
@@ -370,11 +343,6 @@ class ControlApi:
         if not self.app.gateway.rules.remove(name):
             raise Problem(404, "not_found", f"no rule named {name!r}")
         return Response(status_code=204)
-
-
-def _shown_inline(content_type: str) -> bool:
-    media_type = content_type.partition(";")[0].strip().lower()
-    return media_type in INLINE_TYPES or media_type.startswith(("audio/", "video/"))
 
 
 def _account_json(account: Account, today: str) -> dict[str, Any]:

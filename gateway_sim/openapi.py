@@ -90,8 +90,8 @@ def _integer(minimum: int | None = None, maximum: int | None = None, **extra: An
     return schema
 
 
-def _boolean() -> Schema:
-    return {"type": "boolean"}
+def _boolean(description: str = "") -> Schema:
+    return {"type": "boolean", "description": description} if description else {"type": "boolean"}
 
 
 def _array(items: Schema) -> Schema:
@@ -222,20 +222,43 @@ def _record_schemas() -> dict[str, Schema]:
                 "client": _string("The client's host:port."),
                 "fields": {
                     "type": "object",
-                    "description": "The request's fields; passwords and secret keys as `***`.",
+                    "description": (
+                        "The request's fields; passwords and secret keys as `***`. In an entry "
+                        "cut to `--max-journal-body-bytes`, about twice that in all, the "
+                        "longest values cut first."
+                    ),
                     "additionalProperties": _string(),
                 },
+                "fields_truncated": _boolean(
+                    "Field values, file descriptions or the account were cut to fit "
+                    "`--max-journal-body-bytes`."
+                ),
                 "files": _array(_ref("JournalFile")),
-                "body_size": _integer(0),
+                "body_size": _integer(0, description="The request body's full size in bytes."),
+                "body_truncated": _boolean(
+                    "`raw_body` holds only the body's first `--max-journal-body-bytes` "
+                    "(a multipart body is never kept raw: its `raw_body` is empty)."
+                ),
+                "query_size": _integer(0, description="The raw query's full size in bytes."),
+                "query_truncated": _boolean(
+                    "`raw_query` holds only the query's first `--max-journal-body-bytes`."
+                ),
                 "status": _integer(100, 599),
-                "answer": _string("The exact body answered."),
+                "answer": _string(
+                    "The exact body answered (its first `--max-journal-body-bytes`)."
+                ),
+                "answer_truncated": _boolean("`answer` was cut."),
                 "outcome": _string(enum=list(OUTCOMES)),
                 "reason": _string("Which check failed, or what was accepted."),
                 "account": _nullable(_string()),
                 "message_id": _nullable(_string()),
                 "rule": _nullable(_string("The scenario rule that fired, if one did.")),
-                "raw_query": _string("The raw query string, secrets masked."),
-                "raw_body": _string("The raw body (its first 64 KiB), secrets masked."),
+                "raw_query": _string(
+                    "The raw query string (its first `--max-journal-body-bytes`), secrets masked."
+                ),
+                "raw_body": _string(
+                    "The raw body (its first `--max-journal-body-bytes`), secrets masked."
+                ),
             }
         ),
         "Account": _obj(
@@ -510,6 +533,10 @@ def _paths() -> dict[str, Schema]:
                     ),
                     "400": BAD_FILTER,
                     "408": _error("No matching message came within the timeout.", "timeout"),
+                    "503": _error(
+                        "`--max-waits` long-polls wait already; try again later.",
+                        "too_many_waits",
+                    ),
                 },
                 parameters=[*FILTERS, TIMEOUT],
             )
@@ -642,10 +669,18 @@ def _paths() -> dict[str, Schema]:
                         _obj({"status": _status("loaded"), "accounts": _array(_string())}),
                     ),
                     "400": _error("The body is not UTF-8.", "bad_body"),
+                    "413": _error(
+                        "The body is over `--max-scenario-bytes`, refused before it is read.",
+                        "body_too_large",
+                        "scenario_too_large",
+                    ),
                     "422": _error(
-                        "The scenario is invalid; `problems` names every key path.",
+                        "The scenario is invalid (`problems` names every key path), or holds "
+                        "more accounts or rules than `--max-accounts` or `--max-rules`.",
                         "invalid_scenario",
-                        problems="always",
+                        "too_many_accounts",
+                        "too_many_rules",
+                        problems="sometimes",
                     ),
                 },
                 body={
@@ -672,9 +707,11 @@ def _paths() -> dict[str, Schema]:
                     "400": _error("The body is not a JSON object.", "bad_json"),
                     "409": _error("A rule has this name already.", "rule_exists"),
                     "422": _error(
-                        "The rule is invalid; `problems` names every key path.",
+                        "The rule is invalid (`problems` names every key path; a text pattern "
+                        "RE2 cannot run among them), or `--max-rules` rules are in force.",
                         "invalid_rule",
-                        problems="always",
+                        "too_many_rules",
+                        problems="sometimes",
                     ),
                 },
                 body={"required": True, "content": {JSON: {"schema": _ref("ScenarioInput.Rule")}}},
