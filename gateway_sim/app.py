@@ -12,7 +12,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -27,6 +27,7 @@ from gateway_sim.clock import Clock, SystemClock
 from gateway_sim.edge import BodyRefused, Edge, refusal
 from gateway_sim.events import MessageEvents
 from gateway_sim.gateway import Gateway
+from gateway_sim.guard import Guard
 from gateway_sim.inbound import AutoReplies, Inbound
 from gateway_sim.limits import Limits
 from gateway_sim.protocol.json_api import JsonEndpoints
@@ -64,8 +65,10 @@ class GatewayApp(Starlette):
         control_token: str | None = None,
         trust_proxy: bool = False,
         limits: Limits | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.gateway = gateway
+        self.guard = guard or Guard(trust_proxy=trust_proxy)
         self.limits = limits or Limits()
         self.edge = Edge(self.limits)
         self.store = gateway.store
@@ -140,6 +143,10 @@ class GatewayApp(Starlette):
         too_long = _header_bytes(scope) - CONTROL_MAX_HEADER_BYTES
         if too_long > 0:
             await _refuse_headers(scope, receive, send, too_long)
+            return
+        refused = self.guard.refusal(scope)  # Host and Origin, for `/_sim` and the inbox
+        if refused is not None:
+            await refused(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -229,12 +236,19 @@ def create_app(
     control_token: str | None = None,
     trust_proxy: bool = False,
     limits: Limits | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    listen_host: str | None = None,
+    tls_hostnames: Sequence[str] = (),
 ) -> GatewayApp:
     """Build the simulator for `scenario`; inject the clock, RNG and store for determinism.
 
     With `trust_proxy`, a request whose `X-Forwarded-Proto` is `https` counts as HTTPS (for the
     newer APIs, which refuse plain HTTP); without it that header is ignored. `limits`: the
     bounds of `gateway_sim.limits` (the defaults without it).
+
+    `/_sim` and the inbox answer only the hosts of `gateway_sim.guard` (`allowed_hosts` adds
+    names to its defaults, `*` allows any; `listen_host` and `tls_hostnames` are the `--host`
+    served on and the `--tls-hostnames`), and take writes from no page of another origin.
 
     With a store kept in a file, the accounts, credit and id counter saved there win over the
     scenario's, so a restart carries on where the last run stopped.
@@ -245,8 +259,19 @@ def create_app(
     if store.persistent:
         gateway.restore(store.state())
         store.snapshot = gateway.snapshot
+    guard = Guard(
+        allowed_hosts or (),
+        listen_host=listen_host,
+        tls_hostnames=tls_hostnames,
+        trust_proxy=trust_proxy,
+    )
     app = GatewayApp(
-        gateway, rng, control_token=control_token, trust_proxy=trust_proxy, limits=limits
+        gateway,
+        rng,
+        control_token=control_token,
+        trust_proxy=trust_proxy,
+        limits=limits,
+        guard=guard,
     )
     if store.persistent:
         app.callbacks.resume()

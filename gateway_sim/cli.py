@@ -137,6 +137,14 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("control_token"),
         help="require 'Authorization: Bearer TOKEN' on /_sim (the gateway paths never need it)",
     )
+    serve.add_argument(
+        "--allowed-hosts",
+        default=_env("allowed_hosts", ""),
+        metavar="NAMES",
+        help="more Host names /_sim and the inbox answer to, comma-separated ('*': any); "
+        "localhost, IP addresses, single-label names, this machine's names, --host and "
+        "--tls-hostnames always are",
+    )
 
     serve.add_argument(
         "--log-level",

@@ -38,7 +38,7 @@ def serve(args: argparse.Namespace) -> int:
     request_log = logs.configure(args.log_level, args.log_format)
     limits = limits_of(args)
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(args.scenario, limits)
     except ScenarioError as error:
         print(error, file=sys.stderr)
         return 1
@@ -160,6 +160,7 @@ def run(
     from gateway_sim import httpserver
     from gateway_sim.app import create_app
     from gateway_sim.clock import ManualClock, SystemClock
+    from gateway_sim.guard import allowed_hosts_of
 
     seed = args.seed if args.seed is not None else scenario.settings.seed
     clock = ManualClock(datetime.now(UTC)) if args.clock == "manual" else SystemClock()
@@ -171,6 +172,9 @@ def run(
         control_token=args.control_token,
         trust_proxy=args.trust_proxy,
         limits=limits,
+        allowed_hosts=allowed_hosts_of(args.allowed_hosts),
+        listen_host=args.host,
+        tls_hostnames=[name for name in args.tls_hostnames.split(",") if name.strip()],
     )
     served = httpserver.Tls(tls.cert, tls.key) if tls else None
     server = httpserver.build(app, args.host, port, limits, served)
