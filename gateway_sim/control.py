@@ -32,7 +32,7 @@ from gateway_sim.filters import BadFilter, Filters
 from gateway_sim.inbound import InboundError
 from gateway_sim.loading import ScenarioLoads
 from gateway_sim.numbers import is_digits
-from gateway_sim.openapi import SPEC
+from gateway_sim.openapi import spec
 from gateway_sim.queries import AttemptQuery
 from gateway_sim.records import MASK, Message
 from gateway_sim.types import Receive, Scope, Send
@@ -139,7 +139,7 @@ class ControlApi:
         return {**message.to_json(), "statuses": [change.to_json() for change in history]}
 
     async def openapi(self, request: Request) -> Response:
-        return _json(200, SPEC)
+        return _json(200, spec())
 
     async def health(self, request: Request) -> Response:
         uptime = time.monotonic() - self.app.started

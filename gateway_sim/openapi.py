@@ -13,6 +13,7 @@ for what `GET /_sim/scenario` shows), so they follow the models as these grow.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic.json_schema import JsonSchemaMode
@@ -873,36 +874,43 @@ def _paths() -> dict[str, Schema]:
     }
 
 
-SPEC: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "gateway-sim control API",
-        "version": __version__,
-        "description": DESCRIPTION,
-    },
-    "paths": {PREFIX + path: item for path, item in _paths().items()},
-    "components": {
-        "schemas": {**_record_schemas(), **_scenario_schemas()},
-        "responses": {
-            "Unauthorized": {
-                **_error(
-                    "A control token is set and the request lacks `Authorization: Bearer <token>`.",
-                    "unauthorized",
+@functools.cache
+def spec() -> dict[str, Any]:
+    """The document, built at the first request for it (building it is a twentieth of `serve`'s
+    start, which has a target of its own)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "gateway-sim control API",
+            "version": __version__,
+            "description": DESCRIPTION,
+        },
+        "paths": {PREFIX + path: item for path, item in _paths().items()},
+        "components": {
+            "schemas": {**_record_schemas(), **_scenario_schemas()},
+            "responses": {
+                "Unauthorized": {
+                    **_error(
+                        "A control token is set and the request lacks "
+                        "`Authorization: Bearer <token>`.",
+                        "unauthorized",
+                    ),
+                    "headers": {
+                        "WWW-Authenticate": {"schema": _status("Bearer"), "required": True}
+                    },
+                },
+                "NotFound": _error("No route under `/_sim` has this path.", "not_found"),
+                "MethodNotAllowed": _error(
+                    "The path does not support this method.", "method_not_allowed"
                 ),
-                "headers": {"WWW-Authenticate": {"schema": _status("Bearer"), "required": True}},
             },
-            "NotFound": _error("No route under `/_sim` has this path.", "not_found"),
-            "MethodNotAllowed": _error(
-                "The path does not support this method.", "method_not_allowed"
-            ),
+            "securitySchemes": {
+                "controlToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Needed only when the simulator runs with `--control-token`.",
+                }
+            },
         },
-        "securitySchemes": {
-            "controlToken": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "Needed only when the simulator runs with `--control-token`.",
-            }
-        },
-    },
-    "security": [{}, {"controlToken": []}],
-}
+        "security": [{}, {"controlToken": []}],
+    }
