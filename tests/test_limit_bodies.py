@@ -113,6 +113,9 @@ def test_bodies_under_way_are_capped_in_total_and_freed_when_their_clients_go() 
         finally:
             for sock in holding:
                 sock.close()
+        print(
+            f"60 unfinished 10 MiB bodies: {len(holding)} held, {refused} refused, RSS +{grown:.0f} MB"
+        )
         assert len(holding) == 6  # 6 x 10 MiB fit in 64 MiB; the 7th would not
         assert refused == 54
         assert grown < 64 + 60

@@ -22,14 +22,18 @@ def _closed_by_server(sock: socket.socket) -> bool:
 def test_three_hundred_idle_sockets_are_closed_within_twenty_seconds() -> None:
     with served() as server:  # the default --head-timeout, 10 s
         socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(300)]
+        opened = time.monotonic()
         try:
-            deadline = time.monotonic() + 20
+            deadline = opened + 20
             for sock in socks:
                 sock.settimeout(max(0.01, deadline - time.monotonic()))
             closed = sum(_closed_by_server(sock) for sock in socks)
         finally:
             for sock in socks:
                 sock.close()
+        print(
+            f"{closed} of 300 idle sockets closed by the server {time.monotonic() - opened:.1f} s in"
+        )
         assert closed == 300
         assert server.send_seconds() < 0.3
 

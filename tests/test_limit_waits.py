@@ -117,6 +117,7 @@ def test_abandoned_waits_cost_sends_nothing(serve: Serve) -> None:
             assert time.monotonic() < deadline, "the abandoned waits kept their slots"
         time.sleep(0.5)  # the last disconnects are taken in
         after = timed_sends(http)
+    print(f"500 sends: {before:.3f} s before 2,000 abandoned waits, {after:.3f} s after")
     assert after / before <= 1.5, f"500 sends took {before:.3f} s before, {after:.3f} s after"
 
 
