@@ -16,6 +16,7 @@ import phonenumbers
 from gateway_sim.scenario import Numbers
 
 _PUNCTUATION = str.maketrans("", "", " -.()")
+_LINE_BREAKERS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029], "\ufffd")
 
 
 class Recipient(NamedTuple):
@@ -30,8 +31,12 @@ class Recipient(NamedTuple):
 
     @property
     def shown(self) -> str:
-        """How the recipient is listed in a multi-line answer."""
-        return self.number if self.number is not None else self.submitted
+        """How the recipient is listed in a multi-line answer: normalised, or as submitted with
+        each control character and line separator as U+FFFD, so that no entry can write a line
+        of the answer (`ID:...` of its own, which a client would read as accepted)."""
+        if self.number is not None:
+            return self.number
+        return self.submitted.translate(_LINE_BREAKERS)
 
 
 def is_digits(value: str) -> bool:
