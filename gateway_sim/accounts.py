@@ -186,6 +186,14 @@ class Accounts:
             account.credit -= amount
             account.allowance_day, account.allowance_used = day, used + messages
 
+    def refund(self, account: Account, amount: Decimal, messages: int, when: datetime) -> None:
+        """Undo a `charge` of `amount` for `messages` messages made at `when` (their message
+        could not be kept): the credit back, and the count against that day's allowance."""
+        with self._lock:
+            account.credit += amount
+            if account.daily_allowance is not None and account.allowance_day == allowance_day(when):
+                account.allowance_used = max(0, account.allowance_used - messages)
+
     def try_debit(self, account: Account, amount: Decimal) -> bool:
         """Subtract `amount` if the balance covers it; tell whether it did."""
         with self._lock:

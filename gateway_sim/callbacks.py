@@ -40,6 +40,25 @@ class Callback:
     message_id: str | None = None
     attempts: int = 0
 
+    def record(self) -> dict[str, Any]:
+        """The item as plain JSON data, as a database file keeps it until it is delivered (its
+        time as ISO 8601, exact to the microsecond, with its offset)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "account": self.account,
+            "url": self.url,
+            "created_at": self.created_at.isoformat(),
+            "form": self.form,
+            "json": self.json,
+            "message_id": self.message_id,
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def of_record(cls, record: dict[str, Any]) -> Callback:
+        return cls(**{**record, "created_at": datetime.fromisoformat(record["created_at"])})
+
 
 class CallbackQueue:
     """Delivers callbacks; `account_of` finds an account's current settings by name."""
@@ -96,7 +115,7 @@ class CallbackQueue:
 
     def resume(self) -> int:
         """Take up the callbacks a database file kept from an earlier run; tell how many."""
-        pending = self.store.pending()
+        pending = [(due, Callback.of_record(record)) for due, record in self.store.pending()]
         for due, item in pending:
             self._schedule(item, due)
         if pending:
@@ -106,7 +125,8 @@ class CallbackQueue:
 
     def _schedule(self, item: Callback, due: datetime) -> None:
         self._pending.add(item.id)
-        self.store.keep_pending(item.id, due, item)
+        if self.store.persistent:
+            self.store.keep_pending(item.id, due, item.record())
         self.scheduler.at(due, lambda: self._attempt(item))
 
     async def send_now(

@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
         "--db",
         default=_env("db", ":memory:"),
         help="SQLite file that keeps messages, journal, credit and ids across restarts "
-        "(default: in memory)",
+        "(default: in memory); a file of an older gateway-sim is migrated at start, one of "
+        "another program or a newer version refused",
     )
     serve.add_argument(
         "--max-messages",

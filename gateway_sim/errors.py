@@ -23,6 +23,13 @@ class GatewayError(Exception):
         return f"ERR:{self.code}"
 
 
+class InternalError(GatewayError):
+    """The gateway cannot process the request now (the simulator: its message could not be
+    stored); clients fail over on it."""
+
+    code = "INTERNAL_ERROR"
+
+
 class NoUsername(GatewayError):
     code = "NO_USERNAME"
 

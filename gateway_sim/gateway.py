@@ -87,12 +87,17 @@ class Gateway:
         self.store = store
         self.seed = seed
         self.listeners: list[Callable[[Message], None]] = []
+        """Told of each accepted send's message (delivery reports, long-polls, automatic
+        replies); with a database file, once it is committed (`confirm`)."""
         self._last_accepted: tuple[int, Decimal | None, str] = (0, None, "")
+        self._uncommitted: dict[str, Message] = {}
+        store.unstored = self.refund
         self.load(scenario)
 
     def load(self, scenario: Scenario) -> None:
         """Start over from `scenario`: accounts and credit, a fresh id counter, fresh rules."""
         self.scenario = scenario
+        self._uncommitted = {}  # the store was cleared: no listener hears of those
         self.ids = IdCounter(scenario.settings.id_start)
         self.accounts = Accounts(scenario.accounts)
         self.numbers = NumberPlan(scenario.numbers)
@@ -176,7 +181,8 @@ class Gateway:
         The `account` is the one already logged in by access keys; without it, the fields'
         username and password log in. A fired rule's `recipient_error` refuses its matched
         recipients (not charged), and its `delivery` is recorded with the message for the
-        delivery reports.
+        delivery reports. The listeners are told of the message at once in memory; with a
+        database file, once its send learns that it was committed (`confirm`).
         """
         if account is None:
             account = self.accounts.login(fields.get("username"), fields.get("password"))
@@ -224,9 +230,30 @@ class Gateway:
             auto_reply=_auto_reply(decision),
         )
         self.store.add(message)
+        if self.store.persistent:
+            self._uncommitted[message.id] = message
+        else:
+            self._announce(message)
+        return Outcome(routing.shown, results, self._accepted(len(routable), cost), message)
+
+    def confirm(self, message_id: str, *, stored: bool) -> None:
+        """With a database file: a send's message was committed (`stored`), or could not be
+        (its cost was refunded then, by `refund`). Only a stored one is told to the listeners:
+        no report, reply or long-poll answer is ever made of a message that was not kept."""
+        message = self._uncommitted.pop(message_id, None)
+        if message is not None and stored:
+            self._announce(message)
+
+    def refund(self, message: Message) -> None:
+        """The store could not keep `message`: give back what its send was charged (credit, and
+        its count against the daily allowance), as if it had been refused."""
+        account = self.accounts.get(message.account)
+        if account is not None and message.direction == "outbound":
+            self.accounts.refund(account, message.cost, len(message.recipients), message.created_at)
+
+    def _announce(self, message: Message) -> None:
         for listener in self.listeners:
             listener(message)
-        return Outcome(routing.shown, results, self._accepted(len(routable), cost), message)
 
     def _accepted(self, recipients: int, cost: Decimal) -> str:
         """Why a send was accepted; the text of the last one again for the same count and the

@@ -121,7 +121,7 @@ class KeptFields(dict[str, str]):
     the cut raw bytes could not give them again), and what was cut: whether the raw body was,
     the raw query's full size, whether field values (or file descriptions, or the account) were
     cut, and whether the answer was. The notes ride with the fields so that a database file's
-    journal keeps them too (it pickles the fields)."""
+    journal keeps them too (rows.py writes them beside the fields)."""
 
     __slots__ = ("answer_cut", "body_cut", "fields_cut", "query_size")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +31,19 @@ class Retention:
     max_journal_body_bytes: int = DEFAULT_LIMITS.max_journal_body_bytes
 
 
-ROW_BYTES = "length(record) + COALESCE(length(text), 0) + COALESCE(length(recipients), 0) + 64"
-"""What a journal row of a database file holds, as SQL: its pickled rest (raw bytes, fields,
-answer) and the long columns the filters read, plus the short ones and the row's own keeping;
-`row_bytes` counts the same for a row about to be inserted."""
+ROW_BYTES = (
+    "length(record) + length(query) + length(body) + COALESCE(length(text), 0) "
+    "+ COALESCE(length(recipients), 0) + 64"
+)
+"""What a journal row of a database file holds, as SQL: its JSON rest (fields, answer), its raw
+query and body, and the long columns the filters read, plus the short ones and the row's own
+keeping; `row_bytes` counts the same for a row about to be inserted."""
 
 
 def row_bytes(row: Sequence[Any]) -> int:
-    """`ROW_BYTES` of a row of `queries.journal_rows` (its columns as `INSERT_JOURNAL` names
-    them: at, path, account, recipients, sender, type, text, outcome, record)."""
-    return len(row[8]) + len(row[6] or "") + len(row[3] or "") + 64
+    """`ROW_BYTES` of a row of `rows.journal_row` (its columns as `rows.INSERT_JOURNAL` names
+    them: at_us, path, account, recipients, sender, type, text, outcome, record, query, body)."""
+    return len(row[8]) + len(row[9]) + len(row[10]) + len(row[6] or "") + len(row[3] or "") + 64
 
 
 class Retainer:
@@ -73,6 +76,23 @@ class Retainer:
         self.content_bytes += sum(len(part.data) for part in message.content)
         if not self.persistent:
             self.blobs[seq] = tuple(part.data for part in message.content)
+
+    def counts(self) -> tuple[int, int]:
+        """The content and journal bytes held now (for `rolled_back`)."""
+        return self.content_bytes, self.journal_bytes
+
+    def rolled_back(self, counts: tuple[int, int], seqs: Iterable[int]) -> None:
+        """A write begun at `counts` was rolled back: the tables hold what they held then, and
+        the content of its messages (`seqs`) is forgotten. In memory, content bytes the write
+        dropped from older messages stay dropped (the bytes are not in SQLite): they are
+        counted again from what is left."""
+        for seq in seqs:
+            self.blobs.pop(seq, None)
+        if self.persistent:
+            self.content_bytes, self.journal_bytes = counts
+        else:
+            held = self.blobs.values()
+            self.content_bytes = sum(len(data) for parts in held for data in parts)
 
     def cleared(self, *, journal: bool = False) -> None:
         """Every message was deleted (and every journal row, if `journal`)."""

@@ -1,5 +1,7 @@
 """Serving: what `gateway-sim serve` does once its flags are parsed. Load the scenario, open the
-store, check the port and the TLS certificate, serve the app (`httpserver`) and announce it once
+store (a --db file that cannot be used, of another schema or a newer version, stops the start
+with one line; one of an older version is migrated and the migration told in one line), check
+the port and the TLS certificate, serve the app (`httpserver`) and announce it once
 it accepts connections (so "listening on" is true when printed), until SIGTERM or SIGINT stops it
 cleanly.
 
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 from gateway_sim import __version__, logs
 from gateway_sim.cli import WILDCARDS, limits_of
 from gateway_sim.limits import Limits
+from gateway_sim.rows import VERSION, Unusable
 from gateway_sim.scenario import Scenario, ScenarioError, load_scenario
 from gateway_sim.store import Retention, Store
 from gateway_sim.tls import TlsError
@@ -61,9 +64,15 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     try:
         store = Store(args.db, retention)
-    except sqlite3.Error as error:
+    except (sqlite3.Error, Unusable) as error:
         print(f"gateway-sim: cannot open the database {args.db}: {error}", file=sys.stderr)
         return 1
+    if store.migrated is not None:
+        print(
+            f"gateway-sim: migrated the database {args.db} to schema version {VERSION}: "
+            f"{store.migrated}",
+            file=sys.stderr,
+        )
     try:
         tls = tls_files(args)
         port = httpserver.pick_port(args.host, args.port)

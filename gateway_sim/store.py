@@ -7,12 +7,16 @@ they queue. With a database file, a write runs a few milliseconds after the firs
 as one batch (one transaction, a few multi-row statements), so the cost per request is small;
 only a send waits, for the commit of its message (`committed()`): the messages of one turn of
 the event loop share a commit, so a `kill -9` never loses a message that was answered `ID:`.
-Each journal entry is first cut to what one may hold (entries.py). In memory, the journal is not
-in SQLite at all (journal.py), and plain sends are written once the traffic pauses (nothing new
-for `FLUSH_DELAY`) or when something is read: under sustained load the capped queue drops what
-retention would have deleted anyway, so most of it is never written. Messages with content,
-status changes and callback attempts are written a few milliseconds after they queue, as with a
-file. The SQL of opening, writing and clearing is database.py's.
+A batch that fails is written again item by item (database.py): a message that cannot be
+written is lost alone, its cost refunded (`unstored`), and with a file its send learns it from
+`committed()` and is answered `ERR:INTERNAL_ERROR`. Each journal entry is first cut to what one
+may hold (entries.py). In memory, the journal is not in SQLite at all (journal.py), and plain
+sends are written once the traffic pauses (nothing new for `FLUSH_DELAY`) or when something is
+read: under sustained load the capped queue drops what retention would have deleted anyway, so
+most of it is never written. Messages with content, status changes and callback attempts are
+written a few milliseconds after they queue, as with a file. The SQL of opening, writing and
+clearing is database.py's; a file's format (records as JSON, never code) is rows.py's, and
+schema.py checks or migrates a file as it opens.
 
 Observers (metrics, request logs) are handed what was queued every `FLUSH_DELAY`, apart from the
 writes; the live feed's `observer` is told of each item as it queues.
@@ -29,17 +33,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import pickle
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from gateway_sim import database
 from gateway_sim.entries import Entries, fit
 from gateway_sim.journal import Journal
+from gateway_sim.migration import Migrated
 from gateway_sim.queries import (
     AttemptQuery,
     ExchangeQuery,
@@ -61,6 +65,8 @@ T = TypeVar("T")
 Observer = Callable[[list[Message], list[Exchange], list[Attempt]], None]
 log = logging.getLogger("gateway_sim")
 FLUSH_DELAY = 0.02
+FAILED_KEPT = 10_000
+"""How many ids of messages that could not be written are remembered for `committed`."""
 
 
 class Store:
@@ -97,8 +103,17 @@ class Store:
         self.observers: list[Observer] = []
         """Each is handed every batch as it is written (metrics and request logs read the
         journal there, off the request path)."""
+        self.unstored: Callable[[Message], None] | None = None
+        """Told of each message that could not be written, before the state is saved (the
+        gateway refunds its cost)."""
+        self._failed: dict[str, bool] = {}
+        """With a database file: the ids of messages that could not be written (each False,
+        for `committed`'s `pop`), until their sends learn it."""
         self._retainer = Retainer(self.retention, persistent=self.persistent)
-        self._connection: sqlite3.Connection | None = database.connect(path, self._retainer)
+        self._connection: sqlite3.Connection | None
+        self.migrated: Migrated | None
+        """What the migration of an older database file kept and dropped, if it had one."""
+        self._connection, self.migrated = database.connect(path, self._retainer)
         self._message_seq = itertools.count(database.high_water(self._connection, "messages") + 1)
         limits = self.retention
         self._journal = (
@@ -125,10 +140,21 @@ class Store:
         if self.observer is not None:
             self.observer(message)
 
-    async def committed(self) -> None:
-        """Wait until every message added so far is in the database file (at once in memory)."""
+    async def committed(self, message_id: str) -> bool:
+        """Wait until every message added so far has been written (at once in memory); tell
+        whether message `message_id` was (a write that fails fails only its own message)."""
         if self._commit is not None:
             await asyncio.shield(self._commit)
+        return self._failed.pop(message_id, True)
+
+    def when_committed(self, message_id: str, then: Callable[[bool], None]) -> None:
+        """`committed` for a send that can no longer wait (cancelled): `then(written)` once
+        the write is done."""
+        commit = self._commit
+        if commit is not None and not commit.done():
+            commit.add_done_callback(lambda _: then(self._failed.pop(message_id, True)))
+        else:
+            then(self._failed.pop(message_id, True))
 
     def _commit_soon(self) -> None:
         """Write at the end of this turn of the event loop; `committed()` waits for it."""
@@ -172,27 +198,20 @@ class Store:
         if self.observer is not None:
             self.observer(attempt)
 
-    def keep_pending(self, item_id: int, due: datetime, record: object) -> None:
-        """With a database file: remember a callback still to deliver, and when it is due."""
+    def keep_pending(self, item_id: int, due: datetime, record: Mapping[str, Any]) -> None:
+        """With a database file: remember a callback still to deliver (`record`, plain JSON
+        data), and when it is due."""
         if self.persistent:
-            blob = pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
-            self.read(
-                lambda db: db.execute(
-                    "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)",
-                    (item_id, due.timestamp(), blob),
-                )
-            )
+            self.read(lambda db: database.keep_pending(db, item_id, due, record))
 
     def forget_pending(self, item_id: int) -> None:
         if self.persistent:
             self.read(lambda db: db.execute("DELETE FROM pending WHERE id = ?", (item_id,)))
 
-    def pending(self) -> list[tuple[datetime, Any]]:
-        """The callbacks a database file still holds, with when each is due."""
-        rows = self.read(
-            lambda db: db.execute("SELECT due, record FROM pending ORDER BY id").fetchall()
-        )
-        return [(datetime.fromtimestamp(due, UTC), pickle.loads(record)) for due, record in rows]
+    def pending(self) -> list[tuple[datetime, dict[str, Any]]]:
+        """The callbacks a database file still holds (as `keep_pending` was given them), with
+        when each is due."""
+        return self.read(database.pending)
 
     def state_changed(self) -> None:
         """Accounts or the id counter changed outside a send: save them at the next write."""
@@ -233,7 +252,7 @@ class Store:
         self.flush()
 
     def flush(self) -> None:
-        """Write everything pending, in one transaction."""
+        """Write everything pending: in one transaction, or item by item if that fails."""
         with self._lock:
             self._scheduled = False
             if self._idle_loop is not None and self._idle_loop.is_closed():
@@ -246,16 +265,34 @@ class Store:
                 exchanges = self._exchanges.take_all()
             changes, tries = _take_all(self._statuses), _take_all(self._attempts)
             changed, self._state_changed = self._state_changed or bool(batch), False
-            state = self.snapshot() if self.snapshot is not None and changed else {}
+            snapshot = self.snapshot if changed and self.snapshot is not None else dict
             try:
-                database.write(self._connection, self._retainer, batch, exchanges, state)
+                database.write_batch(
+                    self._connection, self._retainer, (batch, exchanges), snapshot, self._lost
+                )
                 if changes or tries:
                     database.write_callbacks(self._connection, self._retainer, changes, tries)
-            except sqlite3.Error:
+            except Exception:  # not any one item's: the file itself (full disk, I/O error)
                 log.exception("could not write to the store")
             finally:
                 self._release_commit()
         self._tell_observers()
+
+    def _lost(self, message: Message) -> None:
+        """A message could not be written: its send is told (with a file), its cost refunded,
+        and the observers not told of it."""
+        if self.persistent:
+            self._failed[message.id] = False
+            if len(self._failed) > FAILED_KEPT:  # sends that never asked (none should)
+                del self._failed[next(iter(self._failed))]
+        if self.unstored is not None:
+            try:
+                self.unstored(message)
+            except Exception:
+                log.exception("could not refund message %s", message.id)
+        queued = self._to_observe[0]
+        if message in queued:
+            queued.remove(message)
 
     def _release_commit(self) -> None:
         """Let the answers waiting on this write go (a failed write is logged above)."""

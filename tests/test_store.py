@@ -52,8 +52,9 @@ def exchange(n: int, **changes: Any) -> Exchange:
     return dataclasses.replace(made, **changes)
 
 
-def message(n: int) -> Message:
-    return Message(
+def message(n: int, **changes: Any) -> Message:
+    """Message `n`: a plain text send from the demo account, with `changes` made."""
+    made = Message(
         id=f"{n:020d}",
         account="demo",
         endpoint=SEND,
@@ -69,6 +70,7 @@ def message(n: int) -> Message:
         truncated=False,
         created_at=START,
     )
+    return dataclasses.replace(made, **changes)
 
 
 def written(store: Store) -> list[str]:

@@ -16,7 +16,7 @@ from http import HTTPStatus
 from time import perf_counter
 from typing import NamedTuple, Protocol
 
-from gateway_sim.errors import GatewayError, InvalidRequest
+from gateway_sim.errors import GatewayError, InternalError, InvalidRequest
 from gateway_sim.gateway import Gateway
 from gateway_sim.protocol import faults
 from gateway_sim.protocol.answers import AnswerFormat
@@ -171,11 +171,30 @@ class LegacyEndpoints:
             )
             return
         if reply.message_id is not None and self.durable:
-            await self.gateway.store.committed()
+            reply = await self._stored(pending.request, reply)
         if pending.decision is not None:
             await sleep_until(started + pending.decision.latency)
         await respond(send, 200, reply.body, content_type=reply.content_type)
         self._journal(scope, pending.request, 200, reply, started=started)
+
+    async def _stored(self, request: GatewayRequest, reply: Reply) -> Reply:
+        """With a database file: `reply` once its message is committed (and the gateway told
+        of it); if that commit failed, `ERR:INTERNAL_ERROR` (the vendor's code for a gateway
+        that cannot process now: clients fail over), its cost refunded. A request cancelled
+        while it waits (the server stopping) is settled all the same, once the commit is done."""
+        message_id = reply.message_id
+        assert message_id is not None
+        store, gateway = self.gateway.store, self.gateway
+        try:
+            stored = await store.committed(message_id)
+        except asyncio.CancelledError:
+            store.when_committed(message_id, lambda kept: gateway.confirm(message_id, stored=kept))
+            raise
+        gateway.confirm(message_id, stored=stored)
+        if stored:
+            return reply
+        error = InternalError(f"message {message_id} could not be stored; its cost was refunded")
+        return self._refusal(request.path, error.line, error.reason)._replace(rule=reply.rule)
 
     def _answer(
         self, handler: Handler, request: GatewayRequest, decision: Decision | None = None
@@ -228,7 +247,7 @@ class LegacyEndpoints:
         else:
             reply = self._rule_reply(decision, handler, request)
             if reply.message_id is not None and self.durable:
-                await self.gateway.store.committed()
+                reply = await self._stored(request, reply)
             await sleep_until(started + decision.latency)
             if action.fault == "truncate":
                 note = await faults.truncate(send, reply.body)
