@@ -25,8 +25,9 @@ from gateway_sim.store import Store
 
 EARLIEST_SENT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_SENT = datetime(9999, 12, 31, tzinfo=UTC)
-"""The range of `sent` (in UTC) taken: a day short of year 9999's end, since a timestamp as a
-float rounds a last microsecond up into year 10000."""
+"""The range of `sent` (in UTC) taken: from the epoch (the store keeps times as microseconds
+since it) to a day short of year 9999's end, so that no time zone's offset (under a day) can
+carry a time shown in that zone into year 10000, which no date type can hold."""
 
 
 class InboundError(ValueError):
