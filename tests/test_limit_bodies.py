@@ -144,3 +144,19 @@ def test_a_body_that_stalls_is_refused_after_the_body_timeout() -> None:
             sock.sendall(head + b"username=demo")
             assert _answer(sock).startswith(b"HTTP/1.1 408")
         assert server.send_seconds() < 0.3
+
+
+def test_a_client_gone_mid_body_is_one_info_line_and_no_traceback() -> None:
+    with served("--log-level", "info") as server:
+        for path in ("/_sim/rules", "/_sim/inbound"):
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(_head(path, 1000) + b'{"name": "half')  # and hangs up
+            deadline = time.monotonic() + 10
+            while path not in server.logged() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert server.send_seconds() < 5  # still serving
+        logged = server.logged()
+    assert "Traceback" not in logged, logged
+    gone = [line for line in logged.splitlines() if "went away" in line]
+    assert len(gone) == 2, logged
+    assert all("POST /_sim/" in line for line in gone), gone
