@@ -1,8 +1,8 @@
 """The baselines the simulator is measured against, served on the simulator's own server.
 
 Every bare app runs on granian's embedded server exactly as `gateway-sim serve` configures it
-(`gateway_sim.httpserver.build`, the default limits, uvloop; bench/granian_serve.py), so that a
-ratio to the simulator measures the app, not a different server.
+(`gateway_sim.server.httpserver.build`, the default limits, uvloop; bench/granian_serve.py), so
+that a ratio to the simulator measures the app, not a different server.
 
 - `form`: a bare Starlette app; its route awaits `request.form()` and answers a constant ID line.
 - `multipart`: a bare ASGI app that drives python-multipart's streaming `MultipartParser` over the
@@ -38,10 +38,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway_sim import cli
-from gateway_sim import serve as serve_module
-from gateway_sim.records import Exchange, Message
-from gateway_sim.store import Store
+from gateway_sim.domain.records import Exchange, Message
+from gateway_sim.server import cli
+from gateway_sim.server import serve as serve_module
+from gateway_sim.store.store import Store
 
 SCENARIO = Path(__file__).resolve().parent / "scenario.yaml"
 ANSWER = "ID:10011000000000000001"

@@ -1,6 +1,7 @@
 """Serve one of the bench's own ASGI apps (a bare baseline, the callbacks receiver) on the server
-`gateway-sim serve` runs: granian's embedded server as `gateway_sim.httpserver.build` configures
-it (HTTP/1.1, the default `Limits`, the same backlog and header timeout), on uvloop, in this
+`gateway-sim serve` runs: granian's embedded server as
+`gateway_sim.server.httpserver.build` configures it (HTTP/1.1, the default `Limits`, the same
+backlog and header timeout), on uvloop, in this
 process. The bare apps thus pay the simulator's own server costs, no more and no less.
 
 Like `gateway-sim serve`, it finds the port first (`--port 0`: any free one), prints
@@ -17,8 +18,8 @@ from typing import Any
 
 import uvloop
 
-from gateway_sim import httpserver
-from gateway_sim.limits import DEFAULT_LIMITS, Limits
+from gateway_sim.domain.limits import DEFAULT_LIMITS, Limits
+from gateway_sim.server import httpserver
 
 
 def run(

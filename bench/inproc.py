@@ -36,9 +36,9 @@ import baselines
 import cases as cases_module
 import uvloop
 
-from gateway_sim.app import create_app
-from gateway_sim.scenario import load_scenario
-from gateway_sim.store import Retention, Store
+from gateway_sim.domain.scenario import load_scenario
+from gateway_sim.server.app import create_app
+from gateway_sim.store.store import Retention, Store
 
 App = Callable[..., Any]
 

@@ -27,7 +27,7 @@ import servers
 import wrk
 from cases import Case
 
-from gateway_sim.store import Retention
+from gateway_sim.store.store import Retention
 
 TOTAL = 100_000
 EARLY = 10_000

@@ -2,6 +2,6 @@
 
 import sys
 
-from gateway_sim.cli import main
+from gateway_sim.server.cli import main
 
 sys.exit(main())

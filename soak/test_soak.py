@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from gateway_sim.store import Retention
+from gateway_sim.store.store import Retention
 from tests.test_cli import QUIET, start
 
 SENDS = int(os.environ.get("SOAK_SENDS", "1000000"))

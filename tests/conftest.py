@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp, create_app
-from gateway_sim.clock import ManualClock
-from gateway_sim.httpserver import ServerThread
-from gateway_sim.records import Message
-from gateway_sim.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.records import Message
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
+from gateway_sim.server.app import GatewayApp, create_app
+from gateway_sim.server.httpserver import ServerThread
 
 SEND = "/smsgateway/sendmsg.aspx"
 MMS = "/smsgateway/default.aspx"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp
+from gateway_sim.server.app import GatewayApp
 from tests.conftest import BALANCE, SEND, SUBACCOUNT, ClientFor
 
 LOGIN = {"username": "demo", "password": "demo"}

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp, create_app
-from gateway_sim.client import SimClient
-from gateway_sim.clock import ManualClock
-from gateway_sim.scenario import ScenarioError, parse_scenario
-from gateway_sim.store import Store
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.scenario import ScenarioError, parse_scenario
+from gateway_sim.server.app import GatewayApp, create_app
+from gateway_sim.store.store import Store
+from gateway_sim.testing.client import SimClient
 from tests.conftest import (
     SEND,
     START,

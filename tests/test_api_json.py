@@ -12,9 +12,9 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp
-from gateway_sim.errors import JSON_ERROR_NUMBERS
-from gateway_sim.rules import ErrorCode
+from gateway_sim.domain.errors import JSON_ERROR_NUMBERS
+from gateway_sim.domain.rules import ErrorCode
+from gateway_sim.server.app import GatewayApp
 from tests.conftest import SEND, ClientFor, LiveServer, app_of, build_app, credit
 
 JSON_SEND = "/api/json/sendmsg.aspx"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.scenario import ScenarioError, parse_scenario
+from gateway_sim.domain.scenario import ScenarioError, parse_scenario
 from tests.conftest import SEND, build_app
 from tests.test_callbacks import Receiver, advance
 

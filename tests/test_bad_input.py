@@ -285,7 +285,7 @@ def test_a_client_that_sends_slowly_does_not_hold_up_others(server: str) -> None
 
 
 def test_scenario_files_of_the_fuzzing_kind_fail_at_load(tmp_path: Path) -> None:
-    from gateway_sim.scenario import ScenarioError, load_scenario
+    from gateway_sim.domain.scenario import ScenarioError, load_scenario
 
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(b"version: 1\nsettings: {max_body_bytes: -1}\n\x00")

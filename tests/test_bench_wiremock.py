@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.scenario import load_scenario
+from gateway_sim.domain.scenario import load_scenario
 from tests.conftest import build_app
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.billing import encoding_of, segment
+from gateway_sim.domain.billing import encoding_of, segment
 from tests.conftest import SEND, ClientFor
 
 LOGIN = {"username": "demo", "password": "demo", "to": "07700900123"}

@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import create_app
-from gateway_sim.clock import SystemClock
-from gateway_sim.scenario import parse_scenario
+from gateway_sim.domain.clock import SystemClock
+from gateway_sim.domain.scenario import parse_scenario
+from gateway_sim.server.app import create_app
 from tests.conftest import SEND, build_app
 
 LOGIN = {"username": "demo", "password": "demo"}

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway_sim.cli import main
-from gateway_sim.scenario import DEFAULT_SCENARIO
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO
+from gateway_sim.server.cli import main
 from tests.conftest import free_port, start_serve
 from tests.test_callback_restart import one_report_scenario
 from tests.test_callbacks import Receiver

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp
-from gateway_sim.scenario import DEFAULT_SCENARIO
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO
+from gateway_sim.server.app import GatewayApp
 from tests.conftest import BALANCE, MMS, SEND, ClientFor, LiveServer, build_app
 
 LOGIN = {"username": "demo", "password": "demo"}
@@ -412,8 +412,8 @@ def test_control_token(client_for: ClientFor) -> None:
 
 
 def create_guarded(app: GatewayApp) -> GatewayApp:
-    from gateway_sim.app import create_app
-    from gateway_sim.clock import ManualClock
+    from gateway_sim.domain.clock import ManualClock
+    from gateway_sim.server.app import create_app
     from tests.conftest import START
 
     app.close()

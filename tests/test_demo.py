@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway_sim.demo import png
+from gateway_sim.server.demo import png
 
 SCRIPT = Path(sys.executable).parent / "gateway-sim"
 

@@ -141,7 +141,7 @@ def test_dockerignore_is_an_allow_list(tmp_path: Path) -> None:
     context = build_context(tmp_path)
     sent = {str(p.relative_to(context)) for p in context.rglob("*") if p.is_file()}
     assert "pyproject.toml" in sent
-    assert "gateway_sim/cli.py" in sent
+    assert "gateway_sim/server/cli.py" in sent
     assert "gateway_sim/scenarios/default.yaml" in sent
     assert not any(name.startswith(("tests/", ".venv/", "bench/")) for name in sent)
     assert not any("__pycache__" in name for name in sent)

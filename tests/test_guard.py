@@ -13,9 +13,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from gateway_sim.app import GatewayApp, create_app
-from gateway_sim.clock import ManualClock
-from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.server.app import GatewayApp, create_app
 from tests.conftest import BALANCE, SEND, START, LiveServer, build_app, credit
 
 Start = Callable[[GatewayApp], LiveServer]

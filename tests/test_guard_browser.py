@@ -16,9 +16,9 @@ import httpx
 import pytest
 from starlette.responses import Response
 
-from gateway_sim.app import GatewayApp
-from gateway_sim.guard import Guard
-from gateway_sim.types import Scope
+from gateway_sim.server.app import GatewayApp
+from gateway_sim.server.guard import Guard
+from gateway_sim.wire.asgi import Scope
 from tests.conftest import LiveServer, build_app
 from tests.test_inbox_page import CHROMIUM, CHROMIUM_ARGS
 

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import create_app
-from gateway_sim.clock import ManualClock
-from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
-from gateway_sim.web.feed import QUEUE_SIZE, Feed
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.inbox.feed import QUEUE_SIZE, Feed
+from gateway_sim.server.app import create_app
 from tests.conftest import SEND, START, LiveServer, app_of, build_app
 from tests.test_cli import start
 from tests.test_control import post_mms

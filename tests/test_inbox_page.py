@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_sim.app import create_app
-from gateway_sim.clock import ManualClock
-from gateway_sim.demo import png_of
-from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.server.app import create_app
+from gateway_sim.server.demo import png_of
 from tests.conftest import MMS, SEND, START, LiveServer, build_app
 from tests.test_callbacks import Receiver, scenario
 

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 from starlette.testclient import TestClient
 
-from gateway_sim.app import create_app
-from gateway_sim.clock import ManualClock
-from gateway_sim.entries import Entries, entry_bytes
-from gateway_sim.queries import ExchangeQuery
-from gateway_sim.records import Exchange
-from gateway_sim.retention import ROW_BYTES
-from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
-from gateway_sim.store import Retention, Store
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.records import Exchange
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.server.app import create_app
+from gateway_sim.store.entries import Entries, entry_bytes
+from gateway_sim.store.queries import ExchangeQuery
+from gateway_sim.store.retention import ROW_BYTES
+from gateway_sim.store.store import Retention, Store
 from tests.conftest import SEND, START, start_serve
 
 WRONG = {"username": "demo", "password": "wrong", "to": "447700900123"}

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway_sim.patterns import MAX_PROGRAM_SIZE, SHOWN, PatternRefused, compile_text
-from gateway_sim.scenario import ScenarioError, parse_scenario
+from gateway_sim.domain.patterns import MAX_PROGRAM_SIZE, SHOWN, PatternRefused, compile_text
+from gateway_sim.domain.scenario import ScenarioError, parse_scenario
 from tests.conftest import SEND, ClientFor, start_serve
 
 SCENARIO = "version: 1\naccounts: [{username: demo, password: demo, credit: 1000}]\n"

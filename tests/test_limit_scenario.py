@@ -17,16 +17,16 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import create_app
-from gateway_sim.clock import ManualClock
-from gateway_sim.limits import Limits
-from gateway_sim.scenario import (
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.limits import Limits
+from gateway_sim.domain.scenario import (
     DEFAULT_SCENARIO,
     OverLimit,
     ScenarioError,
     load_scenario,
     parse_scenario,
 )
+from gateway_sim.server.app import create_app
 from tests.conftest import START, start_serve
 
 SCRIPT = Path(sys.executable).parent / "gateway-sim"

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway_sim.events import MessageEvents
-from gateway_sim.records import Message
+from gateway_sim.domain.records import Message
+from gateway_sim.observe.events import MessageEvents
 from tests.conftest import start_serve
 
 SCRIPT = Path(sys.executable).parent / "gateway-sim"

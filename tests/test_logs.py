@@ -14,7 +14,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim import logs
+from gateway_sim.observe import logs
 from tests.conftest import SEND, build_app, start_serve
 from tests.test_callbacks import Receiver, advance, scenario
 from tests.test_cli import run_cli

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp
-from gateway_sim.records import ContentPart
+from gateway_sim.domain.records import ContentPart
+from gateway_sim.server.app import GatewayApp
 from tests.conftest import BALANCE, MMS, SEND, LiveServer, app_of, build_app, credit, only_message
 
 ClientFor = Callable[[str], TestClient]

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.records import ContentPart, Message
+from gateway_sim.domain.records import ContentPart, Message
 from tests.conftest import MMS, SEND, LiveServer, build_app
 
 SCENARIO = """

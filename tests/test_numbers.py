@@ -6,10 +6,10 @@ import phonenumbers
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim import numbers
-from gateway_sim.app import GatewayApp
-from gateway_sim.numbers import NumberPlan, normalise, split_recipients
-from gateway_sim.scenario import Numbers
+from gateway_sim.domain import numbers
+from gateway_sim.domain.numbers import NumberPlan, normalise, split_recipients
+from gateway_sim.domain.scenario import Numbers
+from gateway_sim.server.app import GatewayApp
 from tests.conftest import SEND, ClientFor
 
 LOGIN = {"username": "demo", "password": "demo"}

@@ -21,11 +21,11 @@ from schemathesis.python.asgi import get_client, shutdown_lifespans
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp, create_app
-from gateway_sim.clock import ManualClock
-from gateway_sim.openapi import spec
-from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
-from gateway_sim.store import FLUSH_DELAY, Retention, Store
+from gateway_sim.control.openapi import spec
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.server.app import GatewayApp, create_app
+from gateway_sim.store.store import FLUSH_DELAY, Retention, Store
 from tests.conftest import BALANCE, MMS, SEND, START, SUBACCOUNT, build_app
 
 DOCUMENT = "/_sim/openapi.json"

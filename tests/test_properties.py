@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from gateway_sim.billing import CONCATENATED, GSM7_BASIC, GSM7_EXTENSION, SINGLE, segment
-from gateway_sim.content import build_content
-from gateway_sim.errors import GatewayError
-from gateway_sim.numbers import NumberPlan, is_digits, normalise, split_recipients
-from gateway_sim.protocol.form import parse_urlencoded
-from gateway_sim.protocol.multipart import MalformedBody, MultipartReader
-from gateway_sim.protocol.text import charset_of, decode_field
-from gateway_sim.scenario import Numbers
+from gateway_sim.domain.billing import CONCATENATED, GSM7_BASIC, GSM7_EXTENSION, SINGLE, segment
+from gateway_sim.domain.content import build_content
+from gateway_sim.domain.errors import GatewayError
+from gateway_sim.domain.numbers import NumberPlan, is_digits, normalise, split_recipients
+from gateway_sim.domain.scenario import Numbers
+from gateway_sim.domain.text import charset_of, decode_field
+from gateway_sim.wire.form import parse_urlencoded
+from gateway_sim.wire.multipart import MalformedBody, MultipartReader
 from tests.conftest import BALANCE, MMS, SEND, build_app
 from tests.protocol_answers import assert_protocol_answer
 

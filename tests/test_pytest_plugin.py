@@ -18,20 +18,20 @@ import httpx
 import pytest
 from granian.server import embed
 
-import gateway_sim.app
-from gateway_sim.client import (
+import gateway_sim.server.app
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.testing.client import (
     MessageNotArrived,
     RefusedRequests,
     SimApiError,
     SimClient,
     SimMessage,
 )
-from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
 from tests.conftest import MMS, SEND, LiveServer
 
 pytest_plugins = ["pytester"]
 
-# httpcore, granian and gateway_sim.app are imported here so that pytester's in-process runs
+# httpcore, granian and gateway_sim.server.app are imported here so that pytester's in-process runs
 # share them instead of importing (and dropping) them again for every run: httpx imports
 # httpcore lazily and keeps its exception classes, so a second httpcore would escape httpx's
 # error mapping. Not the plugin itself: the runs import it with -p (or by its entry point),
@@ -41,8 +41,10 @@ assert embed.Server
 
 # Once the `pytest11` entry point is installed pytest loads the plugin by itself; naming the
 # module with -p as well would register it twice.
-INSTALLED = any(ep.value == "gateway_sim.pytest_plugin" for ep in entry_points(group="pytest11"))
-PLUGIN = () if INSTALLED else ("-p", "gateway_sim.pytest_plugin")
+INSTALLED = any(
+    ep.value == "gateway_sim.testing.pytest_plugin" for ep in entry_points(group="pytest11")
+)
+PLUGIN = () if INSTALLED else ("-p", "gateway_sim.testing.pytest_plugin")
 ENV = ("GATEWAY_SIM_URL", "GATEWAY_SIM_CONTROL_TOKEN", "GATEWAY_SIM_SCENARIO")
 TOKEN = "s3cret"
 
@@ -94,7 +96,7 @@ def test_a_sample_user_suite_passes(suite: pytest.Pytester) -> None:
         test_sample="""
         from decimal import Decimal
 
-        from gateway_sim.client import SimMessage
+        from gateway_sim.testing.client import SimMessage
         from helpers import send
 
 
@@ -391,7 +393,7 @@ def test_the_options_are_in_the_help(pytester: pytest.Pytester) -> None:
 
 @pytest.fixture
 def sim(live_server: Callable[..., LiveServer]) -> Iterator[tuple[SimClient, str]]:
-    server = live_server(gateway_sim.app.create_app(load_scenario(DEFAULT_SCENARIO)))
+    server = live_server(gateway_sim.server.app.create_app(load_scenario(DEFAULT_SCENARIO)))
     with SimClient(server.url) as client:
         yield client, server.url
 
@@ -409,7 +411,7 @@ def test_the_client_pages_errors_accounts_and_parts(
             data={**login, "to": "07700900123", "type": "5", "text": "pic"},
             files=[("file", ("a.gif", b"GIF89a\x00\x01", "image/gif"))],
         )
-    monkeypatch.setattr("gateway_sim.client.PAGE_MOST", 2)  # pages of two: cursors followed
+    monkeypatch.setattr("gateway_sim.testing.client.PAGE_MOST", 2)  # pages of two: cursors followed
     texts = [m.text for m in client.messages(type="text", limit=None)]
     assert texts == ["m4", "m3", "m2", "m1", "m0"]
     assert [m.text for m in client.messages(type="text", limit=3)] == ["m4", "m3", "m2"]

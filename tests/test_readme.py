@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway_sim.errors import JSON_ERROR_NUMBERS
-from gateway_sim.rules import Action, Match
-from gateway_sim.scenario import load_scenario, parse_scenario
+from gateway_sim.domain.errors import JSON_ERROR_NUMBERS
+from gateway_sim.domain.rules import Action, Match
+from gateway_sim.domain.scenario import load_scenario, parse_scenario
 from tests.conftest import LiveServer, build_app
 
 pytest_plugins = ["pytester"]
@@ -172,7 +172,7 @@ def test_github_actions_snippet_uses_the_image_health_check() -> None:
 
 
 def test_every_serve_flag_and_its_environment_twin_is_in_the_flag_table() -> None:
-    from gateway_sim.cli import _parser
+    from gateway_sim.server.cli import _parser
 
     tables = README.split("| flag | environment twin | default |")[1:]
     table = "\n".join(part.split("\n\n", 1)[0] for part in tables)
@@ -187,9 +187,9 @@ def test_every_serve_flag_and_its_environment_twin_is_in_the_flag_table() -> Non
 
 
 def test_the_limits_table_is_the_limits_module() -> None:
-    """Every bound of `gateway_sim.limits` is a row of the README's limits table, with its flag,
+    """Every bound of `gateway_sim.domain.limits` is a row of the README's limits table, with its flag,
     its environment twin and its default; and the table has no other row."""
-    from gateway_sim.limits import LIMITS
+    from gateway_sim.domain.limits import LIMITS
 
     table = README.split("## Limits", 1)[1].split("| what it bounds |", 1)[1].split("\n\n", 1)[0]
     rows = [line for line in table.splitlines() if line.startswith("| `--")]

@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp, create_app
-from gateway_sim.clock import SystemClock
-from gateway_sim.scenario import ScenarioError, parse_scenario
-from gateway_sim.types import ASGIApp, Receive, Scope, Send
+from gateway_sim.domain.clock import SystemClock
+from gateway_sim.domain.scenario import ScenarioError, parse_scenario
+from gateway_sim.server.app import GatewayApp, create_app
+from gateway_sim.wire.asgi import ASGIApp, Receive, Scope, Send
 from tests.conftest import SEND, build_app
 from tests.test_callbacks import LOGIN, Receiver, advance, scenario
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.scenario import ScenarioError, parse_scenario
+from gateway_sim.domain.scenario import ScenarioError, parse_scenario
 from tests.conftest import BALANCE, SEND, ClientFor, LiveServer, build_app
 
 LOGIN = {"username": "demo", "password": "demo"}

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario, parse_scenario
+from gateway_sim.domain.scenario import (
+    DEFAULT_SCENARIO,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+)
 from tests.conftest import BALANCE, SEND, build_app
 
 SHIPPED = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))

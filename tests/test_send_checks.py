@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp
+from gateway_sim.server.app import GatewayApp
 from tests.conftest import SEND, ClientFor
 
 LOGIN = {"username": "demo", "password": "demo"}

@@ -17,12 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway_sim.content import build_content
-from gateway_sim.errors import InvalidRequest
-from gateway_sim.protocol.form import form_fields
-from gateway_sim.protocol.json_api import json_fields
-from gateway_sim.protocol.multipart import MultipartReader
-from gateway_sim.protocol.text import (
+from gateway_sim.domain.content import build_content
+from gateway_sim.domain.errors import InvalidRequest
+from gateway_sim.domain.text import (
     charset_of,
     checked_media_type,
     content_disposition,
@@ -30,6 +27,9 @@ from gateway_sim.protocol.text import (
     storable,
     storable_json,
 )
+from gateway_sim.wire.form import form_fields
+from gateway_sim.wire.json_api import json_fields
+from gateway_sim.wire.multipart import MultipartReader
 from tests.conftest import LiveServer, build_app
 
 FAST = settings(derandomize=True, deadline=None, max_examples=150, database=None)

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 from starlette.testclient import TestClient
 
-from gateway_sim.app import create_app
-from gateway_sim.clock import ManualClock
-from gateway_sim.queries import ExchangeQuery, MessageQuery
-from gateway_sim.records import RAW_LIMIT, Exchange, Message
-from gateway_sim.scenario import DEFAULT_SCENARIO, load_scenario
-from gateway_sim.store import FLUSH_DELAY, Retention, Store
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.records import RAW_LIMIT, Exchange, Message
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
+from gateway_sim.server.app import create_app
+from gateway_sim.store.queries import ExchangeQuery, MessageQuery
+from gateway_sim.store.store import FLUSH_DELAY, Retention, Store
 from tests.conftest import MMS, SEND, START
 
 LOGIN = {"username": "demo", "password": "demo"}

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 import gateway_sim
-from gateway_sim import pickled
-from gateway_sim.callbacks import Callback
-from gateway_sim.queries import AttemptQuery, ExchangeQuery, MessageQuery
-from gateway_sim.records import Attempt, ContentPart, Exchange, KeptFields, StatusChange
-from gateway_sim.rows import Unusable
-from gateway_sim.store import Store
+from gateway_sim.domain.records import Attempt, ContentPart, Exchange, KeptFields, StatusChange
+from gateway_sim.effects.callbacks import Callback
+from gateway_sim.store import pickled
+from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
+from gateway_sim.store.rows import Unusable
+from gateway_sim.store.store import Store
 from tests.conftest import START
 from tests.test_store import message
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.app import GatewayApp
+from gateway_sim.server.app import GatewayApp
 from tests.conftest import BALANCE, MMS, SEND, app_of, credit, only_message
 
 ClientFor = Callable[[str], TestClient]

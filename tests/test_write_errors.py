@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 from starlette.testclient import TestClient
 
-from gateway_sim.app import create_app
-from gateway_sim.clock import ManualClock
-from gateway_sim.scenario import parse_scenario
-from gateway_sim.store import Store
+from gateway_sim.domain.clock import ManualClock
+from gateway_sim.domain.scenario import parse_scenario
+from gateway_sim.server.app import create_app
+from gateway_sim.store.store import Store
 from tests.conftest import START
 from tests.serving import served
 from tests.test_store_format import POISON

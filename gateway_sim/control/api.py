@@ -1,0 +1,389 @@
+"""The control API under `/_sim`: inspect messages and the request journal, wait for a message
+(`waits`), manage accounts and rules, load (`loading`) or reset the scenario, and tell health.
+JSON in, JSON out; every refused request gets a 4xx (or 503) with `{"error": …, "detail": …}`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway_sim import __version__
+from gateway_sim.control.bodies import (
+    Problem,
+    json_body,
+    parse_account_change,
+    parse_rule,
+    parse_top_up,
+    read_arrival,
+)
+from gateway_sim.control.filters import BadFilter, Filters
+from gateway_sim.control.loading import ScenarioLoads
+from gateway_sim.control.openapi import spec
+from gateway_sim.control.waits import LongPolls
+from gateway_sim.domain.accounts import Account, allowance_day
+from gateway_sim.domain.numbers import is_digits
+from gateway_sim.domain.records import MASK, Message
+from gateway_sim.effects.inbound import InboundError
+from gateway_sim.inbox.routes import event_stream, part_response
+from gateway_sim.store.queries import AttemptQuery
+from gateway_sim.wire.asgi import Receive, Scope, Send
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+if TYPE_CHECKING:
+    from gateway_sim.server.app import GatewayApp
+
+MAX_PART = 10_000
+MAX_ADVANCE = 10 * 365 * 86_400
+ATTEMPT_OUTCOMES = ("delivered", "retrying", "failed")
+
+
+def build(app: GatewayApp, token: str | None) -> Any:
+    """The control API as an ASGI app, guarded by a bearer token when one is set."""
+    api = ControlApi(app)
+    routes = [
+        Route("/openapi.json", api.openapi),
+        Route("/health", api.health),
+        Route("/ready", api.ready),
+        _route("/messages", GET=api.list_messages, DELETE=api.delete_messages),
+        Route("/messages/wait", LongPolls(app, api.message_json).wait_for_message),
+        Route("/messages/{id}", api.get_message),
+        Route("/messages/{id}/parts/{n}", api.get_part),
+        Route("/requests", api.list_requests),
+        Route("/accounts", api.list_accounts),
+        _route("/accounts/{username}", PUT=api.put_account, DELETE=api.delete_account),
+        Route("/accounts/{username}/topup", api.top_up, methods=["POST"]),
+        _route("/scenario", GET=api.get_scenario, PUT=api.put_scenario),
+        Route("/reset", api.reset, methods=["POST"]),
+        _route("/rules", GET=api.list_rules, POST=api.add_rule),
+        Route("/clock", api.get_clock, methods=["GET"]),
+        Route("/clock/advance", api.advance_clock, methods=["POST"]),
+        Route("/callbacks", api.list_callbacks, methods=["GET"]),
+        Route("/inbound", api.post_inbound, methods=["POST"]),
+        _route("/rules/{name}", PATCH=api.switch_rule, DELETE=api.delete_rule),
+        Route("/events", event_stream(app.feed)),
+    ]
+    handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
+    control = Starlette(routes=routes, exception_handlers=handlers)
+    return control if not token else _Guard(control, token)
+
+
+def _route(path: str, **handlers: Endpoint) -> Route:
+    """One route for several methods, so that a 405 names every allowed method."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return Route(path, endpoint, methods=list(handlers))
+
+
+class _Guard:
+    """Refuse control requests without `Authorization: Bearer <token>` (401)."""
+
+    def __init__(self, app: Starlette, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._allowed(scope):
+            response = _json(
+                401,
+                {"error": "unauthorized", "detail": "send Authorization: Bearer <control token>"},
+            )
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        """The bearer header; or, for the event stream only (an `EventSource` cannot set
+        headers), a `token` query parameter."""
+        # compare_digest: the time taken must not tell how much of a guess was right
+        sent = dict(scope["headers"]).get(b"authorization")
+        if sent is not None and hmac.compare_digest(sent, self.expected):
+            return True
+        if not scope["path"].endswith("/_sim/events"):
+            return False
+        tokens = parse_qs(scope["query_string"].decode("latin-1")).get("token", [])
+        return len(tokens) == 1 and hmac.compare_digest(
+            f"Bearer {tokens[0]}".encode(), self.expected
+        )
+
+
+class ControlApi:
+    """The handlers; each reads the running simulator through its `GatewayApp`."""
+
+    def __init__(self, app: GatewayApp) -> None:
+        self.app = app
+        self.store = app.store
+        self.loads = ScenarioLoads(app)
+
+    @property
+    def _region(self) -> str:
+        return self.app.gateway.scenario.settings.default_country
+
+    def message_json(self, message: Message) -> dict[str, Any]:
+        """A message as shown, with its delivery status history."""
+        history = self.store.statuses(message.id)
+        return {**message.to_json(), "statuses": [change.to_json() for change in history]}
+
+    async def openapi(self, request: Request) -> Response:
+        return _json(200, spec())
+
+    async def health(self, request: Request) -> Response:
+        uptime = time.monotonic() - self.app.started
+        return _json(
+            200, {"status": "ok", "version": __version__, "uptime_seconds": round(uptime, 3)}
+        )
+
+    async def ready(self, request: Request) -> Response:
+        return _json(200, {"ready": True})
+
+    async def list_messages(self, request: Request) -> Response:
+        query = Filters.parse(request.query_params, self._region).message_query()
+        found = self.store.messages(query)
+        return _json(
+            200,
+            {
+                "messages": [self.message_json(message) for _, message in found],
+                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
+            },
+        )
+
+    async def delete_messages(self, request: Request) -> Response:
+        deleted = self.store.clear()
+        return _json(200, {"deleted": deleted})
+
+    async def get_message(self, request: Request) -> Response:
+        message_id = request.path_params["id"]
+        message = self.store.get(message_id)
+        if message is None:
+            raise Problem(404, "not_found", f"no message with id {message_id!r}")
+        return _json(200, self.message_json(message))
+
+    async def get_part(self, request: Request) -> Response:
+        message_id, raw_n = request.path_params["id"], request.path_params["n"]
+        # At most 9 digits before int(): Python refuses to convert over 4,300 (a 500).
+        if not is_digits(raw_n) or len(raw_n) > 9 or int(raw_n) > MAX_PART:
+            raise Problem(400, "bad_part", f"part number must be 0 to {MAX_PART}, not {raw_n!r}")
+        n = int(raw_n)
+        part = self.store.part(message_id, n)
+        if part is None:
+            raise Problem(404, "not_found", f"message {message_id!r} has no content part {n}")
+        if part.dropped:
+            raise Problem(410, "dropped", "the bytes of this part were dropped by retention")
+        return part_response(part, n)
+
+    async def list_requests(self, request: Request) -> Response:
+        params = request.query_params
+        query = Filters.parse(params, self._region).exchange_query(params)
+        found = self.store.exchanges(query)
+        return _json(
+            200,
+            {
+                "requests": [exchange.to_json(seq) for seq, exchange in found],
+                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
+            },
+        )
+
+    async def list_accounts(self, request: Request) -> Response:
+        today = allowance_day(self.app.gateway.clock.now())
+        shown = [_account_json(a, today) for a in self.app.gateway.accounts]
+        return _json(200, {"accounts": shown})
+
+    async def put_account(self, request: Request) -> Response:
+        username = request.path_params["username"]
+        change = parse_account_change(await json_body(request))
+        accounts = self.app.gateway.accounts
+        account = accounts.get(username)
+        created = account is None
+        for pair in change.access_keys or ():
+            owner = accounts.key_owner(pair.accesskey)
+            if owner is not None and owner is not account:
+                detail = f"access key {pair.accesskey!r} belongs to account {owner.username!r}"
+                raise Problem(409, "access_key_taken", detail)
+        if account is None:
+            if change.password is None:
+                problem = "password: required to create an account"
+                raise Problem(422, "invalid_account", problem, problems=[problem])
+            account = Account(username=username, password=change.password, credit=Decimal(0))
+            accounts.add(account)
+        accounts.change(account, **change.model_dump(exclude_unset=True))
+        self.store.state_changed()
+        today = allowance_day(self.app.gateway.clock.now())
+        return _json(201 if created else 200, _account_json(account, today))
+
+    async def top_up(self, request: Request) -> Response:
+        """Add credit in one step (a PUT of a computed balance would race the sends)."""
+        amount = parse_top_up(await json_body(request))
+        username = request.path_params["username"]
+        account = self.app.gateway.accounts.get(username)
+        if account is None:
+            raise Problem(404, "not_found", f"no account named {username!r}")
+        self.app.gateway.accounts.top_up(account, amount)
+        self.store.state_changed()
+        return _json(200, _account_json(account, allowance_day(self.app.gateway.clock.now())))
+
+    async def delete_account(self, request: Request) -> Response:
+        username = request.path_params["username"]
+        if not self.app.gateway.accounts.remove(username):
+            raise Problem(404, "not_found", f"no account named {username!r}")
+        self.store.state_changed()
+        return Response(status_code=204)
+
+    async def get_scenario(self, request: Request) -> Response:
+        return _json(200, self.app.loaded_scenario.model_dump(mode="json", by_alias=True))
+
+    async def put_scenario(self, request: Request) -> Response:
+        scenario = await self.loads.load(request)
+        return _json(200, {"status": "loaded", "accounts": [a.username for a in scenario.accounts]})
+
+    async def reset(self, request: Request) -> Response:
+        await self.app.reset()
+        return _json(200, {"status": "reset"})
+
+    async def get_clock(self, request: Request) -> Response:
+        return _json(200, self._clock())
+
+    async def advance_clock(self, request: Request) -> Response:
+        if not self.app.scheduler.manual:
+            raise Problem(409, "real_clock", "the clock is real; start with --clock manual")
+        body = await json_body(request)
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not (0 <= seconds <= MAX_ADVANCE)
+        ):
+            raise Problem(422, "bad_seconds", f"seconds must be a number from 0 to {MAX_ADVANCE}")
+        fired = await self.app.scheduler.advance(float(seconds))
+        return _json(200, {**self._clock(), "fired": fired})
+
+    def _clock(self) -> dict[str, Any]:
+        return {
+            "now": self.app.gateway.clock.now().isoformat(),
+            "mode": "manual" if self.app.scheduler.manual else "real",
+            "pending": len(self.app.scheduler),
+        }
+
+    async def list_callbacks(self, request: Request) -> Response:
+        params = request.query_params
+        outcome = params.get("outcome") or None
+        if outcome is not None and outcome not in ATTEMPT_OUTCOMES:
+            allowed = ", ".join(ATTEMPT_OUTCOMES)
+            raise BadFilter(f"outcome must be one of {allowed}, not {outcome!r}")
+        base = Filters.parse(params, self._region)
+        query = AttemptQuery(
+            message_id=params.get("message_id") or None,
+            account=base.account,
+            outcome=outcome,
+            limit=base.limit,
+            cursor=base.cursor,
+        )
+        found = self.store.attempts(query)
+        return _json(
+            200,
+            {
+                "callbacks": [attempt.to_json(seq) for seq, attempt in found],
+                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
+            },
+        )
+
+    async def post_inbound(self, request: Request) -> Response:
+        arrival = await read_arrival(request)
+        try:
+            message = self.app.inbound.receive(arrival)
+        except InboundError as refused:
+            error = "not_found" if refused.status == 404 else "invalid_inbound"
+            raise Problem(refused.status, error, str(refused)) from None
+        return _json(201, self.message_json(message))
+
+    async def list_rules(self, request: Request) -> Response:
+        return _json(200, {"rules": self.app.gateway.rules.describe()})
+
+    async def add_rule(self, request: Request) -> Response:
+        rule = parse_rule(await json_body(request))
+        most, now = self.app.limits.max_rules, len(self.app.gateway.rules)
+        if now >= most:
+            detail = f"{now} rules are in force, at the limit of {most} (--max-rules)"
+            raise Problem(422, "too_many_rules", detail + "; delete one first")
+        try:
+            self.app.gateway.rules.add(rule)
+        except ValueError as clash:
+            raise Problem(409, "rule_exists", str(clash)) from None
+        described = next(r for r in self.app.gateway.rules.describe() if r["name"] == rule.name)
+        return _json(201, described)
+
+    async def switch_rule(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        body = await json_body(request)
+        enabled = body.get("enabled") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            raise Problem(400, "bad_json", "the body must be a JSON object")
+        if not isinstance(enabled, bool):
+            raise Problem(422, "bad_enabled", "enabled must be true or false")
+        rules = self.app.gateway.rules
+        if not rules.enable(name, enabled):
+            raise Problem(404, "not_found", f"no rule named {name!r}")
+        return _json(200, next(r for r in rules.describe() if r["name"] == name))
+
+    async def delete_rule(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if not self.app.gateway.rules.remove(name):
+            raise Problem(404, "not_found", f"no rule named {name!r}")
+        return Response(status_code=204)
+
+
+def _account_json(account: Account, today: str) -> dict[str, Any]:
+    """An account as the control API shows it: no password, secret keys masked."""
+    return {
+        "username": account.username,
+        "credit": str(account.credit),
+        "balance": int(account.credit),
+        "default_sender": account.default_sender,
+        "default_country": account.default_country,
+        "parent": account.parent,
+        "status_url": account.status_url,
+        "inbound_url": account.inbound_url,
+        "mms_url": account.mms_url,
+        "inbound_format": account.inbound_format,
+        "retry_seconds": account.retry_seconds,
+        "report_all": account.report_all,
+        "access_keys": [
+            {"accesskey": k["accesskey"], "secretkey": MASK} for k in account.access_keys
+        ],
+        "daily_allowance": account.daily_allowance,
+        "daily_used": account.used_on(today),
+    }
+
+
+def _json(status: int, content: Any) -> JSONResponse:
+    return JSONResponse(content, status_code=status)
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return _json(exc.status, {"error": exc.error, "detail": exc.detail, **exc.extra})
+
+
+async def _bad_filter(request: Request, exc: Exception) -> Response:
+    return _json(400, {"error": "bad_filter", "detail": str(exc)})
+
+
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        {"error": error, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+    )

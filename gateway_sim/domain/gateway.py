@@ -1,0 +1,364 @@
+"""The domain core: a submission in, an outcome out, in the order of checks of PROTOCOL.md.
+
+No HTTP here and no I/O: the edge (`wire/`) turns requests into field mappings and renders
+what comes back; this module decides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from gateway_sim.domain.accounts import Account, Accounts
+from gateway_sim.domain.billing import PriceList
+from gateway_sim.domain.clock import Clock, IdCounter
+from gateway_sim.domain.content import UploadedFile, build_content, message_type
+from gateway_sim.domain.errors import (
+    INVALID_NUMBER,
+    AccountExists,
+    GatewayError,
+    MsgidInvalid,
+    NoMsgid,
+    NoTo,
+    ParameterInvalid,
+    ParameterMissing,
+    TooManyNumbers,
+)
+from gateway_sim.domain.numbers import NumberPlan, Routing, is_digits, normalise, split_recipients
+from gateway_sim.domain.records import ContentPart, Message
+from gateway_sim.domain.records import Outcome as JournalOutcome
+from gateway_sim.domain.rules import Decision, Facts, RuleBook
+from gateway_sim.domain.scenario import Scenario
+from gateway_sim.store.store import Store
+
+MAX_RECIPIENTS = 100
+INVALID_NUMBER_LINE = f"ERR:{INVALID_NUMBER}"
+SUBACCOUNT_DETAILS = (
+    "subacc_service",
+    "subacc_fullname",
+    "subacc_company",
+    "subacc_address",
+    "subacc_town",
+    "subacc_county",
+    "subacc_country",
+    "subacc_postcode",
+    "subacc_email",
+    "subacc_phone",
+    "subacc_fax",
+)
+
+
+class Outcome(NamedTuple):
+    """What a submission came to: each recipient as shown and its result (None: accepted, under
+    the message's id), and why."""
+
+    shown: tuple[str, ...]
+    results: tuple[str | None, ...]
+    reason: str
+    message: Message | None = None
+
+    @property
+    def accepted(self) -> str:
+        """The result line of an accepted recipient (`ID:<id>`); empty when none is."""
+        return f"ID:{self.message.id}" if self.message is not None else ""
+
+    @property
+    def journaled(self) -> JournalOutcome:
+        """How the journal classifies it: accepted, partial (some recipients refused), refused."""
+        if self.message is None:
+            return "refused"
+        return "partial" if any(self.results) else "accepted"
+
+    @property
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        """One `(recipient, result)` pair per recipient."""
+        accepted = self.accepted
+        return tuple(zip(self.shown, (result or accepted for result in self.results), strict=True))
+
+
+class Gateway:
+    """Accounts, numbers, billing and the record of messages, for one running scenario."""
+
+    def __init__(self, scenario: Scenario, *, clock: Clock, store: Store, seed: int = 0) -> None:
+        self.clock = clock
+        self.store = store
+        self.seed = seed
+        self.listeners: list[Callable[[Message], None]] = []
+        """Told of each accepted send's message (delivery reports, long-polls, automatic
+        replies); with a database file, once it is committed (`confirm`)."""
+        self._last_accepted: tuple[int, Decimal | None, str] = (0, None, "")
+        self._uncommitted: dict[str, Message] = {}
+        store.unstored = self.refund
+        self.load(scenario)
+
+    def load(self, scenario: Scenario) -> None:
+        """Start over from `scenario`: accounts and credit, a fresh id counter, fresh rules."""
+        self.scenario = scenario
+        self._uncommitted = {}  # the store was cleared: no listener hears of those
+        self.ids = IdCounter(scenario.settings.id_start)
+        self.accounts = Accounts(scenario.accounts)
+        self.numbers = NumberPlan(scenario.numbers)
+        self.price = PriceList(scenario.prices)
+        self.rules = RuleBook(
+            scenario.rules,
+            seed=self.seed,
+            started=self.clock.now(),
+            normalise_to=lambda entry: (
+                self.numbers.judge(entry, scenario.settings.default_country) or entry.lstrip("+")
+            ),
+        )
+
+    def decide(self, path: str, fields: Mapping[str, str]) -> Decision | None:
+        """The rule that fires for this request, if any (rules are checked before anything)."""
+        if not len(self.rules):
+            return None
+        username = self.account_named(fields) or ""
+        account = self.accounts.get(username) if username else None
+        region = (account and account.default_country) or self.scenario.settings.default_country
+
+        def recipients() -> tuple[str, ...]:
+            entries = split_recipients(fields.get("to", ""))
+            return tuple(self.numbers.judge(entry, region) or entry for entry in entries)
+
+        facts = Facts(
+            path=path,
+            account=username,
+            type=_type_or_none(fields.get("type")),
+            sender=fields.get("from", "").strip(),
+            text=fields.get("text", ""),
+            recipients=recipients,
+            now=self.clock.now(),
+        )
+        return self.rules.decide(facts)
+
+    def account_named(self, fields: Mapping[str, str]) -> str | None:
+        """The account a request names: its `username`, else the owner of its `accesskey`."""
+        username = fields.get("username")
+        if username:
+            return username
+        owner = self.accounts.key_owner(fields.get("accesskey") or "")
+        return owner.username if owner else None
+
+    def key_login(self, fields: Mapping[str, str]) -> Account:
+        """The account of the request's `accesskey`/`secretkey` pair (the newer APIs)."""
+        return self.accounts.login_with_keys(fields.get("accesskey"), fields.get("secretkey"))
+
+    def international(self, number: str, account: Account) -> str:
+        """A handset's number as the gateway forwards it: international digits without `+`
+        (a national number in the account's country), or as given when it is no phone number
+        (a short code or an alphanumeric sender)."""
+        region = account.default_country or self.scenario.settings.default_country
+        return normalise(number.strip(), region, False) or number
+
+    def accounts_get(self, username: str) -> Account | None:
+        """The account named `username` now (the registry is replaced on reset)."""
+        return self.accounts.get(username)
+
+    def snapshot(self) -> dict[str, str]:
+        """What a restart with a database file must get back: accounts, credit, id counter."""
+        return {"next_id": str(self.ids.next_value), "accounts": json.dumps(self.accounts.saved())}
+
+    def restore(self, saved: Mapping[str, str]) -> None:
+        """Take back the accounts and id counter of an earlier `snapshot`, if there is one."""
+        if "next_id" in saved and "accounts" in saved:
+            self.ids = IdCounter(int(saved["next_id"]))
+            self.accounts = Accounts.from_saved(json.loads(saved["accounts"]))
+
+    def submit(
+        self,
+        fields: Mapping[str, str],
+        files: Sequence[UploadedFile] = (),
+        *,
+        endpoint: str = "sendmsg",
+        decision: Decision | None = None,
+        account: Account | None = None,
+    ) -> Outcome:
+        """Check, charge and record a send request; raise `GatewayError` for a whole refusal.
+
+        The `account` is the one already logged in by access keys; without it, the fields'
+        username and password log in. A fired rule's `recipient_error` refuses its matched
+        recipients (not charged), and its `delivery` is recorded with the message for the
+        delivery reports. The listeners are told of the message at once in memory; with a
+        database file, once its send learns that it was committed (`confirm`).
+        """
+        if account is None:
+            account = self.accounts.login(fields.get("username"), fields.get("password"))
+        settings = self.scenario.settings
+        region = account.default_country or settings.default_country
+        routing = self.numbers.routing(fields.get("to", ""), region, MAX_RECIPIENTS)
+        if not routing.entries:
+            raise NoTo("the to field is missing or has no numbers")
+        kind = message_type(fields.get("type"))
+        given_sender = fields.get("from", "").strip()
+        content = build_content(kind, fields, files, given_sender, settings.mms_max_bytes)
+        if routing.entries > MAX_RECIPIENTS:
+            raise TooManyNumbers(f"{routing.entries} numbers in to; at most {MAX_RECIPIENTS}")
+        routable, rejected, results = _sort_out(routing, _forced_errors(decision))
+        if not routable:
+            return Outcome(routing.shown, results, "no recipient can be routed")
+        cost = self.price(kind, content.parts)
+        if len(routable) > 1:
+            cost *= len(routable)
+        now = self.clock.now()
+        self.accounts.charge(account, cost, len(routable), now)
+        message = Message(
+            id=self.ids.take(),
+            account=account.username,
+            endpoint=endpoint,
+            type=kind,
+            kind=content.kind,
+            sender=given_sender or account.default_sender,
+            recipients=routable,
+            rejected=rejected,
+            text=content.text,
+            encoding=content.encoding,
+            parts=content.parts,
+            cost=cost,
+            truncated=content.truncated,
+            created_at=now,
+            content=content.files,
+            udh=content.udh,
+            ud=content.ud,
+            href=content.href,
+            delivery_report=fields.get("delrpt", "").strip() == "1",
+            user_context=fields.get("usercontext") or None,
+            rule=decision.rule if decision else None,
+            delivery=_delivery(decision),
+            auto_reply=_auto_reply(decision),
+        )
+        self.store.add(message)
+        if self.store.persistent:
+            self._uncommitted[message.id] = message
+        else:
+            self._announce(message)
+        return Outcome(routing.shown, results, self._accepted(len(routable), cost), message)
+
+    def confirm(self, message_id: str, *, stored: bool) -> None:
+        """With a database file: a send's message was committed (`stored`), or could not be
+        (its cost was refunded then, by `refund`). Only a stored one is told to the listeners:
+        no report, reply or long-poll answer is ever made of a message that was not kept."""
+        message = self._uncommitted.pop(message_id, None)
+        if message is not None and stored:
+            self._announce(message)
+
+    def refund(self, message: Message) -> None:
+        """The store could not keep `message`: give back what its send was charged (credit, and
+        its count against the daily allowance), as if it had been refused."""
+        account = self.accounts.get(message.account)
+        if account is not None and message.direction == "outbound":
+            self.accounts.refund(account, message.cost, len(message.recipients), message.created_at)
+
+    def _announce(self, message: Message) -> None:
+        for listener in self.listeners:
+            listener(message)
+
+    def _accepted(self, recipients: int, cost: Decimal) -> str:
+        """Why a send was accepted; the text of the last one again for the same count and the
+        same cost object (a price of the list, for one recipient): formatting a Decimal costs."""
+        last = self._last_accepted
+        if last[0] == recipients and last[1] is cost:
+            return last[2]
+        reason = f"accepted for {recipients} recipient(s), cost {cost}"
+        self._last_accepted = (recipients, cost, reason)
+        return reason
+
+    def retrieve_mms(self, fields: Mapping[str, str]) -> ContentPart:
+        """A part of an MMS the logged-in account received, by its file name."""
+        account = self.accounts.login(fields.get("username"), fields.get("password"))
+        message_id = fields.get("msgid", "").strip()
+        if not message_id:
+            raise NoMsgid("the msgid field is missing or empty")
+        name = fields.get("msgpart", "")
+        if not name:
+            raise ParameterMissing("the msgpart field is missing or empty")
+        message = self.store.get(message_id)
+        if message is None or message.direction != "inbound" or message.account != account.username:
+            raise MsgidInvalid(f"account {account.username!r} received no MMS {message_id!r}")
+        for part in message.content:
+            if part.filename == name and not part.dropped:
+                return part
+        raise MsgidInvalid(f"MMS {message_id!r} has no part {name!r}")
+
+    def balance(self, fields: Mapping[str, str]) -> int:
+        """The whole credits of the logged-in account, rounded down."""
+        account = self.accounts.login(fields.get("username"), fields.get("password"))
+        return math.floor(account.credit)
+
+    def exact_balance(self, fields: Mapping[str, str]) -> Decimal:
+        """The exact credit of the account logged in by access keys (the newer APIs)."""
+        return self.key_login(fields).credit
+
+    def create_subaccount(self, fields: Mapping[str, str]) -> Account:
+        """Create a sub-account of the logged-in account, starting with the scenario's credit."""
+        parent = self.accounts.login(fields.get("username"), fields.get("password"))
+        username, password = fields.get("subacc_username", ""), fields.get("subacc_password", "")
+        if not username or not password:
+            raise ParameterMissing("subacc_username and subacc_password are required")
+        service = fields.get("subacc_service", "").strip()
+        if service and not is_digits(service.removeprefix("-")):
+            raise ParameterInvalid(f"subacc_service {service!r} is not an integer")
+        account = Account(
+            username=username,
+            password=password,
+            credit=Decimal(self.scenario.settings.subaccount_credit),
+            default_sender=parent.default_sender,
+            default_country=parent.default_country,
+            parent=parent.username,
+            details={name: fields[name] for name in SUBACCOUNT_DETAILS if fields.get(name)},
+        )
+        if not self.accounts.add(account):
+            raise AccountExists(f"an account named {username!r} exists already")
+        return account
+
+
+def _sort_out(
+    routing: Routing, forced: dict[str, str]
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str | None, ...]]:
+    """Routable numbers, refused entries, and each recipient's result: its error, or None for
+    the id that it will share."""
+    if not forced and routing.all_routable:  # the common case, known from the routing alone
+        return routing.routable, (), (None,) * len(routing.recipients)
+    routable: list[str] = []
+    rejected: list[str] = []
+    results: list[str | None] = []
+    for submitted, number in routing.recipients:
+        if number is None:
+            rejected.append(submitted)
+            results.append(INVALID_NUMBER_LINE)
+        elif number in forced:
+            rejected.append(submitted)
+            results.append(f"ERR:{forced[number]}")
+        else:
+            routable.append(number)
+            results.append(None)
+    return tuple(routable), tuple(rejected), tuple(results)
+
+
+def _type_or_none(raw: str | None) -> int | None:
+    try:
+        return message_type(raw)
+    except GatewayError:
+        return None
+
+
+def _forced_errors(decision: Decision | None) -> dict[str, str]:
+    if decision is None or decision.action.recipient_error is None:
+        return {}
+    return dict.fromkeys(decision.recipients, decision.action.recipient_error)
+
+
+def _auto_reply(decision: Decision | None) -> dict[str, Any] | None:
+    """The rule's reply plan; with the recipients its `to` matched, when it has a `to`."""
+    if decision is None or decision.action.reply is None:
+        return None
+    plan = decision.action.reply.model_dump(mode="json")
+    return {**plan, "only": sorted(decision.recipients)} if decision.recipients else plan
+
+
+def _delivery(decision: Decision | None) -> dict[str, Any] | None:
+    if decision is None or decision.action.delivery is None:
+        return None
+    return decision.action.delivery.model_dump(mode="json")

@@ -1,0 +1,275 @@
+"""The records the simulator keeps: accepted messages, their content parts, and exchanges (one per
+request, with its answer and the reason for it), with their JSON shapes.
+
+`Message` and `Exchange` are made on every request, so they are plain slotted dataclasses, not
+frozen ones (whose initialiser is several times slower); nothing changes them after creation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from gateway_sim.domain.limits import DEFAULT_LIMITS
+from gateway_sim.wire.form import form_fields
+
+KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voice"}
+"""Message types (PROTOCOL.md section 3) and the kind names the control API and rules use."""
+KIND_TYPES = {kind: number for number, kind in KINDS.items()}
+
+Outcome = Literal["accepted", "partial", "refused", "answered", "http_error"]
+OUTCOMES: tuple[Outcome, ...] = ("accepted", "partial", "refused", "answered", "http_error")
+SECRET_FIELDS = frozenset({"password", "secretkey", "subacc_password"})
+MASK = "***"
+RAW_LIMIT = DEFAULT_LIMITS.max_journal_body_bytes
+"""The default of how much of its raw body and query a journal entry keeps (the store is handed
+the `Retention.max_journal_body_bytes` in force; a database file's rows keep no more than this)."""
+_SECRET_RAW = re.compile(rb"(?i)(^|&)(password|secretkey|subacc_password)=[^&]*")
+_SECRET_JSON = re.compile(  # a secret cut off with the raw body has no closing quote
+    rb'(?i)("(?:password|secretkey|subacc_password)"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?\Z)'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContentPart:
+    """One MMS content file, kept byte for byte (until retention drops the bytes)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    dropped: bool = False
+
+    def to_json(self, n: int) -> dict[str, Any]:
+        return {
+            "n": n,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": None if self.dropped else len(self.data),
+            "dropped": self.dropped,
+        }
+
+
+@dataclass(slots=True)
+class Message:
+    """An accepted submission: one id shared by all its routable recipients."""
+
+    id: str
+    account: str
+    endpoint: str
+    type: int
+    kind: str
+    sender: str
+    recipients: tuple[str, ...]
+    rejected: tuple[str, ...]
+    text: str | None
+    encoding: str | None
+    parts: int
+    cost: Decimal
+    truncated: bool
+    created_at: datetime
+    content: tuple[ContentPart, ...] = ()
+    udh: str | None = None
+    ud: str | None = None
+    href: str | None = None
+    delivery_report: bool = False
+    user_context: str | None = None
+    rule: str | None = None
+    delivery: dict[str, Any] | None = None
+    direction: Literal["outbound", "inbound"] = "outbound"
+    reply_to: str | None = None
+    network_code: str | None = None
+    auto_reply: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The message as the control API shows it (content bytes are fetched separately)."""
+        return {
+            "id": self.id,
+            "account": self.account,
+            "endpoint": self.endpoint,
+            "type": self.type,
+            "kind": self.kind,
+            "from": self.sender,
+            "to": list(self.recipients),
+            "rejected": list(self.rejected),
+            "text": self.text,
+            "encoding": self.encoding,
+            "parts": self.parts,
+            "cost": str(self.cost),
+            "truncated": self.truncated,
+            "created_at": self.created_at.isoformat(),
+            "content": [part.to_json(n) for n, part in enumerate(self.content)],
+            "udh": self.udh,
+            "ud": self.ud,
+            "href": self.href,
+            "delivery_report": self.delivery_report,
+            "user_context": self.user_context,
+            "rule": self.rule,
+            "delivery": self.delivery,
+            "direction": self.direction,
+            "reply_to": self.reply_to,
+            "network_code": self.network_code,
+            "auto_reply": self.auto_reply,
+        }
+
+
+class KeptFields(dict[str, str]):
+    """The fields of a journal entry that was cut to `max_journal_body_bytes` (kept parsed, as
+    the cut raw bytes could not give them again), and what was cut: whether the raw body was,
+    the raw query's full size, whether field values (or file descriptions, or the account) were
+    cut, and whether the answer was. The notes ride with the fields so that a database file's
+    journal keeps them too (rows.py writes them beside the fields)."""
+
+    __slots__ = ("answer_cut", "body_cut", "fields_cut", "query_size")
+
+    def __init__(
+        self,
+        fields: Mapping[str, str],
+        *,
+        body_cut: bool,
+        query_size: int,
+        fields_cut: bool,
+        answer_cut: bool,
+    ) -> None:
+        super().__init__(fields)
+        self.body_cut = body_cut
+        self.query_size = query_size
+        self.fields_cut = fields_cut
+        self.answer_cut = answer_cut
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request to the emulated gateway and what it was answered, with the reason why.
+
+    Its fields are either `parsed` (kept as they were parsed) or, with `parsed` None, parsed
+    again from the raw query and body and `content_type` when read: the journal holds tens of
+    thousands of exchanges, most never read, and a fields dictionary with its strings is most of
+    what one would hold (keeping it cost a tenth of the send rate under load, in memory traffic).
+    """
+
+    at: datetime
+    method: str
+    path: str
+    client: str
+    parsed: dict[str, str] | None
+    body_size: int
+    status: int
+    answer: str
+    outcome: Outcome
+    reason: str
+    account: str | None = None
+    message_id: str | None = None
+    rule: str | None = None
+    files: Sequence[dict[str, Any]] = ()
+    query: bytes = b""
+    body: bytes = b""
+    seconds: float = 0.0
+    """From the request's start to its answer sent (for the latency metric; not stored)."""
+    content_type: str = ""
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The request's fields (query and body merged), as the gateway read them."""
+        if self.parsed is not None:
+            return self.parsed
+        return form_fields(self.query, self.body, self.content_type)
+
+    def to_json(self, seq: int | None = None) -> dict[str, Any]:
+        kept = self.parsed if isinstance(self.parsed, KeptFields) else None
+        shown: dict[str, Any] = {
+            "at": self.at.isoformat(),
+            "method": self.method,
+            "path": self.path,
+            "client": self.client,
+            "fields": {k: MASK if k in SECRET_FIELDS else v for k, v in self.fields.items()},
+            "fields_truncated": kept is not None and kept.fields_cut,
+            "files": self.files,
+            "body_size": self.body_size,
+            "body_truncated": kept is not None and kept.body_cut,
+            "query_size": len(self.query) if kept is None else kept.query_size,
+            "query_truncated": kept is not None and len(self.query) < kept.query_size,
+            "status": self.status,
+            "answer": self.answer,
+            "answer_truncated": kept is not None and kept.answer_cut,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "account": self.account,
+            "message_id": self.message_id,
+            "rule": self.rule,
+            "raw_query": _masked_raw(self.query),
+            "raw_body": _masked_raw(self.body),
+        }
+        if seq is not None:
+            shown = {"seq": seq, **shown}
+        return shown
+
+
+@dataclass(slots=True)
+class StatusChange:
+    """One step of a recipient's delivery status (PROTOCOL.md section 6.2 codes)."""
+
+    message_id: str
+    recipient: str
+    status: int
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"to": self.recipient, "status": self.status, "at": self.at.isoformat()}
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try at delivering a callback, and how it went."""
+
+    at: datetime
+    callback: int
+    attempt: int
+    kind: str
+    account: str
+    message_id: str | None
+    url: str
+    fields: Any
+    status: int | None
+    latency_ms: float
+    error: str | None
+    outcome: str
+
+    def to_json(self, seq: int | None = None) -> dict[str, Any]:
+        shown = {
+            "at": self.at.isoformat(),
+            "callback": self.callback,
+            "attempt": self.attempt,
+            "kind": self.kind,
+            "account": self.account,
+            "message_id": self.message_id,
+            "url": self.url,
+            "fields": self.fields,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "outcome": self.outcome,
+        }
+        return shown if seq is None else {"seq": seq, **shown}
+
+
+def outcome_of_answer(status: int, answer: str) -> Outcome:
+    """Classify an answer: accepted, partly accepted, refused, answered (non-send), HTTP error."""
+    if status != 200:
+        return "http_error"
+    has_id = "ID:" in answer
+    has_error = "ERR:" in answer
+    if has_id:
+        return "partial" if has_error else "accepted"
+    return "refused" if has_error else "answered"
+
+
+def _masked_raw(raw: bytes) -> str:
+    """Raw form or JSON bytes as text, with passwords and secret keys replaced by `***`."""
+    masked = _SECRET_RAW.sub(rb"\1\2=***", raw)
+    if b'"' in masked:
+        masked = _SECRET_JSON.sub(rb'\1"***"', masked)
+    return masked.decode("utf-8", "backslashreplace")

@@ -1,0 +1,118 @@
+"""The live feed behind `/_sim/events`: new messages, delivery status steps, journal entries,
+callback attempts and resets, fanned out to every open event stream.
+
+The store calls its `observer` for each record it queues; the feed sets that observer only
+while at least one stream is open, so with no page listening the request path pays one `None`
+check and builds nothing. Each stream has a bounded queue: a reader that falls behind gets one
+`lagged` event (and should read the lists again) instead of holding memory without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from gateway_sim.domain.records import Attempt, Exchange, Message, StatusChange
+from gateway_sim.store.store import Store
+
+QUEUE_SIZE = 1_000
+Event = tuple[str, str]
+"""An event's name and its JSON data."""
+
+_REQUEST_KEYS = (
+    "at",
+    "method",
+    "path",
+    "client",
+    "fields",
+    "files",
+    "body_size",
+    "status",
+    "answer",
+    "outcome",
+    "reason",
+    "account",
+    "message_id",
+    "rule",
+)
+
+
+class Stream:
+    """One reader's queue of events; `None` in it means the feed closed."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
+        self.lagging = False
+
+    def offer(self, event: Event | None) -> None:
+        if event is None:  # closing wins over anything queued
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+            return
+        if self.lagging:
+            return
+        if self.queue.qsize() >= QUEUE_SIZE - 1:
+            self.lagging = True
+            self.queue.put_nowait(("lagged", "{}"))
+            return
+        self.queue.put_nowait(event)
+
+    async def next(self, within: float) -> Event | None:
+        """The next event; `("", "")` when none came within `within` seconds."""
+        try:
+            event = await asyncio.wait_for(self.queue.get(), within)
+        except TimeoutError:
+            return ("", "")
+        if event is not None and event[0] == "lagged":
+            self.lagging = False
+        return event
+
+
+class Feed:
+    """The open event streams, and what is published to them."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.streams: set[Stream] = set()
+        self.closed = False
+
+    def open(self) -> Stream:
+        stream = Stream()
+        if self.closed:
+            stream.offer(None)
+            return stream
+        self.streams.add(stream)
+        self.store.observer = self._observe
+        return stream
+
+    def release(self, stream: Stream) -> None:
+        self.streams.discard(stream)
+        if not self.streams:
+            self.store.observer = None
+
+    def publish(self, name: str, data: dict[str, Any]) -> None:
+        if self.streams:
+            event = (name, json.dumps(data, separators=(",", ":")))
+            for stream in self.streams:
+                stream.offer(event)
+
+    def close(self) -> None:
+        """End every stream (at shutdown, so that the server can close their connections)."""
+        self.closed = True
+        for stream in self.streams:
+            stream.offer(None)
+        self.streams.clear()
+        self.store.observer = None
+
+    def _observe(self, record: object) -> None:
+        if isinstance(record, Message):
+            self.publish("message", {**record.to_json(), "statuses": []})
+        elif isinstance(record, StatusChange):
+            self.publish("status", {"id": record.message_id, **record.to_json()})
+        elif isinstance(record, Exchange):
+            shown = record.to_json()
+            self.publish("request", {key: shown[key] for key in _REQUEST_KEYS})
+        elif isinstance(record, Attempt):
+            self.publish("callback", record.to_json())

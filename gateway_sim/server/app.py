@@ -1,0 +1,279 @@
+"""The application factory: `create_app(scenario, clock=..., rng=...)` builds a Starlette app.
+
+Emulated gateway paths are answered by plain ASGI endpoints ahead of Starlette's router (they are
+matched case-insensitively and sit on the hot path); the control API is mounted at `/_sim`,
+the inbox page (gateway_sim.inbox) at `/` and `/_sim/ui`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+from gateway_sim.control import api as control
+from gateway_sim.domain.clock import Clock, SystemClock
+from gateway_sim.domain.gateway import Gateway
+from gateway_sim.domain.limits import Limits
+from gateway_sim.domain.scenario import Scenario
+from gateway_sim.effects.callbacks import CallbackQueue
+from gateway_sim.effects.inbound import AutoReplies, Inbound
+from gateway_sim.effects.reports import DeliveryReports
+from gateway_sim.effects.scheduler import Scheduler
+from gateway_sim.inbox import routes as web
+from gateway_sim.inbox.feed import Feed
+from gateway_sim.observe import metrics
+from gateway_sim.observe.events import MessageEvents
+from gateway_sim.server.edge import BodyRefused, Edge, refusal
+from gateway_sim.server.guard import Guard
+from gateway_sim.store.store import Store
+from gateway_sim.wire.asgi import ASGIApp, Receive, Scope, Send
+from gateway_sim.wire.json_api import JsonEndpoints
+from gateway_sim.wire.keyed import KeyedEndpoints
+from gateway_sim.wire.legacy import TOO_LONG, LegacyEndpoints
+
+STOP_GRACE = 0.4
+log = logging.getLogger("gateway_sim")
+
+
+class _AnyPathMount(Mount):
+    """A Mount whose sub-path may hold any character: Starlette's `.*` stops at a newline, so
+    `/_sim/accounts/a%0Ab` would escape the control API's JSON errors."""
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
+class GatewayApp(Starlette):
+    """Starlette, with the emulated gateway paths answered before routing."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        rng: random.Random,
+        *,
+        control_token: str | None = None,
+        trust_proxy: bool = False,
+        limits: Limits | None = None,
+        guard: Guard | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.guard = guard or Guard(trust_proxy=trust_proxy)
+        self.limits = limits or Limits()
+        self.edge = Edge(self.limits)
+        self.store = gateway.store
+        self.rng = rng
+        self.loaded_scenario = gateway.scenario
+        self.started = time.monotonic()
+        self.events = MessageEvents()
+        self.feed = Feed(self.store)
+        self.scheduler = Scheduler(gateway.clock)
+        settings = gateway.scenario.settings
+        self.callbacks = CallbackQueue(
+            scheduler=self.scheduler,
+            clock=gateway.clock,
+            store=self.store,
+            account_of=gateway.accounts_get,
+            concurrency=settings.callback_concurrency,
+            timeout=settings.callback_timeout_seconds,
+            max_age=settings.callback_max_age_seconds,
+        )
+        self.reports = DeliveryReports(
+            scheduler=self.scheduler,
+            clock=gateway.clock,
+            store=self.store,
+            callbacks=self.callbacks,
+            account_of=gateway.accounts_get,
+            step_seconds=lambda: self.gateway.scenario.settings.report_step_seconds,
+        )
+        gateway.listeners.extend([self.events.publish, self.reports.on_message])
+        self.inbound = Inbound(
+            clock=gateway.clock,
+            ids=lambda: self.gateway.ids,
+            store=self.store,
+            callbacks=self.callbacks,
+            account_of=gateway.accounts_get,
+            international=gateway.international,
+            publish=self.events.publish,
+        )
+        self.auto_replies = AutoReplies(
+            inbound=self.inbound, scheduler=self.scheduler, seed=gateway.seed
+        )
+        gateway.listeners.append(self.auto_replies.on_message)
+        self.legacy = LegacyEndpoints(gateway)
+        KeyedEndpoints(self.legacy, trust_proxy=trust_proxy)
+        JsonEndpoints(self.legacy, trust_proxy=trust_proxy)
+        self.tally = metrics.Tally()
+        self.store.observers.append(self.tally.observe)
+        self.metrics = metrics.registry_for(self, self.tally)
+        super().__init__(
+            routes=[
+                *web.routes(),
+                _AnyPathMount("/_sim", app=control.build(self, control_token)),
+                Route("/metrics", metrics.endpoint(self.metrics), methods=["GET"]),
+            ],
+            lifespan=_lifespan,
+            exception_handlers={HTTPException: _not_found, BodyRefused: _body_refused},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.edge.handle(scope, receive, send, self._dispatch)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An HTTP request, past the edge: an emulated path, else Starlette's routes."""
+        handler = self.legacy.handler_for(scope["path"])
+        if handler is not None:
+            if self.gateway.rules.holds_answers:
+                send = self.reports.hold_answer(send)
+            await self.legacy.serve(handler, scope, receive, send)
+            return
+        too_long = _header_bytes(scope) - CONTROL_MAX_HEADER_BYTES
+        if too_long > 0:
+            await _refuse_headers(scope, receive, send, too_long)
+            return
+        refused = self.guard.refusal(scope)  # Host and Origin, for `/_sim` and the inbox
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def reset(self, scenario: Scenario | None = None) -> None:
+        """Back to `scenario` (default: the loaded one): accounts, credit, ids, messages, journal.
+
+        Nothing is awaited between the store's clear and the gateway starting over, so no request
+        is answered in between.
+        """
+        if scenario is not None:
+            self.loaded_scenario = scenario
+        self.scheduler.clear()
+        self.callbacks.clear()
+        self.auto_replies.reset()
+        self.store.clear(journal=True)
+        self.gateway.load(self.loaded_scenario)
+        self.legacy.reload()
+        self.store.state_changed()
+        self.feed.publish("reset", {})
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Let report posts and callback attempts under way finish, for at most `grace` seconds
+        (so that a stop stays quick however slow a receiver is), then close the callbacks'
+        client and the store. An attempt cut short stays pending in a database file and is made
+        again at the next start."""
+        try:
+            async with asyncio.timeout(grace):
+                await self.reports.drain()
+                await self.scheduler.drain()  # attempts under way finish before their client closes
+        except TimeoutError:
+            log.warning("stopped callbacks still under way after %.1f s", grace)
+        await self.callbacks.close()
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+CONTROL_MAX_HEADER_BYTES = 65_536
+"""The header limit of the control API and the inbox: fixed, so no scenario can lock them out."""
+
+
+def _header_bytes(scope: Scope) -> int:
+    return sum(len(name) + len(value) for name, value in scope["headers"])
+
+
+async def _refuse_headers(scope: Scope, receive: Receive, send: Send, excess: int) -> None:
+    """HTTP 400 for headers over `CONTROL_MAX_HEADER_BYTES` (JSON under `/_sim`)."""
+    detail = f"the request headers are {excess} bytes over the limit of {CONTROL_MAX_HEADER_BYTES}"
+    response: Response
+    if scope["path"].startswith("/_sim"):
+        response = JSONResponse({"error": "headers_too_large", "detail": detail}, status_code=400)
+    else:
+        response = PlainTextResponse(TOO_LONG.decode(), status_code=400)
+    await response(scope, receive, send)
+
+
+async def _body_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyRefused)
+    return refusal(request.url.path, exc)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Unrouted paths: JSON under `/_sim` (some escape the mount, e.g. with `%0A`), else text."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/_sim"):
+        body = {"error": "not_found", "detail": f"no control API path {request.url.path!r}"}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    if isinstance(app, GatewayApp):
+        app.scheduler.wake()
+    yield
+    if isinstance(app, GatewayApp):
+        await app.stop()
+
+
+def create_app(
+    scenario: Scenario,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    store: Store | None = None,
+    control_token: str | None = None,
+    trust_proxy: bool = False,
+    limits: Limits | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    listen_host: str | None = None,
+    tls_hostnames: Sequence[str] = (),
+) -> GatewayApp:
+    """Build the simulator for `scenario`; inject the clock, RNG and store for determinism.
+
+    With `trust_proxy`, a request whose `X-Forwarded-Proto` is `https` counts as HTTPS (for the
+    newer APIs, which refuse plain HTTP); without it that header is ignored. `limits`: the
+    bounds of `gateway_sim.domain.limits` (the defaults without it).
+
+    `/_sim` and the inbox answer only the hosts of `gateway_sim.server.guard` (`allowed_hosts` adds
+    names to its defaults, `*` allows any; `listen_host` and `tls_hostnames` are the `--host`
+    served on and the `--tls-hostnames`), and take writes from no page of another origin.
+
+    With a store kept in a file, the accounts, credit and id counter saved there win over the
+    scenario's, so a restart carries on where the last run stopped.
+    """
+    store = store if store is not None else Store()
+    rng = rng or random.Random(scenario.settings.seed)
+    gateway = Gateway(scenario, clock=clock or SystemClock(), store=store, seed=rng.getrandbits(32))
+    if store.persistent:
+        gateway.restore(store.state())
+        store.snapshot = gateway.snapshot
+    guard = Guard(
+        allowed_hosts or (),
+        listen_host=listen_host,
+        tls_hostnames=tls_hostnames,
+        trust_proxy=trust_proxy,
+    )
+    app = GatewayApp(
+        gateway,
+        rng,
+        control_token=control_token,
+        trust_proxy=trust_proxy,
+        limits=limits,
+        guard=guard,
+    )
+    if store.persistent:
+        app.callbacks.resume()
+    return app

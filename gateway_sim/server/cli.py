@@ -1,0 +1,345 @@
+"""The command line: `gateway-sim serve | validate | demo | healthcheck | readyz`. Thin: parse
+flags, then call the library.
+
+Every flag has an environment twin, `GATEWAY_SIM_<FLAG>` (for example `GATEWAY_SIM_PORT=9000`),
+so a Docker service or CI job can be configured without changing its command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gateway_sim import __version__
+from gateway_sim.domain.limits import LIMITS, Limits
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+from gateway_sim.observe.logs import FORMATS, LEVELS
+
+ENV_PREFIX = "GATEWAY_SIM_"
+EPILOG = """examples:
+  gateway-sim serve                                   default scenario on 127.0.0.1:8080
+  gateway-sim serve --scenario my.yaml --port 9000    your own scenario
+  GATEWAY_SIM_PORT=0 gateway-sim serve                any free port (the URL is printed)
+  gateway-sim serve --tls                             HTTPS; the CA file to trust is printed
+  gateway-sim serve --db sim.db --log-format json     keep state across restarts; JSON logs
+  gateway-sim validate scenarios/*.yaml               check scenario files (exit 1 if invalid)
+  gateway-sim demo --count 100                        seeded demo traffic into a running one
+  gateway-sim healthcheck                             exit 0 if the local simulator is alive
+  gateway-sim readyz --wait --timeout 30 --url URL    wait until a simulator is ready (exit 0/1)
+"""
+
+
+SERVE_EPILOG = """It prints where it listens, the scenario, the accounts, the inbox and metrics URLs
+(and with --tls the CA file to trust), then a log line per request on stderr.
+
+examples:
+  gateway-sim serve --port 0 --seed 7
+  GATEWAY_SIM_HOST=0.0.0.0 GATEWAY_SIM_SCENARIO=/scenarios/my.yaml gateway-sim serve
+  gateway-sim serve --tls --tls-ca-file ca.pem --tls-hostnames gateway-sim
+  gateway-sim serve --clock manual --control-token s3cret --log-level warning
+"""
+WILDCARDS = ("", "0.0.0.0", "::", "[::]")
+
+
+def default_url(environ: Mapping[str, str] | None = None) -> str:
+    """Where a local simulator configured by these `GATEWAY_SIM_*` variables listens: the
+    `GATEWAY_SIM_URL` twin, else `http(s)://127.0.0.1:<GATEWAY_SIM_PORT>` (127.0.0.1 for a
+    wildcard host, so that a container's health check asks the simulator it runs)."""
+    env = os.environ if environ is None else environ
+    if env.get("GATEWAY_SIM_URL"):
+        return env["GATEWAY_SIM_URL"]
+    tls = _truthy(env.get("GATEWAY_SIM_TLS"))
+    host = env.get("GATEWAY_SIM_HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in WILDCARDS else host
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    port = env.get("GATEWAY_SIM_PORT") or "8080"
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
+def _env(flag: str, default: str | None = None) -> str | None:
+    return os.environ.get(ENV_PREFIX + flag.upper().replace("-", "_"), default)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway-sim",
+        description="A local simulator of the IntelliSoftware (IntelliSMS) SMS/MMS gateway.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gateway-sim {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the simulator (env twins GATEWAY_SIM_*)",
+        description="Run the simulator until SIGTERM or SIGINT (a clean stop within 2 s). Every "
+        "flag has an environment twin: --max-messages is GATEWAY_SIM_MAX_MESSAGES.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument(
+        "--scenario",
+        default=_env("scenario", str(DEFAULT_SCENARIO)),
+        help="scenario YAML file (default: the shipped default scenario)",
+    )
+    serve.add_argument("--host", default=_env("host", "127.0.0.1"), help="default 127.0.0.1")
+    serve.add_argument(
+        "--port", type=int, default=int(_env("port", "8080") or 8080), help="default 8080; 0 = any"
+    )
+    serve.add_argument(
+        "--seed",
+        type=int,
+        default=_int_or_none(_env("seed")),
+        help="RNG seed (default: the scenario's settings.seed)",
+    )
+    serve.add_argument(
+        "--db",
+        default=_env("db", ":memory:"),
+        help="SQLite file that keeps messages, journal, credit and ids across restarts "
+        "(default: in memory); a file of an older gateway-sim is migrated at start, one of "
+        "another program or a newer version refused",
+    )
+    serve.add_argument(
+        "--max-messages",
+        type=_positive,
+        default=int(_env("max_messages", "10000") or 10000),
+        help="messages kept, oldest dropped first (default 10000)",
+    )
+    serve.add_argument(
+        "--max-journal",
+        type=_positive,
+        default=int(_env("max_journal", "50000") or 50000),
+        help="journal entries kept (default 50000)",
+    )
+    serve.add_argument(
+        "--max-content-bytes",
+        type=_positive,
+        default=int(_env("max_content_bytes", str(128 * 1024 * 1024)) or 0),
+        help="MMS content bytes kept; past it the oldest parts' bytes go (default 128 MiB)",
+    )
+    serve.add_argument(
+        "--clock",
+        choices=["real", "manual"],
+        default=_env("clock", "real"),
+        help="manual: time stands still until POST /_sim/clock/advance (default real)",
+    )
+    serve.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        default=(_env("trust_proxy") or "").lower() not in ("", "0", "false", "no", "off"),
+        help="count X-Forwarded-Proto: https as HTTPS (behind a TLS-terminating proxy)",
+    )
+    serve.add_argument(
+        "--control-token",
+        default=_env("control_token"),
+        help="require 'Authorization: Bearer TOKEN' on /_sim (the gateway paths never need it)",
+    )
+    serve.add_argument(
+        "--allowed-hosts",
+        default=_env("allowed_hosts", ""),
+        metavar="NAMES",
+        help="more Host names /_sim and the inbox answer to, comma-separated ('*': any); "
+        "localhost, IP addresses, single-label names, this machine's names, --host and "
+        "--tls-hostnames always are",
+    )
+
+    serve.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=_env("log_level", "info"),
+        help="info: a line per request and per callback attempt (default); warning: problems only",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=_env("log_format", "text"),
+        help="text (default) or json: one object per line, with the request's fields",
+    )
+    _add_tls(serve)
+    _add_limits(serve)
+
+    demo = commands.add_parser(
+        "demo", help="send seeded, realistic traffic into a running simulator"
+    )
+    demo.add_argument("--url", default=default_url(), help="the simulator")
+    demo.add_argument("--count", type=_positive, default=50, help="sends to make (default 50)")
+    demo.add_argument("--seed", type=int, default=_int_or_none(_env("seed")) or 0)
+    demo.add_argument("--username", default="demo", help="account (default demo)")
+    demo.add_argument("--password", default="demo", help="its password (default demo)")
+
+    validate = commands.add_parser("validate", help="check scenario files; exit 1 if any is bad")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    _add_probes(commands)
+    return parser
+
+
+def _add_limits(serve: argparse.ArgumentParser) -> None:
+    """A flag for each of `limits.Limits`, with its environment twin."""
+    group = serve.add_argument_group(
+        "limits (each bounds what a client can make the simulator hold)"
+    )
+    for info in LIMITS:
+        number = _positive_seconds if info.unit == "seconds" else _positive
+        default = _env(info.name)
+        group.add_argument(
+            info.flag,
+            type=number,
+            default=number(default) if default is not None else info.default,
+            metavar="SECONDS" if info.unit == "seconds" else "N",
+            help=f"{info.help} (default {info.shown})",
+        )
+
+
+def limits_of(args: argparse.Namespace) -> Limits:
+    """The `Limits` the flags (and their environment twins) give."""
+    return Limits(**{info.name: getattr(args, info.name) for info in LIMITS})
+
+
+def _add_tls(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        default=_truthy(_env("tls")),
+        help="serve HTTPS; without --tls-cert/--tls-key a CA and a certificate are made at start",
+    )
+    serve.add_argument("--tls-cert", default=_env("tls_cert"), help="certificate chain (PEM)")
+    serve.add_argument("--tls-key", default=_env("tls_key"), help="its private key (PEM)")
+    serve.add_argument(
+        "--tls-ca-file",
+        default=_env("tls_ca_file"),
+        help="where to write the generated CA's certificate (default: a new temporary folder; "
+        "the path is printed)",
+    )
+    serve.add_argument(
+        "--tls-hostnames",
+        default=_env("tls_hostnames", ""),
+        help="more names for the generated certificate, comma-separated (e.g. a compose service "
+        "name); localhost, 127.0.0.1, ::1, this machine's name and --host are always in it",
+    )
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _add_probes(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 if a simulator answers /_sim/health, else 1 (Docker)"
+    )
+    ready = commands.add_parser(
+        "readyz", help="exit 0 if a simulator is ready, else 1; --wait to wait for it"
+    )
+    for probe in (health, ready):
+        probe.add_argument(
+            "--url",
+            default=default_url(),
+            help="the simulator (default: GATEWAY_SIM_URL, else the local one that the "
+            "GATEWAY_SIM_PORT and GATEWAY_SIM_TLS twins describe)",
+        )
+        probe.add_argument(
+            "--control-token", default=_env("control_token"), help="when /_sim is guarded"
+        )
+        probe.add_argument(
+            "--ca",
+            default=_env("tls_ca_file"),
+            help="CA file to check an https simulator's certificate (default: not checked)",
+        )
+    ready.add_argument("--wait", action="store_true", help="ask again until ready or timeout")
+    ready.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait with --wait (default 30)"
+    )
+
+
+def _positive(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {value!r}")
+    return int(value)
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds over 0, not {value!r}")
+    return seconds
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the return value is the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        return _validate(args.files)
+    if args.command == "serve":
+        from gateway_sim.server.serve import serve
+
+        return serve(args)
+    if args.command == "demo":
+        return _demo(args)
+    if args.command in ("healthcheck", "readyz"):
+        return _probe(args)
+    parser.print_help()
+    return 2
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from gateway_sim.server.probe import Probe
+
+    probe = Probe(args.url, token=args.control_token, ca=args.ca)
+    if args.command == "healthcheck":
+        problem = probe.healthy()
+    elif args.wait:
+        problem = probe.wait_ready(args.timeout)
+    else:
+        problem = probe.ready()
+    if problem is not None:
+        print(f"gateway-sim {args.command}: {args.url}: {problem}", file=sys.stderr)
+        return 1
+    print(f"{args.url}: {'healthy' if args.command == 'healthcheck' else 'ready'}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import httpx
+
+    from gateway_sim.server import demo
+
+    try:
+        tally = demo.run(
+            args.url,
+            count=args.count,
+            seed=args.seed,
+            username=args.username,
+            password=args.password,
+        )
+    except httpx.HTTPError as error:
+        print(f"gateway-sim demo: cannot reach {args.url}: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{tally.sent} sent ({tally.mms} MMS), {tally.refused} refused, "
+        f"{tally.replies} replies from handsets, into {args.url}"
+    )
+    return 0
+
+
+def _validate(files: list[Path]) -> int:
+    status = 0
+    for path in files:
+        try:
+            load_scenario(path)
+        except ScenarioError as error:
+            print(error, file=sys.stderr)
+            status = 1
+        else:
+            print(f"{path}: valid")
+    return status

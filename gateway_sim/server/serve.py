@@ -1,0 +1,222 @@
+"""Serving: what `gateway-sim serve` does once its flags are parsed. Load the scenario, open the
+store (a --db file that cannot be used, of another schema or a newer version, stops the start
+with one line; one of an older version is migrated and the migration told in one line), check
+the port and the TLS certificate, serve the app (`httpserver`) and announce it once
+it accepts connections (so "listening on" is true when printed), until SIGTERM or SIGINT stops it
+cleanly.
+
+Heavy imports (the server, the app) happen inside the functions: `validate` and `--help` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway_sim import __version__
+from gateway_sim.domain.limits import Limits
+from gateway_sim.domain.scenario import Scenario, ScenarioError, load_scenario
+from gateway_sim.observe import logs
+from gateway_sim.server.cli import WILDCARDS, limits_of
+from gateway_sim.server.tls import TlsError
+from gateway_sim.store.rows import VERSION, Unusable
+from gateway_sim.store.store import Retention, Store
+
+if TYPE_CHECKING:
+    from gateway_sim.server.tls import TlsFiles
+
+GRACE_SECONDS = 0.6
+"""On SIGTERM or SIGINT, requests under way (a long-poll, a held answer) get this long to finish
+before they are cancelled, so that the whole stop takes well under 2 seconds."""
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`gateway-sim serve`: load, check, serve, announce, run until stopped; the exit code."""
+    request_log = logs.configure(args.log_level, args.log_format)
+    limits = limits_of(args)
+    try:
+        scenario = load_scenario(args.scenario, limits)
+    except ScenarioError as error:
+        print(error, file=sys.stderr)
+        return 1
+    retention = Retention(
+        args.max_messages,
+        args.max_journal,
+        args.max_content_bytes,
+        max_journal_bytes=args.max_journal_bytes,
+        max_journal_body_bytes=args.max_journal_body_bytes,
+    )
+    from gateway_sim.server import httpserver
+
+    problem = httpserver.raise_file_limit(limits)
+    if problem is not None:
+        print(f"gateway-sim: {problem}", file=sys.stderr)
+        return 1
+    problem = unwritable(args.db)
+    if problem is not None:
+        print(f"gateway-sim: {problem}", file=sys.stderr)
+        return 1
+    try:
+        store = Store(args.db, retention)
+    except (sqlite3.Error, Unusable) as error:
+        print(f"gateway-sim: cannot open the database {args.db}: {error}", file=sys.stderr)
+        return 1
+    if store.migrated is not None:
+        print(
+            f"gateway-sim: migrated the database {args.db} to schema version {VERSION}: "
+            f"{store.migrated}",
+            file=sys.stderr,
+        )
+    try:
+        tls = tls_files(args)
+        port = httpserver.pick_port(args.host, args.port)
+    except TlsError as error:
+        store.close()
+        print(f"gateway-sim: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        store.close()
+        print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    # until the loop takes the signals over, a stop is clean too
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
+    try:
+        store.observers.append(request_log.observe)
+        run(scenario, args, port=port, store=store, limits=limits, tls=tls)
+    finally:
+        store.close()
+        if tls is not None:
+            tls.remove_generated()
+    return 0
+
+
+def unwritable(db: str) -> str | None:
+    """Why the --db file cannot be written, or None: a send is answered `ID:` only once its
+    message is in the file, so a file that cannot take it must stop the start, not the sends."""
+    if db == ":memory:" or db.startswith("file:"):
+        return None
+    path = Path(db)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        return f"cannot open the database {db}: the folder {folder} does not exist"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"cannot open the database {db}: the file is not writable by this user"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        # SQLite writes its journal beside the file
+        return f"cannot open the database {db}: the folder {folder} is not writable by this user"
+    return None
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def tls_files(args: argparse.Namespace) -> TlsFiles | None:
+    """The certificate to serve HTTPS with: none without --tls, the user's, or one made now."""
+    if not (args.tls or args.tls_cert or args.tls_key):
+        return None
+    from gateway_sim.server import tls
+
+    if args.tls_cert or args.tls_key:
+        return tls.given(args.tls_cert, args.tls_key)
+    names = tls.server_names(args.host, args.tls_hostnames.split(","))
+    return tls.generate(names, Path(args.tls_ca_file) if args.tls_ca_file else None)
+
+
+def announce(scenario: Scenario, source: str, url: str, tls: TlsFiles | None) -> None:
+    """Where it listens (first line: scripts read it), the scenario, the accounts, the inbox."""
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    local = "127.0.0.1" if host.strip("[]") in WILDCARDS else host
+    accounts = ", ".join(account.username for account in scenario.accounts) or "(none)"
+    lines = [
+        f"gateway-sim {__version__} listening on {url}",
+        f"  scenario: {source}",
+        f"  accounts: {accounts}",
+        f"  inbox:    {scheme}://{local}:{port}/",
+        f"  metrics:  {scheme}://{local}:{port}/metrics",
+    ]
+    if tls is not None:
+        lines.append(f"  TLS certificate: {tls.cert}")
+        if tls.ca is not None:
+            lines.append(f"  TLS CA (trust it in your client): {tls.ca}")
+    print("\n".join(lines), flush=True)
+
+
+def run(
+    scenario: Scenario,
+    args: argparse.Namespace,
+    *,
+    port: int,
+    store: Store,
+    limits: Limits,
+    tls: TlsFiles | None,
+) -> None:
+    import random
+
+    try:
+        import uvloop
+    except ImportError:  # Windows: asyncio's own loop
+        uvloop = None  # type: ignore[assignment]
+
+    from gateway_sim.domain.clock import ManualClock, SystemClock
+    from gateway_sim.server import httpserver
+    from gateway_sim.server.app import create_app
+    from gateway_sim.server.guard import allowed_hosts_of
+
+    seed = args.seed if args.seed is not None else scenario.settings.seed
+    clock = ManualClock(datetime.now(UTC)) if args.clock == "manual" else SystemClock()
+    app = create_app(
+        scenario,
+        clock=clock,
+        rng=random.Random(seed),
+        store=store,
+        control_token=args.control_token,
+        trust_proxy=args.trust_proxy,
+        limits=limits,
+        allowed_hosts=allowed_hosts_of(args.allowed_hosts),
+        listen_host=args.host,
+        tls_hostnames=[name for name in args.tls_hostnames.split(",") if name.strip()],
+    )
+    served = httpserver.Tls(tls.cert, tls.key) if tls else None
+    server = httpserver.build(app, args.host, port, limits, served)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"{'https' if tls else 'http'}://{shown}:{port}"
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+
+        async def stop() -> None:
+            app.feed.close()  # an inbox page's event stream would never end by itself
+            await app.edge.finish(GRACE_SECONDS)
+            server.stop()  # type: ignore[no-untyped-call]
+
+        def on_signal() -> None:
+            if not stopping:
+                stopping.append(loop.create_task(stop()))
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        serving = asyncio.create_task(server.serve())
+        await httpserver.accepting(args.host, port)
+        announce(scenario, args.scenario, url, tls)
+        watching = asyncio.create_task(httpserver.watch_cap(port, limits))
+        await serving
+        watching.cancel()
+
+    try:
+        if uvloop is None:
+            asyncio.run(main())
+        else:
+            uvloop.run(main())
+    finally:
+        app.close()

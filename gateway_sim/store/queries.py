@@ -1,0 +1,182 @@
+"""The store's read queries, behind the control API's filters (the rows they read are
+rows.py's). Everything here runs on the store's own thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
+from gateway_sim.store.rows import attempt_of, exchange_of, message_of, status_of
+
+Blobs = Callable[[int, int], bytes | None]
+"""Where content bytes not kept in SQLite are: (message seq, part number) -> bytes or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """Filters of `GET /_sim/messages`; newest first, `cursor` continues after a page."""
+
+    to: str | None = None
+    sender: str | None = None
+    account: str | None = None
+    type: int | None = None
+    text: str | None = None
+    since: float | None = None
+    limit: int = 100
+    cursor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeQuery:
+    """Filters of `GET /_sim/requests`; newest first."""
+
+    to: str | None = None
+    sender: str | None = None
+    account: str | None = None
+    type: str | None = None
+    text: str | None = None
+    since: float | None = None
+    outcome: str | None = None
+    path: str | None = None
+    limit: int = 100
+    cursor: int | None = None
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def _message(db: sqlite3.Connection, row: sqlite3.Row, blobs: Blobs) -> Message:
+    content: tuple[ContentPart, ...] = ()
+    if row["content_count"]:
+        parts = db.execute(
+            "SELECT n, filename, content_type, data FROM parts WHERE message_seq = ? ORDER BY n",
+            (row["seq"],),
+        ).fetchall()
+        content = tuple(_part(row["seq"], part, blobs) for part in parts)
+    return message_of(row, content)
+
+
+def count_messages(db: sqlite3.Connection) -> int:
+    (count,) = db.execute("SELECT COUNT(*) FROM messages").fetchone()
+    return int(count)
+
+
+def _part(seq: int, row: sqlite3.Row, blobs: Blobs) -> ContentPart:
+    data = row["data"] if row["data"] is not None else blobs(seq, row["n"])
+    return ContentPart(row["filename"], row["content_type"], bytes(data or b""), data is None)
+
+
+def message_by_id(db: sqlite3.Connection, message_id: str, blobs: Blobs) -> Message | None:
+    row = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    return None if row is None else _message(db, row, blobs)
+
+
+def messages(
+    db: sqlite3.Connection, query: MessageQuery, blobs: Blobs
+) -> list[tuple[int, Message]]:
+    """Messages matching `query`, newest first, with their sequence numbers (for cursors)."""
+    where: list[str] = []
+    args: list[Any] = []
+    _contains(where, args, recipients=None if query.to is None else f",{query.to},")
+    _equal(where, args, sender=query.sender, account=query.account, type=query.type)
+    _contains(where, args, text=query.text)
+    _since_and_cursor(where, args, "created_us", query.since, query.cursor)
+    rows = db.execute(
+        f"SELECT * FROM messages {_where(where)} ORDER BY seq DESC LIMIT ?", [*args, query.limit]
+    ).fetchall()
+    return [(row["seq"], _message(db, row, blobs)) for row in rows]
+
+
+def exchanges(db: sqlite3.Connection, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
+    """Journal entries matching `query`, newest first, with their sequence numbers."""
+    where: list[str] = []
+    args: list[Any] = []
+    _equal(
+        where,
+        args,
+        account=query.account,
+        sender=query.sender,
+        type=query.type,
+        outcome=query.outcome,
+        path=query.path,
+    )
+    _contains(where, args, recipients=query.to, text=query.text)
+    _since_and_cursor(where, args, "at_us", query.since, query.cursor)
+    rows = db.execute(
+        f"SELECT * FROM journal {_where(where)} ORDER BY seq DESC LIMIT ?", [*args, query.limit]
+    ).fetchall()
+    return [(row["seq"], exchange_of(row)) for row in rows]
+
+
+def content_part(
+    db: sqlite3.Connection, message_id: str, n: int, blobs: Blobs
+) -> ContentPart | None:
+    row = db.execute(
+        "SELECT seq, n, filename, content_type, data FROM parts JOIN messages ON seq = message_seq "
+        "WHERE id = ? AND n = ?",
+        (message_id, n),
+    ).fetchone()
+    return None if row is None else _part(row["seq"], row, blobs)
+
+
+def _equal(where: list[str], args: list[Any], **columns: Any) -> None:
+    for column, value in columns.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+
+
+def _contains(where: list[str], args: list[Any], **columns: str | None) -> None:
+    for column, value in columns.items():
+        if value is not None:
+            where.append(f"instr({column}, ?) > 0")
+            args.append(value)
+
+
+def _since_and_cursor(
+    where: list[str], args: list[Any], time_column: str, since: float | None, cursor: int | None
+) -> None:
+    if since is not None:  # seconds; the column holds microseconds
+        where.append(f"{time_column} >= ?")
+        args.append(since * 1_000_000)
+    if cursor is not None:
+        where.append("seq < ?")
+        args.append(cursor)
+
+
+def _where(conditions: list[str]) -> str:
+    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def statuses(db: sqlite3.Connection, message_id: str) -> list[StatusChange]:
+    rows = db.execute(
+        "SELECT recipient, status, at_us FROM statuses WHERE message_id = ? ORDER BY seq",
+        (message_id,),
+    ).fetchall()
+    return [status_of(message_id, row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptQuery:
+    """Filters of `GET /_sim/callbacks`; newest first."""
+
+    message_id: str | None = None
+    account: str | None = None
+    outcome: str | None = None
+    limit: int = 100
+    cursor: int | None = None
+
+
+def attempts(db: sqlite3.Connection, query: AttemptQuery) -> list[tuple[int, Attempt]]:
+    where: list[str] = []
+    args: list[Any] = []
+    _equal(where, args, message_id=query.message_id, account=query.account, outcome=query.outcome)
+    _since_and_cursor(where, args, "at_us", None, query.cursor)
+    rows = db.execute(
+        f"SELECT * FROM attempts {_where(where)} ORDER BY seq DESC LIMIT ?", [*args, query.limit]
+    ).fetchall()
+    return [(row["seq"], attempt_of(row)) for row in rows]

@@ -1,0 +1,366 @@
+"""The legacy gateway paths (`/smsgateway/...`) as plain ASGI endpoints.
+
+They are looked up by lower-cased path (ASP.NET paths are case-insensitive) ahead of Starlette's
+router: the hot path reads the request, asks the domain, writes the answer and journals the
+exchange, nothing more; what must be awaited (a rule's latency, fault or HTTP status, a database
+commit) is `settle`d into a `Pending` and finished here. The newer APIs (`keyed.py`,
+`json_api.py`) add their paths here with a `Dialect`: how their requests are prepared
+and their refusals rendered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from time import perf_counter
+from typing import NamedTuple, Protocol
+
+from gateway_sim.domain.errors import GatewayError, InternalError, InvalidRequest
+from gateway_sim.domain.gateway import Gateway
+from gateway_sim.domain.rules import Decision
+from gateway_sim.domain.text import header_media_type
+from gateway_sim.wire import faults
+from gateway_sim.wire.answers import AnswerFormat
+from gateway_sim.wire.asgi import Headers, Receive, Scope, Send
+from gateway_sim.wire.exchanges import TEXT, Reply, exchange_of
+from gateway_sim.wire.request import (
+    BodyTooLarge,
+    ClientGone,
+    GatewayRequest,
+    HeadersTooLarge,
+    read_request,
+)
+
+TOO_LONG = b"Bad Request - Request Too Long"
+"""What IIS (HTTP.sys) says of headers over its limit, with HTTP 400."""
+
+
+class Pending(NamedTuple):
+    """A request read and decided whose answer must be awaited. With its `reply` made (the
+    request processed at once): a rule's latency, or a database file committing its message.
+    Without: a rule's fault or HTTP status, which `_apply` carries out."""
+
+    request: GatewayRequest
+    decision: Decision | None
+    reply: Reply | None = None
+
+
+Handler = Callable[[GatewayRequest, "Decision | None"], Reply]
+
+
+class Dialect(Protocol):
+    """What sets a family of newer paths apart from the legacy ones."""
+
+    def prepare(self, request: GatewayRequest, scope: Scope) -> GatewayError | None:
+        """Complete the request's fields before rules and domain see them; or refuse it at
+        once (before any rule) with the error returned."""
+
+    def refusal(self, line: str, reason: str) -> Reply:
+        """The answer for a whole-request refusal `line` (`ERR:<code>` or `DELAY:<n>`)."""
+
+
+class LegacyEndpoints:
+    """Routes the emulated legacy paths to the domain, renders its answers, journals them."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.routes: dict[str, Handler] = {
+            "/smsgateway/sendmsg.aspx": self._send,
+            "/smsgateway/default.aspx": self._send,
+            "/smsgateway/getbalance.aspx": self._balance,
+            "/smsgateway/getbalance/default.aspx": self._balance,
+            "/smsgateway/createsubacc.aspx": self._create_subaccount,
+            "/smsgateway/retrievemms.aspx": self._retrieve_mms,
+        }
+        self.dialects: dict[str, Dialect] = {}
+        self.reload()
+
+    def add(self, routes: Mapping[str, Handler], dialect: Dialect) -> None:
+        """Answer more paths (lower case), prepared and refused in their own dialect."""
+        self.routes.update(routes)
+        self.dialects.update(dict.fromkeys(routes, dialect))
+
+    def reload(self) -> None:
+        """Take up the settings of the gateway's current scenario."""
+        settings = self.gateway.scenario.settings
+        self.answers = AnswerFormat.from_settings(settings)
+        self.max_body_bytes = settings.max_body_bytes
+        self.max_header_bytes = settings.max_header_bytes
+        self.durable = self.gateway.store.persistent
+        """With a database file, a send is answered only once its message is committed."""
+
+    def handler_for(self, path: str) -> Handler | None:
+        """The handler of an emulated path, matched case-insensitively."""
+        return self.routes.get(path.lower())
+
+    async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request on an emulated path."""
+        started = perf_counter()
+        if scope["method"] not in ("GET", "POST"):
+            reason = f"method {scope['method']} is not allowed; use GET or POST"
+            await self._refuse(
+                scope, send, 405, b"Method Not Allowed", reason, started=started, allow=b"GET, POST"
+            )
+            return
+        try:
+            request = await read_request(scope, receive, self.max_body_bytes, self.max_header_bytes)
+        except HeadersTooLarge as too_large:
+            await self._refuse(scope, send, 400, TOO_LONG, str(too_large), started=started)
+            return
+        except BodyTooLarge as too_large:
+            await self._refuse(
+                scope, send, 413, b"Request Entity Too Large", str(too_large), started=started
+            )
+            return
+        except ClientGone:
+            return
+        settled = self.settle(handler, scope, request)
+        if isinstance(settled, Pending):
+            await self._finish(
+                settled, handler, scope=scope, receive=receive, send=send, started=started
+            )
+            return
+        await respond(send, 200, settled.body, content_type=settled.content_type)
+        self._journal(scope, request, 200, settled, started=started)
+
+    def settle(self, handler: Handler, scope: Scope, request: GatewayRequest) -> Reply | Pending:
+        """Decide and process a request; its answer, when nothing has to be awaited."""
+        dialect = self.dialects.get(request.path) if self.dialects else None
+        if dialect is not None:
+            refused = dialect.prepare(request, scope)
+            if refused is not None:
+                return dialect.refusal(refused.line, refused.reason)
+        decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
+        if decision is not None and decision.action.awaited:
+            return Pending(request, decision)  # `_apply` does it all
+        if decision is None:
+            reply = self._answer(handler, request)
+        else:
+            reply = self._rule_reply(decision, handler, request)
+            reason = _rule_reason(decision, reply.reason, "")
+            reply = reply._replace(reason=reason, rule=decision.rule)
+        if (decision is not None and decision.latency) or (
+            reply.message_id is not None and self.durable
+        ):
+            return Pending(request, decision, reply)
+        return reply
+
+    async def _finish(
+        self,
+        pending: Pending,
+        handler: Handler,
+        *,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+    ) -> None:
+        """Answer a request whose answer must be awaited."""
+        reply = pending.reply
+        if reply is None:
+            assert pending.decision is not None  # a Pending without its reply has a rule
+            await self._apply(
+                pending.decision,
+                handler,
+                pending.request,
+                scope=scope,
+                receive=receive,
+                send=send,
+                started=started,
+            )
+            return
+        if reply.message_id is not None and self.durable:
+            reply = await self._stored(pending.request, reply)
+        if pending.decision is not None:
+            await sleep_until(started + pending.decision.latency)
+        await respond(send, 200, reply.body, content_type=reply.content_type)
+        self._journal(scope, pending.request, 200, reply, started=started)
+
+    async def _stored(self, request: GatewayRequest, reply: Reply) -> Reply:
+        """With a database file: `reply` once its message is committed (and the gateway told
+        of it); if that commit failed, `ERR:INTERNAL_ERROR` (the vendor's code for a gateway
+        that cannot process now: clients fail over), its cost refunded. A request cancelled
+        while it waits (the server stopping) is settled all the same, once the commit is done."""
+        message_id = reply.message_id
+        assert message_id is not None
+        store, gateway = self.gateway.store, self.gateway
+        try:
+            stored = await store.committed(message_id)
+        except asyncio.CancelledError:
+            store.when_committed(message_id, lambda kept: gateway.confirm(message_id, stored=kept))
+            raise
+        gateway.confirm(message_id, stored=stored)
+        if stored:
+            return reply
+        error = InternalError(f"message {message_id} could not be stored; its cost was refunded")
+        return self._refusal(request.path, error.line, error.reason)._replace(rule=reply.rule)
+
+    def _answer(
+        self, handler: Handler, request: GatewayRequest, decision: Decision | None = None
+    ) -> Reply:
+        """The gateway's own answer (after a rule's latency, or with its recipient errors)."""
+        try:
+            if request.malformed:
+                raise InvalidRequest(request.malformed)
+            return handler(request, decision)
+        except GatewayError as error:
+            return self._refusal(request.path, error.line, error.reason)
+
+    def _refusal(self, path: str, line: str, reason: str) -> Reply:
+        dialect = self.dialects.get(path)
+        return self.text_refusal(line, reason) if dialect is None else dialect.refusal(line, reason)
+
+    def text_refusal(self, line: str, reason: str) -> Reply:
+        """A refusal as the legacy paths answer it: the single line."""
+        return Reply(self.answers.body([line]), f"{line}: {reason}" if reason else "")
+
+    async def _apply(
+        self,
+        decision: Decision,
+        handler: Handler,
+        request: GatewayRequest,
+        *,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+    ) -> None:
+        """Answer as a rule's fault or HTTP status says; the journal names the rule and what it
+        did. A request that is processed (truncate, dribble) is processed at once; only what is
+        sent waits for the latency."""
+        action = decision.action
+        status, note = 200, ""
+        if action.fault in ("reset", "close", "hang", "garbage"):
+            await sleep_until(started + decision.latency)
+            note = await _early_fault(action.fault, scope, receive, send)
+            reply, status = Reply(b"", ""), 0
+        elif action.http_status is not None:
+            await sleep_until(started + decision.latency)
+            status = action.http_status
+            body = (action.body if action.body is not None else HTTPStatus(status).phrase).encode()
+            extra = (
+                [(b"retry-after", str(action.retry_after).encode())] if action.retry_after else []
+            )
+            await respond(send, status, body, extra)
+            reply = Reply(body, "")
+        else:
+            reply = self._rule_reply(decision, handler, request)
+            if reply.message_id is not None and self.durable:
+                reply = await self._stored(request, reply)
+            await sleep_until(started + decision.latency)
+            if action.fault == "truncate":
+                note = await faults.truncate(send, reply.body)
+            else:  # dribble: the only other fault that processes the request
+                note = await faults.dribble(send, reply.body, action.dribble_ms / 1000)
+        reason = _rule_reason(decision, reply.reason, note)
+        reply = reply._replace(reason=reason, rule=decision.rule)
+        self._journal(scope, request, status, reply, started=started)
+
+    def _rule_reply(self, decision: Decision, handler: Handler, request: GatewayRequest) -> Reply:
+        """The answer a rule gives in place of the gateway's, or the gateway's own."""
+        action = decision.action
+        if action.error is not None:
+            return self._refusal(request.path, f"ERR:{action.error}", "")
+        if action.delay_reply is not None:
+            return self._refusal(request.path, f"DELAY:{action.delay_reply}", "")
+        return self._answer(handler, request, decision)
+
+    def _send(self, request: GatewayRequest, decision: Decision | None) -> Reply:
+        outcome = self.gateway.submit(
+            request.fields, request.files, endpoint=request.path, decision=decision
+        )
+        message_id = outcome.message.id if outcome.message else None
+        return Reply(
+            self.answers.send_answer(outcome.shown, outcome.results, outcome.accepted),
+            outcome.reason,
+            message_id,
+            outcome=outcome.journaled,
+        )
+
+    def _retrieve_mms(self, request: GatewayRequest, decision: Decision | None) -> Reply:
+        part = self.gateway.retrieve_mms(request.fields)
+        content_type = header_media_type(part.content_type)  # never a header unchecked
+        reason = f"MMS part {part.filename!r}, {len(part.data)} bytes of {content_type}"
+        return Reply(part.data, reason, content_type=content_type.encode("ascii"))
+
+    def _balance(self, request: GatewayRequest, decision: Decision | None) -> Reply:
+        balance = self.gateway.balance(request.fields)
+        return Reply(self.answers.body([f"BALANCE:{balance}"]), "balance told")
+
+    def _create_subaccount(self, request: GatewayRequest, decision: Decision | None) -> Reply:
+        account = self.gateway.create_subaccount(request.fields)
+        self.gateway.store.state_changed()
+        body = self.answers.body([f"OK:{int(account.credit)}"])
+        return Reply(body, f"sub-account {account.username!r} created")
+
+    def _journal(
+        self, scope: Scope, request: GatewayRequest, status: int, reply: Reply, *, started: float
+    ) -> None:
+        self.gateway.store.record(
+            exchange_of(self.gateway, scope, request, status, reply, started=started)
+        )
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        body: bytes,
+        reason: str,
+        *,
+        started: float,
+        allow: bytes = b"",
+    ) -> None:
+        extra = [(b"allow", allow)] if allow else [(b"connection", b"close")]
+        await respond(send, status, body, extra)
+        request = GatewayRequest({}, scope["path"].lower())
+        self._journal(scope, request, status, Reply(body, reason), started=started)
+
+
+async def _early_fault(fault: str, scope: Scope, receive: Receive, send: Send) -> str:
+    if fault == "reset":
+        return await faults.reset(scope)
+    if fault == "close":
+        return await faults.close(scope)
+    if fault == "hang":
+        return await faults.hang(scope, receive)
+    return await faults.garbage(scope, send)
+
+
+def _rule_reason(decision: Decision, answer_reason: str, note: str) -> str:
+    parts = [f"rule {decision.rule!r} fired"]
+    if decision.latency:
+        parts.append(f"waited {decision.latency * 1000:.0f} ms")
+    if note:
+        parts.append(note)
+    if answer_reason:
+        parts.append(answer_reason)
+    return "; ".join(parts)
+
+
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    extra: Headers | None = None,
+    *,
+    content_type: bytes = TEXT,
+) -> None:
+    headers = answer_headers(body, content_type, extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def answer_headers(body: bytes, content_type: bytes, extra: Headers | None = None) -> Headers:
+    """The headers of an answer: its type and length, and any `extra`."""
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers += extra
+    return headers
+
+
+async def sleep_until(deadline: float) -> None:
+    """Wait until `perf_counter()` reaches `deadline` (a rule's latency, counted from the start
+    of the request)."""
+    await asyncio.sleep(max(0.0, deadline - perf_counter()))
