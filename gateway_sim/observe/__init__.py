@@ -1,0 +1,1 @@
+"""What an operator watches: Prometheus metrics, request log lines and the event feed."""
