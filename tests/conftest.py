@@ -80,7 +80,7 @@ def _clients(base_url: str) -> Iterator[ClientFor]:
 
 def only_message(app: GatewayApp) -> Message:
     """The one message the store holds (fails if there are more or none)."""
-    messages = list(app.gateway.store)
+    messages = list(app.store)
     assert len(messages) == 1
     return messages[0]
 

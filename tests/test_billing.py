@@ -99,14 +99,14 @@ def test_prices_over_http(
 ) -> None:
     client = client_for(PRICED)
     assert send(client, **fields) == b"ID:10011000000000000001"
-    message = client.app.gateway.store.get("10011000000000000001")
+    message = client.app.store.get("10011000000000000001")
     assert (message.cost, message.parts, message.truncated) == (cost, parts, truncated)
     assert client.app.gateway.accounts.get("demo").credit == 1000 - cost
 
 
 def test_truncated_text_is_what_is_stored(client: TestClient) -> None:
     send(client, text="b" * 200)
-    message = client.app.gateway.store.get("10011000000000000001")  # type: ignore[attr-defined]
+    message = client.app.store.get("10011000000000000001")  # type: ignore[attr-defined]
     assert message.text == "b" * 160
 
 

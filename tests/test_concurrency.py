@@ -45,7 +45,7 @@ def test_fifty_concurrent_sends_against_credit_for_twenty(
     assert httpx.get(server.url + BALANCE, params=login).text == "BALANCE:0"
     gateway = server.app.gateway
     assert gateway.accounts.get("demo").credit == Decimal(0)  # type: ignore[union-attr]
-    assert len(gateway.store) == 20
+    assert len(server.app.store) == 20
 
 
 # --- The ledger under concurrent sends, top-ups and resets (real process) ------------------------

@@ -136,8 +136,6 @@ KNOWN_UPWARD: list[tuple[str, str]] = [
     ("gateway_sim.control.api", "gateway_sim.server.app"),
     ("gateway_sim.control.loading", "gateway_sim.server.app"),
     ("gateway_sim.control.waits", "gateway_sim.server.app"),
-    ("gateway_sim.domain.gateway", "gateway_sim.store.store"),
-    ("gateway_sim.domain.records", "gateway_sim.wire.form"),
     ("gateway_sim.effects.reports", "gateway_sim.wire.asgi"),
     ("gateway_sim.observe.metrics", "gateway_sim.server.app"),
 ]

@@ -117,7 +117,7 @@ def post_multipart(
 
 
 def assert_nothing_sent(app: GatewayApp) -> None:
-    assert len(app.gateway.store) == 0
+    assert len(app.store) == 0
     assert credit(app) == Decimal(100)
 
 

@@ -328,7 +328,7 @@ def test_no_header_is_built_from_a_stored_unchecked_content_type(live_server: St
     """A record kept before the check (a database file of an older version) is served as octets."""
     server = _served(live_server)
     injected = "image/png\r\nSet-Cookie: pwned=1\r\nX-Injected: 1"
-    server.app.gateway.store.add(
+    server.app.store.add(
         Message(
             id="10011000000000000999",
             account="demo",

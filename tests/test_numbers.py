@@ -150,7 +150,7 @@ def test_account_default_country(client_for: ClientFor) -> None:
         SEND, data={"username": "de", "password": "de", "to": "07700900123", "text": "x"}
     )
     assert de.content == b"ID:10011000000000000002"
-    assert client.app.gateway.store.get("10011000000000000002").recipients == ("497700900123",)
+    assert client.app.store.get("10011000000000000002").recipients == ("497700900123",)
 
 
 def test_strict_scenario_over_http(client_for: ClientFor) -> None:

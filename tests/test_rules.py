@@ -80,7 +80,7 @@ def test_rules_come_before_the_protocol_checks_and_charge_nothing(client_for: Cl
         client.post(SEND, data={"username": "demo", "password": "bad"}).text == "ERR:GATEWAY_ERROR"
     )
     assert client.get(BALANCE, params=LOGIN).text == "BALANCE:1000"
-    assert client.app.gateway.store.get("10011000000000000001") is None  # type: ignore[attr-defined]
+    assert client.app.store.get("10011000000000000001") is None  # type: ignore[attr-defined]
 
 
 def test_first_matching_rule_wins_and_the_journal_names_it(client_for: ClientFor) -> None:

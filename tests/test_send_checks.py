@@ -75,7 +75,7 @@ def test_error_table(
     client: TestClient, app: GatewayApp, fields: dict[str, str], expected: bytes
 ) -> None:
     assert send(client, **fields) == expected
-    assert len(app.gateway.store) == 0
+    assert len(app.store) == 0
     assert app.gateway.accounts.get("demo").credit == Decimal(100)  # type: ignore[union-attr]
 
 
@@ -142,7 +142,7 @@ def test_all_invalid_recipients_get_lines_and_use_no_id(
     assert send(client, **LOGIN, to="12, abc ,12", text="x") == (
         b"12,ERR:INVALID_NUMBER\r\nabc,ERR:INVALID_NUMBER"
     )
-    assert len(app.gateway.store) == 0
+    assert len(app.store) == 0
     assert send(client, **LOGIN, to="07700900123", text="x") == FIRST_ID
 
 
@@ -151,7 +151,7 @@ def test_one_id_per_submission_shared_by_recipients(client: TestClient, app: Gat
         b"447700900123,ID:10011000000000000001\r\n447700900124,ID:10011000000000000001"
     )
     assert send(client, **LOGIN, to="07700900125", text="x") == b"ID:10011000000000000002"
-    first = app.gateway.store.get("10011000000000000001")
+    first = app.store.get("10011000000000000001")
     assert first is not None
     assert first.recipients == ("447700900123", "447700900124")
     assert first.cost == Decimal(2)
@@ -170,7 +170,7 @@ def test_blank_sender_uses_account_default_and_given_sender_is_kept(
 ) -> None:
     send(client, **LOGIN, to="07700900123", text="x")
     send(client, **{**LOGIN, "from": "MyShop"}, to="07700900123", text="x")
-    first, second = list(app.gateway.store)
+    first, second = list(app.store)
     assert first.sender == "447700900000"
     assert second.sender == "MyShop"
 
@@ -184,7 +184,7 @@ def test_record_keeps_what_was_accepted(client: TestClient, app: GatewayApp) -> 
         delrpt="1",
         usercontext="order-7",
     )
-    (message,) = list(app.gateway.store)
+    (message,) = list(app.store)
     assert message.account == "demo"
     assert message.endpoint == SEND
     assert (message.type, message.kind, message.text) == (1, "text", "hello")
@@ -212,7 +212,7 @@ def test_each_type_is_accepted(
     client: TestClient, app: GatewayApp, fields: dict[str, str], kind: str, cost: int
 ) -> None:
     assert send(client, **LOGIN, to="07700900123", **fields) == FIRST_ID
-    (message,) = list(app.gateway.store)
+    (message,) = list(app.store)
     assert message.kind == kind
     assert message.cost == cost
 
@@ -227,6 +227,6 @@ def test_maxconcat_is_ignored_for_binary_wap_and_mms(client: TestClient) -> None
 
 def test_unicode_hex_is_decoded_either_case(client: TestClient, app: GatewayApp) -> None:
     send(client, **LOGIN, to="07700900123", type="2", hex="041F0440d83dde00")
-    (message,) = list(app.gateway.store)
+    (message,) = list(app.store)
     assert message.text == "Пр😀"
     assert message.encoding == "ucs2"

@@ -183,7 +183,7 @@ def test_a_field_sent_empty_counts_as_missing(
     client: TestClient, app: GatewayApp, body: bytes, expected: bytes
 ) -> None:
     assert post_form(client, SEND, body) == expected
-    assert len(app.gateway.store) == 0
+    assert len(app.store) == 0
     assert credit(app) == Decimal(100)
 
 
@@ -397,7 +397,7 @@ def test_other_methods_get_405(client: TestClient, app: GatewayApp, method: str,
     )
     assert answer.status_code == 405
     assert answer.headers["allow"] == "GET, POST"
-    assert len(app.gateway.store) == 0
+    assert len(app.store) == 0
     assert credit(app) == Decimal(100)
 
 
@@ -410,7 +410,7 @@ def test_unknown_path_is_404(client: TestClient, app: GatewayApp, path: str) -> 
         path, content=LOGIN + b"&to=07700900123&text=hi", headers={"content-type": FORM}
     )
     assert answer.status_code == 404
-    assert len(app.gateway.store) == 0
+    assert len(app.store) == 0
 
 
 def test_body_over_max_body_bytes_is_413(client_for: ClientFor) -> None:
@@ -421,7 +421,7 @@ def test_body_over_max_body_bytes_is_413(client_for: ClientFor) -> None:
     assert len(body) == 1001
     answer = small.post(SEND, content=body, headers={"content-type": FORM})
     assert answer.status_code == 413
-    assert len(app.gateway.store) == 0
+    assert len(app.store) == 0
     assert credit(app) == Decimal(100)
     # The next, normal request still works.
     after = small.post(
@@ -453,7 +453,7 @@ def test_content_length_over_limit_is_413_even_for_get(client_for: ClientFor) ->
         content=b"x" * 2000,
     )
     assert answer.status_code == 413
-    assert len(app.gateway.store) == 0
+    assert len(app.store) == 0
 
 
 # --- Every protocol outcome is HTTP 200 text/plain ----------------------------------------------
@@ -494,7 +494,7 @@ def test_insufficient_credit_is_200_text_plain(client: TestClient, app: GatewayA
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "text/plain; charset=utf-8"
     assert answer.content == b"ERR:INSUFFICIENT_CREDIT"
-    assert len(app.gateway.store) == 0
+    assert len(app.store) == 0
     assert credit(app) == Decimal(100)
 
 

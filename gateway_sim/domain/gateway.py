@@ -28,11 +28,11 @@ from gateway_sim.domain.errors import (
     TooManyNumbers,
 )
 from gateway_sim.domain.numbers import NumberPlan, Routing, is_digits, normalise, split_recipients
+from gateway_sim.domain.ports import MessageLog
 from gateway_sim.domain.records import ContentPart, Message
 from gateway_sim.domain.records import Outcome as JournalOutcome
 from gateway_sim.domain.rules import Decision, Facts, RuleBook
 from gateway_sim.domain.scenario import Scenario
-from gateway_sim.store.store import Store
 
 MAX_RECIPIENTS = 100
 INVALID_NUMBER_LINE = f"ERR:{INVALID_NUMBER}"
@@ -82,7 +82,9 @@ class Outcome(NamedTuple):
 class Gateway:
     """Accounts, numbers, billing and the record of messages, for one running scenario."""
 
-    def __init__(self, scenario: Scenario, *, clock: Clock, store: Store, seed: int = 0) -> None:
+    def __init__(
+        self, scenario: Scenario, *, clock: Clock, store: MessageLog, seed: int = 0
+    ) -> None:
         self.clock = clock
         self.store = store
         self.seed = seed

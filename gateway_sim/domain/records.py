@@ -8,14 +8,13 @@ frozen ones (whose initialiser is several times slower); nothing changes them af
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from gateway_sim.domain.limits import DEFAULT_LIMITS
-from gateway_sim.wire.form import form_fields
 
 KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voice"}
 """Message types (PROTOCOL.md section 3) and the kind names the control API and rules use."""
@@ -116,6 +115,10 @@ class Message:
         }
 
 
+FieldParser = Callable[[bytes, bytes, str], dict[str, str]]
+"""The wire's parser of a request's fields: (query, body, content type) -> fields."""
+
+
 class KeptFields(dict[str, str]):
     """The fields of a journal entry that was cut to `max_journal_body_bytes` (kept parsed, as
     the cut raw bytes could not give them again), and what was cut: whether the raw body was,
@@ -146,9 +149,10 @@ class Exchange:
     """One request to the emulated gateway and what it was answered, with the reason why.
 
     Its fields are either `parsed` (kept as they were parsed) or, with `parsed` None, parsed
-    again from the raw query and body and `content_type` when read: the journal holds tens of
-    thousands of exchanges, most never read, and a fields dictionary with its strings is most of
-    what one would hold (keeping it cost a tenth of the send rate under load, in memory traffic).
+    again from the raw query and body and `content_type` when read, by the `parser` the wire
+    hands over with them (so the domain needs no wire): the journal holds tens of thousands of
+    exchanges, most never read, and a fields dictionary with its strings is most of what one
+    would hold (keeping it cost a tenth of the send rate under load, in memory traffic).
     """
 
     at: datetime
@@ -170,13 +174,17 @@ class Exchange:
     seconds: float = 0.0
     """From the request's start to its answer sent (for the latency metric; not stored)."""
     content_type: str = ""
+    parser: FieldParser | None = None
+    """With `parsed` None: how the wire reads fields from (query, body, content type)."""
 
     @property
     def fields(self) -> dict[str, str]:
         """The request's fields (query and body merged), as the gateway read them."""
         if self.parsed is not None:
             return self.parsed
-        return form_fields(self.query, self.body, self.content_type)
+        if self.parser is None:
+            return {}
+        return self.parser(self.query, self.body, self.content_type)
 
     def to_json(self, seq: int | None = None) -> dict[str, Any]:
         kept = self.parsed if isinstance(self.parsed, KeptFields) else None

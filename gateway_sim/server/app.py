@@ -61,6 +61,7 @@ class GatewayApp(Starlette):
     def __init__(
         self,
         gateway: Gateway,
+        store: Store,
         rng: random.Random,
         *,
         control_token: str | None = None,
@@ -72,7 +73,7 @@ class GatewayApp(Starlette):
         self.guard = guard or Guard(trust_proxy=trust_proxy)
         self.limits = limits or Limits()
         self.edge = Edge(self.limits)
-        self.store = gateway.store
+        self.store = store
         self.rng = rng
         self.loaded_scenario = gateway.scenario
         self.started = time.monotonic()
@@ -111,7 +112,7 @@ class GatewayApp(Starlette):
             inbound=self.inbound, scheduler=self.scheduler, seed=gateway.seed
         )
         gateway.listeners.append(self.auto_replies.on_message)
-        self.legacy = LegacyEndpoints(gateway)
+        self.legacy = LegacyEndpoints(gateway, store)
         KeyedEndpoints(self.legacy, trust_proxy=trust_proxy)
         JsonEndpoints(self.legacy, trust_proxy=trust_proxy)
         self.tally = metrics.Tally()
@@ -268,6 +269,7 @@ def create_app(
     )
     app = GatewayApp(
         gateway,
+        store,
         rng,
         control_token=control_token,
         trust_proxy=trust_proxy,

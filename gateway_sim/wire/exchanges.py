@@ -11,7 +11,9 @@ from typing import NamedTuple
 
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.records import Exchange, Outcome, outcome_of_answer
+from gateway_sim.store.store import Store
 from gateway_sim.wire.asgi import Scope
+from gateway_sim.wire.form import form_fields
 from gateway_sim.wire.request import GatewayRequest
 
 TEXT = b"text/plain; charset=utf-8"
@@ -39,6 +41,7 @@ def exchange_of(
     status: int,
     reply: Reply,
     *,
+    store: Store,
     started: float,
 ) -> Exchange:
     """The journal's record of a request and its answer, `started` on the perf_counter clock.
@@ -51,7 +54,6 @@ def exchange_of(
         answer = reply.body.decode("utf-8", "replace")
     else:
         answer = f"<{len(reply.body)} bytes of {reply.content_type.decode('latin-1')}>"
-    store = gateway.store
     reparsable = (
         request.content_type is not None
         and store.keeps_journal_in_memory
@@ -86,6 +88,7 @@ def exchange_of(
         body=request.body,
         seconds=perf_counter() - started,
         content_type=request.content_type or "",
+        parser=form_fields if reparsable else None,
     )
 
 

@@ -20,6 +20,7 @@ from gateway_sim.domain.errors import GatewayError, InternalError, InvalidReques
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.rules import Decision
 from gateway_sim.domain.text import header_media_type
+from gateway_sim.store.store import Store
 from gateway_sim.wire import faults
 from gateway_sim.wire.answers import AnswerFormat
 from gateway_sim.wire.asgi import Headers, Receive, Scope, Send
@@ -63,8 +64,10 @@ class Dialect(Protocol):
 class LegacyEndpoints:
     """Routes the emulated legacy paths to the domain, renders its answers, journals them."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, store: Store) -> None:
         self.gateway = gateway
+        self.store = store
+        """The gateway's store, whole: commits to wait for, the journal."""
         self.routes: dict[str, Handler] = {
             "/smsgateway/sendmsg.aspx": self._send,
             "/smsgateway/default.aspx": self._send,
@@ -87,7 +90,7 @@ class LegacyEndpoints:
         self.answers = AnswerFormat.from_settings(settings)
         self.max_body_bytes = settings.max_body_bytes
         self.max_header_bytes = settings.max_header_bytes
-        self.durable = self.gateway.store.persistent
+        self.durable = self.store.persistent
         """With a database file, a send is answered only once its message is committed."""
 
     def handler_for(self, path: str) -> Handler | None:
@@ -184,7 +187,7 @@ class LegacyEndpoints:
         while it waits (the server stopping) is settled all the same, once the commit is done."""
         message_id = reply.message_id
         assert message_id is not None
-        store, gateway = self.gateway.store, self.gateway
+        store, gateway = self.store, self.gateway
         try:
             stored = await store.committed(message_id)
         except asyncio.CancelledError:
@@ -290,15 +293,17 @@ class LegacyEndpoints:
 
     def _create_subaccount(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         account = self.gateway.create_subaccount(request.fields)
-        self.gateway.store.state_changed()
+        self.store.state_changed()
         body = self.answers.body([f"OK:{int(account.credit)}"])
         return Reply(body, f"sub-account {account.username!r} created")
 
     def _journal(
         self, scope: Scope, request: GatewayRequest, status: int, reply: Reply, *, started: float
     ) -> None:
-        self.gateway.store.record(
-            exchange_of(self.gateway, scope, request, status, reply, started=started)
+        self.store.record(
+            exchange_of(
+                self.gateway, scope, request, status, reply, store=self.store, started=started
+            )
         )
 
     async def _refuse(
