@@ -42,22 +42,22 @@ from gateway_sim.wire.asgi import Receive, Scope, Send
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 if TYPE_CHECKING:
-    from gateway_sim.server.app import GatewayApp
+    from gateway_sim.control.simulator import Simulator
 
 MAX_PART = 10_000
 MAX_ADVANCE = 10 * 365 * 86_400
 ATTEMPT_OUTCOMES = ("delivered", "retrying", "failed")
 
 
-def build(app: GatewayApp, token: str | None) -> Any:
+def build(sim: Simulator, token: str | None) -> Any:
     """The control API as an ASGI app, guarded by a bearer token when one is set."""
-    api = ControlApi(app)
+    api = ControlApi(sim)
     routes = [
         Route("/openapi.json", api.openapi),
         Route("/health", api.health),
         Route("/ready", api.ready),
         _route("/messages", GET=api.list_messages, DELETE=api.delete_messages),
-        Route("/messages/wait", LongPolls(app, api.message_json).wait_for_message),
+        Route("/messages/wait", LongPolls(sim, api.message_json).wait_for_message),
         Route("/messages/{id}", api.get_message),
         Route("/messages/{id}/parts/{n}", api.get_part),
         Route("/requests", api.list_requests),
@@ -72,7 +72,7 @@ def build(app: GatewayApp, token: str | None) -> Any:
         Route("/callbacks", api.list_callbacks, methods=["GET"]),
         Route("/inbound", api.post_inbound, methods=["POST"]),
         _route("/rules/{name}", PATCH=api.switch_rule, DELETE=api.delete_rule),
-        Route("/events", event_stream(app.feed)),
+        Route("/events", event_stream(sim.feed)),
     ]
     handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
     control = Starlette(routes=routes, exception_handlers=handlers)
@@ -122,16 +122,16 @@ class _Guard:
 
 
 class ControlApi:
-    """The handlers; each reads the running simulator through its `GatewayApp`."""
+    """The handlers; each reads or changes the running `Simulator`."""
 
-    def __init__(self, app: GatewayApp) -> None:
-        self.app = app
-        self.store = app.store
-        self.loads = ScenarioLoads(app)
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.store = sim.store
+        self.loads = ScenarioLoads(sim)
 
     @property
     def _region(self) -> str:
-        return self.app.gateway.scenario.settings.default_country
+        return self.sim.gateway.scenario.settings.default_country
 
     def message_json(self, message: Message) -> dict[str, Any]:
         """A message as shown, with its delivery status history."""
@@ -142,7 +142,7 @@ class ControlApi:
         return _json(200, spec())
 
     async def health(self, request: Request) -> Response:
-        uptime = time.monotonic() - self.app.started
+        uptime = time.monotonic() - self.sim.started
         return _json(
             200, {"status": "ok", "version": __version__, "uptime_seconds": round(uptime, 3)}
         )
@@ -198,14 +198,14 @@ class ControlApi:
         )
 
     async def list_accounts(self, request: Request) -> Response:
-        today = allowance_day(self.app.gateway.clock.now())
-        shown = [_account_json(a, today) for a in self.app.gateway.accounts]
+        today = allowance_day(self.sim.gateway.clock.now())
+        shown = [_account_json(a, today) for a in self.sim.gateway.accounts]
         return _json(200, {"accounts": shown})
 
     async def put_account(self, request: Request) -> Response:
         username = request.path_params["username"]
         change = parse_account_change(await json_body(request))
-        accounts = self.app.gateway.accounts
+        accounts = self.sim.gateway.accounts
         account = accounts.get(username)
         created = account is None
         for pair in change.access_keys or ():
@@ -221,43 +221,43 @@ class ControlApi:
             accounts.add(account)
         accounts.change(account, **change.model_dump(exclude_unset=True))
         self.store.state_changed()
-        today = allowance_day(self.app.gateway.clock.now())
+        today = allowance_day(self.sim.gateway.clock.now())
         return _json(201 if created else 200, _account_json(account, today))
 
     async def top_up(self, request: Request) -> Response:
         """Add credit in one step (a PUT of a computed balance would race the sends)."""
         amount = parse_top_up(await json_body(request))
         username = request.path_params["username"]
-        account = self.app.gateway.accounts.get(username)
+        account = self.sim.gateway.accounts.get(username)
         if account is None:
             raise Problem(404, "not_found", f"no account named {username!r}")
-        self.app.gateway.accounts.top_up(account, amount)
+        self.sim.gateway.accounts.top_up(account, amount)
         self.store.state_changed()
-        return _json(200, _account_json(account, allowance_day(self.app.gateway.clock.now())))
+        return _json(200, _account_json(account, allowance_day(self.sim.gateway.clock.now())))
 
     async def delete_account(self, request: Request) -> Response:
         username = request.path_params["username"]
-        if not self.app.gateway.accounts.remove(username):
+        if not self.sim.gateway.accounts.remove(username):
             raise Problem(404, "not_found", f"no account named {username!r}")
         self.store.state_changed()
         return Response(status_code=204)
 
     async def get_scenario(self, request: Request) -> Response:
-        return _json(200, self.app.loaded_scenario.model_dump(mode="json", by_alias=True))
+        return _json(200, self.sim.loaded_scenario.model_dump(mode="json", by_alias=True))
 
     async def put_scenario(self, request: Request) -> Response:
         scenario = await self.loads.load(request)
         return _json(200, {"status": "loaded", "accounts": [a.username for a in scenario.accounts]})
 
     async def reset(self, request: Request) -> Response:
-        await self.app.reset()
+        await self.sim.reset()
         return _json(200, {"status": "reset"})
 
     async def get_clock(self, request: Request) -> Response:
         return _json(200, self._clock())
 
     async def advance_clock(self, request: Request) -> Response:
-        if not self.app.scheduler.manual:
+        if not self.sim.scheduler.manual:
             raise Problem(409, "real_clock", "the clock is real; start with --clock manual")
         body = await json_body(request)
         seconds = body.get("seconds") if isinstance(body, dict) else None
@@ -267,14 +267,14 @@ class ControlApi:
             or not (0 <= seconds <= MAX_ADVANCE)
         ):
             raise Problem(422, "bad_seconds", f"seconds must be a number from 0 to {MAX_ADVANCE}")
-        fired = await self.app.scheduler.advance(float(seconds))
+        fired = await self.sim.scheduler.advance(float(seconds))
         return _json(200, {**self._clock(), "fired": fired})
 
     def _clock(self) -> dict[str, Any]:
         return {
-            "now": self.app.gateway.clock.now().isoformat(),
-            "mode": "manual" if self.app.scheduler.manual else "real",
-            "pending": len(self.app.scheduler),
+            "now": self.sim.gateway.clock.now().isoformat(),
+            "mode": "manual" if self.sim.scheduler.manual else "real",
+            "pending": len(self.sim.scheduler),
         }
 
     async def list_callbacks(self, request: Request) -> Response:
@@ -303,26 +303,26 @@ class ControlApi:
     async def post_inbound(self, request: Request) -> Response:
         arrival = await read_arrival(request)
         try:
-            message = self.app.inbound.receive(arrival)
+            message = self.sim.inbound.receive(arrival)
         except InboundError as refused:
             error = "not_found" if refused.status == 404 else "invalid_inbound"
             raise Problem(refused.status, error, str(refused)) from None
         return _json(201, self.message_json(message))
 
     async def list_rules(self, request: Request) -> Response:
-        return _json(200, {"rules": self.app.gateway.rules.describe()})
+        return _json(200, {"rules": self.sim.gateway.rules.describe()})
 
     async def add_rule(self, request: Request) -> Response:
         rule = parse_rule(await json_body(request))
-        most, now = self.app.limits.max_rules, len(self.app.gateway.rules)
+        most, now = self.sim.limits.max_rules, len(self.sim.gateway.rules)
         if now >= most:
             detail = f"{now} rules are in force, at the limit of {most} (--max-rules)"
             raise Problem(422, "too_many_rules", detail + "; delete one first")
         try:
-            self.app.gateway.rules.add(rule)
+            self.sim.gateway.rules.add(rule)
         except ValueError as clash:
             raise Problem(409, "rule_exists", str(clash)) from None
-        described = next(r for r in self.app.gateway.rules.describe() if r["name"] == rule.name)
+        described = next(r for r in self.sim.gateway.rules.describe() if r["name"] == rule.name)
         return _json(201, described)
 
     async def switch_rule(self, request: Request) -> Response:
@@ -333,14 +333,14 @@ class ControlApi:
             raise Problem(400, "bad_json", "the body must be a JSON object")
         if not isinstance(enabled, bool):
             raise Problem(422, "bad_enabled", "enabled must be true or false")
-        rules = self.app.gateway.rules
+        rules = self.sim.gateway.rules
         if not rules.enable(name, enabled):
             raise Problem(404, "not_found", f"no rule named {name!r}")
         return _json(200, next(r for r in rules.describe() if r["name"] == name))
 
     async def delete_rule(self, request: Request) -> Response:
         name = request.path_params["name"]
-        if not self.app.gateway.rules.remove(name):
+        if not self.sim.gateway.rules.remove(name):
             raise Problem(404, "not_found", f"no rule named {name!r}")
         return Response(status_code=204)
 

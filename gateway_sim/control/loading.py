@@ -27,7 +27,7 @@ from gateway_sim.domain.limits import Limits
 from gateway_sim.domain.scenario import OverLimit, Scenario, ScenarioError, parse_scenario
 
 if TYPE_CHECKING:
-    from gateway_sim.server.app import GatewayApp
+    from gateway_sim.control.simulator import Simulator
 
 SOURCE = "PUT /_sim/scenario"
 SWITCH_INTERVAL = 0.001
@@ -35,22 +35,22 @@ SWITCH_INTERVAL = 0.001
 
 
 class ScenarioLoads:
-    """Loads scenarios into one app, one at a time."""
+    """Loads scenarios into one simulator, one at a time."""
 
-    def __init__(self, app: GatewayApp) -> None:
-        self.app = app
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
         self._one_at_a_time = asyncio.Lock()
 
     async def load(self, request: Request) -> Scenario:
-        """Read, parse and validate the request's scenario, then reset the app to it; a refusal
-        is a `Problem` (413 too large, 400 not UTF-8, 422 invalid or too many accounts or
+        """Read, parse and validate the request's scenario, then reset the simulator to it; a
+        refusal is a `Problem` (413 too large, 400 not UTF-8, 422 invalid or too many accounts or
         rules)."""
-        limits = self.app.limits
+        limits = self.sim.limits
         body = await read_body(request, limits.max_scenario_bytes)
         async with self._one_at_a_time:
             with _prompt_handover():
                 scenario = await asyncio.to_thread(_parse, body, limits)
-            await self.app.reset(scenario)
+            await self.sim.reset(scenario)
         return scenario
 
 

@@ -22,7 +22,7 @@ from gateway_sim.domain.records import Message
 from gateway_sim.wire.asgi import Receive
 
 if TYPE_CHECKING:
-    from gateway_sim.server.app import GatewayApp
+    from gateway_sim.control.simulator import Simulator
 
 WAIT_DEFAULT = 5.0
 WAIT_MOST = 300.0
@@ -32,24 +32,24 @@ it, but a log of the request shows why it ended."""
 
 
 class LongPolls:
-    """The wait endpoint of one app; `show` renders a message as the control API shows it."""
+    """The wait endpoint of one simulator; `show` renders a message as the control API shows it."""
 
-    def __init__(self, app: GatewayApp, show: Callable[[Message], dict[str, Any]]) -> None:
-        self.app = app
+    def __init__(self, sim: Simulator, show: Callable[[Message], dict[str, Any]]) -> None:
+        self.sim = sim
         self.show = show
 
     async def wait_for_message(self, request: Request) -> Response:
-        region = self.app.gateway.scenario.settings.default_country
+        region = self.sim.gateway.scenario.settings.default_country
         filters = Filters.parse(request.query_params, region)
         timeout = timeout_seconds(request.query_params, WAIT_DEFAULT, WAIT_MOST)
         # Nothing is awaited from this query to the subscription, so no message can slip between.
-        found = self.app.store.messages(filters.message_query())
+        found = self.sim.store.messages(filters.message_query())
         if found:
             return self._found(found[0][1])
         if timeout == 0:
             raise _timed_out(timeout)
-        events = self.app.events
-        most = self.app.limits.max_waits
+        events = self.sim.events
+        most = self.sim.limits.max_waits
         if len(events) >= most:
             detail = f"{len(events)} waits are under way, the limit of {most} (--max-waits)"
             raise Problem(503, "too_many_waits", detail + "; try again later")

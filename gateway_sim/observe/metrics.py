@@ -29,7 +29,9 @@ from starlette.responses import Response
 from gateway_sim.domain.records import Attempt, Exchange, Message
 
 if TYPE_CHECKING:
-    from gateway_sim.server.app import GatewayApp
+    from gateway_sim.domain.gateway import Gateway
+    from gateway_sim.effects.callbacks import CallbackQueue
+    from gateway_sim.store.store import Store
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Request latency bucket bounds, in seconds (a simple send answers in well under 1 ms)."""
@@ -64,12 +66,14 @@ class Tally:
 class SimulatorCollector(Collector):
     """The simulator's metrics, made when scraped."""
 
-    def __init__(self, app: GatewayApp, tally: Tally) -> None:
-        self.app = app
+    def __init__(
+        self, gateway: Gateway, store: Store, callbacks: CallbackQueue, tally: Tally
+    ) -> None:
+        self.gateway, self.store, self.callbacks = gateway, store, callbacks
         self.tally = tally
 
     def collect(self) -> Iterator[Metric]:
-        self.app.store.flush()  # count what was answered before the scrape
+        self.store.flush()  # count what was answered before the scrape
         tally = self.tally
         yield _counter(
             "gateway_sim_requests",
@@ -98,12 +102,12 @@ class SimulatorCollector(Collector):
         pending = GaugeMetricFamily(
             "gateway_sim_callbacks_pending", "Callbacks waiting for their next attempt."
         )
-        pending.add_metric([], self.app.callbacks.pending)
+        pending.add_metric([], self.callbacks.pending)
         yield pending
         credit = GaugeMetricFamily(
             "gateway_sim_account_credit", "Credit left, per account.", labels=["account"]
         )
-        for account in self.app.gateway.accounts:
+        for account in self.gateway.accounts:
             credit.add_metric([account.username], float(account.credit))
         yield credit
         yield _histogram(
@@ -113,11 +117,13 @@ class SimulatorCollector(Collector):
         )
 
 
-def registry_for(app: GatewayApp, tally: Tally) -> CollectorRegistry:
+def registry_for(
+    gateway: Gateway, store: Store, callbacks: CallbackQueue, tally: Tally
+) -> CollectorRegistry:
     """A registry of this simulator's own (tests run many in one process), with the process's
     CPU, memory and open files."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SimulatorCollector(app, tally))
+    registry.register(SimulatorCollector(gateway, store, callbacks, tally))
     ProcessCollector(registry=registry)
     return registry
 

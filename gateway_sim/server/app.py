@@ -11,7 +11,6 @@ import asyncio
 import logging
 import random
 import re
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -22,25 +21,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from gateway_sim.control import api as control
+from gateway_sim.control.simulator import Simulator
 from gateway_sim.domain.clock import Clock, SystemClock
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.limits import Limits
 from gateway_sim.domain.scenario import Scenario
-from gateway_sim.effects.callbacks import CallbackQueue
-from gateway_sim.effects.inbound import AutoReplies, Inbound
-from gateway_sim.effects.reports import DeliveryReports
-from gateway_sim.effects.scheduler import Scheduler
 from gateway_sim.inbox import routes as web
-from gateway_sim.inbox.feed import Feed
 from gateway_sim.observe import metrics
-from gateway_sim.observe.events import MessageEvents
 from gateway_sim.server.edge import BodyRefused, Edge, refusal
 from gateway_sim.server.guard import Guard
 from gateway_sim.store.store import Store
 from gateway_sim.wire.asgi import ASGIApp, Receive, Scope, Send
-from gateway_sim.wire.json_api import JsonEndpoints
-from gateway_sim.wire.keyed import KeyedEndpoints
-from gateway_sim.wire.legacy import TOO_LONG, LegacyEndpoints
+from gateway_sim.wire.legacy import TOO_LONG
 
 STOP_GRACE = 0.4
 log = logging.getLogger("gateway_sim")
@@ -60,68 +52,29 @@ class GatewayApp(Starlette):
 
     def __init__(
         self,
-        gateway: Gateway,
-        store: Store,
-        rng: random.Random,
+        simulator: Simulator,
         *,
         control_token: str | None = None,
-        trust_proxy: bool = False,
-        limits: Limits | None = None,
         guard: Guard | None = None,
     ) -> None:
-        self.gateway = gateway
-        self.guard = guard or Guard(trust_proxy=trust_proxy)
-        self.limits = limits or Limits()
+        self.simulator = simulator
+        self.guard = guard or Guard()
+        self.limits = simulator.limits
         self.edge = Edge(self.limits)
-        self.store = store
-        self.rng = rng
-        self.loaded_scenario = gateway.scenario
-        self.started = time.monotonic()
-        self.events = MessageEvents()
-        self.feed = Feed(self.store)
-        self.scheduler = Scheduler(gateway.clock)
-        settings = gateway.scenario.settings
-        self.callbacks = CallbackQueue(
-            scheduler=self.scheduler,
-            clock=gateway.clock,
-            store=self.store,
-            account_of=gateway.accounts_get,
-            concurrency=settings.callback_concurrency,
-            timeout=settings.callback_timeout_seconds,
-            max_age=settings.callback_max_age_seconds,
-        )
-        self.reports = DeliveryReports(
-            scheduler=self.scheduler,
-            clock=gateway.clock,
-            store=self.store,
-            callbacks=self.callbacks,
-            account_of=gateway.accounts_get,
-            step_seconds=lambda: self.gateway.scenario.settings.report_step_seconds,
-        )
-        gateway.listeners.extend([self.events.publish, self.reports.on_message])
-        self.inbound = Inbound(
-            clock=gateway.clock,
-            ids=lambda: self.gateway.ids,
-            store=self.store,
-            callbacks=self.callbacks,
-            account_of=gateway.accounts_get,
-            international=gateway.international,
-            publish=self.events.publish,
-        )
-        self.auto_replies = AutoReplies(
-            inbound=self.inbound, scheduler=self.scheduler, seed=gateway.seed
-        )
-        gateway.listeners.append(self.auto_replies.on_message)
-        self.legacy = LegacyEndpoints(gateway, store)
-        KeyedEndpoints(self.legacy, trust_proxy=trust_proxy)
-        JsonEndpoints(self.legacy, trust_proxy=trust_proxy)
+        # The simulator's parts, at hand for the dispatch below and for tests.
+        self.gateway, self.store = simulator.gateway, simulator.store
+        self.scheduler, self.callbacks = simulator.scheduler, simulator.callbacks
+        self.reports, self.inbound = simulator.reports, simulator.inbound
+        self.events, self.feed, self.legacy = simulator.events, simulator.feed, simulator.legacy
         self.tally = metrics.Tally()
         self.store.observers.append(self.tally.observe)
-        self.metrics = metrics.registry_for(self, self.tally)
+        self.metrics = metrics.registry_for(
+            simulator.gateway, simulator.store, self.callbacks, self.tally
+        )
         super().__init__(
             routes=[
                 *web.routes(),
-                _AnyPathMount("/_sim", app=control.build(self, control_token)),
+                _AnyPathMount("/_sim", app=control.build(simulator, control_token)),
                 Route("/metrics", metrics.endpoint(self.metrics), methods=["GET"]),
             ],
             lifespan=_lifespan,
@@ -153,21 +106,12 @@ class GatewayApp(Starlette):
         await super().__call__(scope, receive, send)
 
     async def reset(self, scenario: Scenario | None = None) -> None:
-        """Back to `scenario` (default: the loaded one): accounts, credit, ids, messages, journal.
+        """Back to `scenario` (default: the loaded one); see `Simulator.reset`."""
+        await self.simulator.reset(scenario)
 
-        Nothing is awaited between the store's clear and the gateway starting over, so no request
-        is answered in between.
-        """
-        if scenario is not None:
-            self.loaded_scenario = scenario
-        self.scheduler.clear()
-        self.callbacks.clear()
-        self.auto_replies.reset()
-        self.store.clear(journal=True)
-        self.gateway.load(self.loaded_scenario)
-        self.legacy.reload()
-        self.store.state_changed()
-        self.feed.publish("reset", {})
+    @property
+    def loaded_scenario(self) -> Scenario:
+        return self.simulator.loaded_scenario
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Let report posts and callback attempts under way finish, for at most `grace` seconds
@@ -267,15 +211,8 @@ def create_app(
         tls_hostnames=tls_hostnames,
         trust_proxy=trust_proxy,
     )
-    app = GatewayApp(
-        gateway,
-        store,
-        rng,
-        control_token=control_token,
-        trust_proxy=trust_proxy,
-        limits=limits,
-        guard=guard,
-    )
+    simulator = Simulator(gateway, store, rng, limits=limits or Limits(), trust_proxy=trust_proxy)
+    app = GatewayApp(simulator, control_token=control_token, guard=guard)
     if store.persistent:
         app.callbacks.resume()
     return app

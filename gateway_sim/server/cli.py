@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gateway_sim import __version__
-from gateway_sim.domain.limits import LIMITS, Limits
+from gateway_sim.domain.limits import LIMITS
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
 from gateway_sim.observe.logs import FORMATS, LEVELS
+from gateway_sim.server.guard import WILDCARDS
 
 ENV_PREFIX = "GATEWAY_SIM_"
 EPILOG = """examples:
@@ -41,7 +42,6 @@ examples:
   gateway-sim serve --tls --tls-ca-file ca.pem --tls-hostnames gateway-sim
   gateway-sim serve --clock manual --control-token s3cret --log-level warning
 """
-WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 
 
 def default_url(environ: Mapping[str, str] | None = None) -> str:
@@ -192,11 +192,6 @@ def _add_limits(serve: argparse.ArgumentParser) -> None:
             metavar="SECONDS" if info.unit == "seconds" else "N",
             help=f"{info.help} (default {info.shown})",
         )
-
-
-def limits_of(args: argparse.Namespace) -> Limits:
-    """The `Limits` the flags (and their environment twins) give."""
-    return Limits(**{info.name: getattr(args, info.name) for info in LIMITS})
 
 
 def _add_tls(serve: argparse.ArgumentParser) -> None:

@@ -36,7 +36,8 @@ from gateway_sim.wire.keyed import connection_secure
 
 ANY_HOST = "*"
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
-WILDCARDS = ("", "0.0.0.0", "::")
+WILDCARDS = ("", "0.0.0.0", "::", "[::]")
+"""Listen hosts (`--host`) that mean every address of the machine."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 VOUCHED_SITES = frozenset({"same-origin", "none"})
 """`Sec-Fetch-Site` values of a request its own page (or the user, typing a URL) made."""

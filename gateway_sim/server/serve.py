@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway_sim import __version__
-from gateway_sim.domain.limits import Limits
+from gateway_sim.domain.limits import LIMITS, Limits
 from gateway_sim.domain.scenario import Scenario, ScenarioError, load_scenario
 from gateway_sim.observe import logs
-from gateway_sim.server.cli import WILDCARDS, limits_of
+from gateway_sim.server.guard import WILDCARDS
 from gateway_sim.server.tls import TlsError
 from gateway_sim.store.rows import VERSION, Unusable
 from gateway_sim.store.store import Retention, Store
@@ -96,6 +96,11 @@ def serve(args: argparse.Namespace) -> int:
         if tls is not None:
             tls.remove_generated()
     return 0
+
+
+def limits_of(args: argparse.Namespace) -> Limits:
+    """The `Limits` the flags (and their environment twins) give."""
+    return Limits(**{info.name: getattr(args, info.name) for info in LIMITS})
 
 
 def unwritable(db: str) -> str | None:

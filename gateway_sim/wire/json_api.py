@@ -28,7 +28,7 @@ from gateway_sim.wire.asgi import Scope
 from gateway_sim.wire.exchanges import JSON, Reply
 from gateway_sim.wire.form import Fields
 from gateway_sim.wire.keyed import connection_secure, not_secure
-from gateway_sim.wire.legacy import LegacyEndpoints
+from gateway_sim.wire.legacy import Handler, LegacyEndpoints
 from gateway_sim.wire.request import GatewayRequest
 
 SEND = "/api/json/sendmsg.aspx"
@@ -46,7 +46,6 @@ class JsonEndpoints:
     def __init__(self, endpoints: LegacyEndpoints, *, trust_proxy: bool = False) -> None:
         self.gateway = endpoints.gateway
         self.trust_proxy = trust_proxy
-        endpoints.add({SEND: self._send, BALANCE: self._balance}, self)
 
     def prepare(self, request: GatewayRequest, scope: Scope) -> GatewayError | None:
         """Refuse plain HTTP, then a body that is not a JSON request; else flatten it."""
@@ -58,6 +57,9 @@ class JsonEndpoints:
             return malformed
         request.content_type = None  # the fields are no longer the raw form's: keep them
         return None
+
+    def routes(self) -> dict[str, Handler]:
+        return {SEND: self._send, BALANCE: self._balance}
 
     def refusal(self, line: str, reason: str) -> Reply:
         kind, _, value = line.partition(":")

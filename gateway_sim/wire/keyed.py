@@ -13,7 +13,7 @@ from gateway_sim.domain.errors import ConnectionNotSecure, GatewayError
 from gateway_sim.domain.rules import Decision
 from gateway_sim.wire.asgi import Scope
 from gateway_sim.wire.exchanges import Reply
-from gateway_sim.wire.legacy import LegacyEndpoints
+from gateway_sim.wire.legacy import Handler, LegacyEndpoints
 from gateway_sim.wire.request import GatewayRequest
 
 SEND = "/api/https/sendmsg.aspx"
@@ -43,11 +43,13 @@ class KeyedEndpoints:
         self.endpoints = endpoints
         self.gateway = endpoints.gateway
         self.trust_proxy = trust_proxy
-        endpoints.add({SEND: self._send, BALANCE: self._balance}, self)
 
     def prepare(self, request: GatewayRequest, scope: Scope) -> GatewayError | None:
         """Plain HTTP is refused before anything else, rules included."""
         return None if connection_secure(scope, self.trust_proxy) else not_secure(request.path)
+
+    def routes(self) -> dict[str, Handler]:
+        return {SEND: self._send, BALANCE: self._balance}
 
     def refusal(self, line: str, reason: str) -> Reply:
         return self.endpoints.text_refusal(line, reason)

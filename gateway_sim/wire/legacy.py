@@ -60,6 +60,9 @@ class Dialect(Protocol):
     def refusal(self, line: str, reason: str) -> Reply:
         """The answer for a whole-request refusal `line` (`ERR:<code>` or `DELAY:<n>`)."""
 
+    def routes(self) -> Mapping[str, Handler]:
+        """Its paths (lower case) and their handlers."""
+
 
 class LegacyEndpoints:
     """Routes the emulated legacy paths to the domain, renders its answers, journals them."""
@@ -79,8 +82,9 @@ class LegacyEndpoints:
         self.dialects: dict[str, Dialect] = {}
         self.reload()
 
-    def add(self, routes: Mapping[str, Handler], dialect: Dialect) -> None:
-        """Answer more paths (lower case), prepared and refused in their own dialect."""
+    def register(self, dialect: Dialect) -> None:
+        """Answer a newer dialect's paths, prepared and refused in that dialect."""
+        routes = dialect.routes()
         self.routes.update(routes)
         self.dialects.update(dict.fromkeys(routes, dialect))
 
