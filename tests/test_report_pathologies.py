@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from gateway_sim.domain.clock import SystemClock
 from gateway_sim.domain.scenario import ScenarioError, parse_scenario
-from gateway_sim.server.app import GatewayApp, create_app
+from gateway_sim.server.app import GatewayApp, create_app, held_back
 from gateway_sim.wire.asgi import ASGIApp, Receive, Scope, Send
 from tests.conftest import SEND, build_app
 from tests.test_callbacks import LOGIN, Receiver, advance, scenario
@@ -62,11 +62,12 @@ def attempts(client: TestClient) -> list[tuple[int, int, str, int | None, str, d
 
 def held(app: GatewayApp) -> ASGIApp:
     """The app with its answers held for `before_answer` reports: what the one-line change in
-    `GatewayApp.__call__` does (`send` wrapped by `reports.hold_answer`), done around it."""
+    `GatewayApp.__call__` does (`send` held back until `reports.early_reports()` are posted),
+    done around it."""
 
     async def call(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            send = app.reports.hold_answer(send)
+            send = held_back(send, app.reports.early_reports().posted)
         await app(scope, receive, send)
 
     return call

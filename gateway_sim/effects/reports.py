@@ -13,10 +13,10 @@ the reports in the order they were posted:
 - `before_answer`: each recipient's first report is posted before the send's HTTP answer is
   returned, then the others follow one step apart (2 at once, 3 after a step, 4 after two). The
   listener (`on_message`) is called synchronously while the answer is being made, so it cannot
-  wait for a POST itself: it starts the reports at once, in a task, and an emulated path whose
-  ASGI `send` is wrapped with `hold_answer` holds the answer back until their first attempts are
-  over (200 or not; a failed one is retried on the account's schedule as usual). Without that
-  wrapper the reports still start at once, on any clock, and race the answer.
+  wait for a POST itself: it starts the reports at once, in a task, and the edge holds the
+  answer back until their first attempts are over (`early_reports`, awaited before the answer
+  starts; 200 or not, a failed one is retried on the account's schedule as usual). Without that
+  the reports still start at once, on any clock, and race the answer.
 - `never` (no report at all) goes with none of them.
 """
 
@@ -35,14 +35,12 @@ from gateway_sim.domain.rules import Delivery
 from gateway_sim.effects.callbacks import CallbackQueue
 from gateway_sim.effects.scheduler import Scheduler
 from gateway_sim.store.store import Store
-from gateway_sim.wire.asgi import Message as ASGIMessage
-from gateway_sim.wire.asgi import Send
 
 DEFAULT_DELIVERY: dict[str, Any] = Delivery().model_dump(mode="json")
 Report = Callable[[], Awaitable[None]]
 log = logging.getLogger("gateway_sim")
 
-# The early reports started while the current request is answered: set by `hold_answer` for the
+# The early reports started while the current request is answered: set by `early_reports` for the
 # request's task, so that the reports of one request never hold back the answer of another.
 _held: ContextVar[list[asyncio.Task[None]] | None] = ContextVar("held_reports", default=None)
 
@@ -94,22 +92,13 @@ class DeliveryReports:
         if first:
             self._start_early(first)
 
-    def hold_answer(self, send: Send) -> Send:
-        """`send` for one request to an emulated path, holding back the answer (its
-        `http.response.start`) until the `before_answer` reports started by that request have
-        made their first attempts. Call it from the request's task, before the request is
-        handled."""
+    def early_reports(self) -> EarlyReports:
+        """The `before_answer` reports that this request will start, for its answer to wait
+        for (`EarlyReports.posted`). Call it from the request's task, before the request is
+        handled: the reports of one request never hold back the answer of another."""
         held: list[asyncio.Task[None]] = []
         _held.set(held)
-
-        async def held_send(message: ASGIMessage) -> None:
-            if held and message["type"] == "http.response.start":
-                waiting = held.copy()
-                held.clear()
-                await asyncio.wait(waiting)
-            await send(message)
-
-        return held_send
+        return EarlyReports(held)
 
     async def drain(self) -> None:
         """Wait for the `before_answer` reports that are being posted now."""
@@ -151,6 +140,20 @@ class DeliveryReports:
                 )
 
         return report
+
+
+class EarlyReports:
+    """The `before_answer` reports one request started."""
+
+    def __init__(self, tasks: list[asyncio.Task[None]]) -> None:
+        self._tasks = tasks
+
+    async def posted(self) -> None:
+        """Wait until those started so far have made their first attempts."""
+        if self._tasks:
+            waiting = self._tasks.copy()
+            self._tasks.clear()
+            await asyncio.wait(waiting)
 
 
 async def _in_turn(reports: list[Report]) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -31,7 +31,7 @@ from gateway_sim.observe import metrics
 from gateway_sim.server.edge import BodyRefused, Edge, refusal
 from gateway_sim.server.guard import Guard
 from gateway_sim.store.store import Store
-from gateway_sim.wire.asgi import ASGIApp, Receive, Scope, Send
+from gateway_sim.wire.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway_sim.wire.legacy import TOO_LONG
 
 STOP_GRACE = 0.4
@@ -92,7 +92,7 @@ class GatewayApp(Starlette):
         handler = self.legacy.handler_for(scope["path"])
         if handler is not None:
             if self.gateway.rules.holds_answers:
-                send = self.reports.hold_answer(send)
+                send = held_back(send, self.reports.early_reports().posted)
             await self.legacy.serve(handler, scope, receive, send)
             return
         too_long = _header_bytes(scope) - CONTROL_MAX_HEADER_BYTES
@@ -129,6 +129,18 @@ class GatewayApp(Starlette):
 
     def close(self) -> None:
         self.store.close()
+
+
+def held_back(send: Send, until: Callable[[], Awaitable[None]]) -> Send:
+    """`send` with the answer's start (`http.response.start`) held back until `until()` is
+    done: a rule's `before_answer` reports are posted before the answer."""
+
+    async def held_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await until()
+        await send(message)
+
+    return held_send
 
 
 CONTROL_MAX_HEADER_BYTES = 65_536
