@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from gateway_sim.domain.errors import JSON_ERROR_NUMBERS
-from gateway_sim.domain.rules import Action, Match
+from gateway_sim.domain.rule_schema import Action, Match
 from gateway_sim.domain.scenario import load_scenario, parse_scenario
 from tests.conftest import LiveServer, build_app
 

@@ -24,7 +24,7 @@ from pydantic import (
 from starlette.requests import Request
 
 from gateway_sim.domain.records import ContentPart
-from gateway_sim.domain.rules import Rule
+from gateway_sim.domain.rule_schema import Rule
 from gateway_sim.domain.scenario import (
     AccessKey,
     callback_url,

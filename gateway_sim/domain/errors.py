@@ -6,13 +6,40 @@ The domain raises them; the protocol edge renders them (plain text, or JSON on `
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
+
+ErrorCode = Literal[
+    "GATEWAY_ERROR",
+    "INTERNAL_ERROR",
+    "INSUFFICIENT_CREDIT",
+    "LOGIN_INVALID",
+    "NO_USERNAME",
+    "NO_PASSWORD",
+    "NO_TO",
+    "NO_TEXT",
+    "PARAMETER_MISSING",
+    "PARAMETER_INVALID",
+    "INVALID_REQUEST",
+    "TOO_MANY_NUMBERS",
+    "INVALID_NUMBER",
+    "ACCOUNT_EXISTS",
+    "NO_MSGID",
+    "MSGID_INVALID",
+    "DAILY_ALLOWANCE_EXCEEDED",
+    "AUTH_PARAMETER_MISSING",
+    "AUTH_PARAMETER_INVALID",
+    "CONNECTION_NOT_SECURE",
+]
+"""Every code the gateway answers as `ERR:<code>`, in one list: each class below carries one
+(mypy checks it against this list), a rule's `error` may inject any (rule_schema.py), and the
+JSON API numbers each (`JSON_ERROR_NUMBERS`, checked by a test)."""
+ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
 
 
 class GatewayError(Exception):
     """An error that fails the whole request; answered as the single line `ERR:<code>`."""
 
-    code: ClassVar[str] = "INTERNAL_ERROR"
+    code: ClassVar[ErrorCode] = "INTERNAL_ERROR"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -82,7 +109,7 @@ class MsgidInvalid(GatewayError):
     code = "MSGID_INVALID"
 
 
-INVALID_NUMBER = "INVALID_NUMBER"
+INVALID_NUMBER: ErrorCode = "INVALID_NUMBER"
 """The per-recipient error code: shown on the recipient's own line, never raised."""
 
 
@@ -102,6 +129,10 @@ class DailyAllowanceExceeded(GatewayError):
     code = "DAILY_ALLOWANCE_EXCEEDED"
 
 
+GATEWAY_ERROR: ErrorCode = "GATEWAY_ERROR"
+"""The real gateway's catch-all failure: never raised by the simulator, injected by rules."""
+
+
 JSON_ERROR_NUMBERS: dict[str, int] = {
     # documented by the vendor (PROTOCOL.md section 7)
     INVALID_NUMBER: 2,
@@ -119,7 +150,7 @@ JSON_ERROR_NUMBERS: dict[str, int] = {
     TooManyNumbers.code: 106,
     InsufficientCredit.code: 107,
     DailyAllowanceExceeded.code: 108,
-    "GATEWAY_ERROR": 109,
+    GATEWAY_ERROR: 109,
     NoUsername.code: 110,
     NoPassword.code: 111,
     AccountExists.code: 112,

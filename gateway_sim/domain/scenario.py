@@ -35,7 +35,7 @@ from pydantic import (
 from gateway_sim.domain import problems
 from gateway_sim.domain.limits import DEFAULT_LIMITS, Limits
 from gateway_sim.domain.problems import cut, first_problems, shown
-from gateway_sim.domain.rules import Rule
+from gateway_sim.domain.rule_schema import Rule
 
 try:  # libyaml's parser: many times faster than PyYAML's pure Python one, and as safe
     from yaml import CSafeLoader as SafeLoader

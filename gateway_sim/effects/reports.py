@@ -31,7 +31,7 @@ from typing import Any
 from gateway_sim.domain.accounts import Account
 from gateway_sim.domain.clock import Clock
 from gateway_sim.domain.records import Message, StatusChange
-from gateway_sim.domain.rules import Delivery
+from gateway_sim.domain.rule_schema import Delivery
 from gateway_sim.effects.callbacks import CallbackQueue
 from gateway_sim.effects.scheduler import Scheduler
 from gateway_sim.store.store import Store
