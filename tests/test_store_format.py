@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 
 import gateway_sim
-from gateway_sim.domain.records import Attempt, ContentPart, Exchange, KeptFields, StatusChange
+from gateway_sim.domain.records import (
+    Attempt,
+    ContentPart,
+    DeliveryPlan,
+    Exchange,
+    KeptFields,
+    ReplyPlan,
+    StatusChange,
+)
 from gateway_sim.effects.callbacks import Callback
 from gateway_sim.store import pickled
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
@@ -142,8 +150,8 @@ def test_records_read_back_exactly_from_a_database_file(tmp_path: Path) -> None:
         created_at=far,
         user_context="ctx \udfff \u2603",
         udh="050003", ud="00ff", href="http://x/\u00e9",
-        delivery={"final": 5, "steps": [2, 3], "delay_seconds": 0.25, "never": False},
-        auto_reply={"text": None, "after_seconds": 3.0, "only": ["447700900123"]},
+        delivery=DeliveryPlan(final=5, delay_seconds=0.25, before_answer=True),
+        auto_reply=ReplyPlan(after_seconds=3.0, only=("447700900123",)),
         direction="inbound", reply_to="1", network_code="234-15", rule="r",
         content=(ContentPart("snow\u2603.png", "image/png", b"\x89PNG\x00\xff"),),
     )  # fmt: skip

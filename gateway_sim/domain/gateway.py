@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from gateway_sim.domain.accounts import Account, Accounts
 from gateway_sim.domain.billing import PriceList
@@ -29,7 +29,7 @@ from gateway_sim.domain.errors import (
 )
 from gateway_sim.domain.numbers import NumberPlan, Routing, is_digits, normalise, split_recipients
 from gateway_sim.domain.ports import MessageLog
-from gateway_sim.domain.records import ContentPart, Message
+from gateway_sim.domain.records import ContentPart, DeliveryPlan, Message, ReplyPlan
 from gateway_sim.domain.records import Outcome as JournalOutcome
 from gateway_sim.domain.rules import Decision, Facts, RuleBook
 from gateway_sim.domain.scenario import Scenario
@@ -352,15 +352,19 @@ def _forced_errors(decision: Decision | None) -> dict[str, str]:
     return dict.fromkeys(decision.recipients, decision.action.recipient_error)
 
 
-def _auto_reply(decision: Decision | None) -> dict[str, Any] | None:
+def _auto_reply(decision: Decision | None) -> ReplyPlan | None:
     """The rule's reply plan; with the recipients its `to` matched, when it has a `to`."""
     if decision is None or decision.action.reply is None:
         return None
-    plan = decision.action.reply.model_dump(mode="json")
-    return {**plan, "only": sorted(decision.recipients)} if decision.recipients else plan
+    reply = decision.action.reply
+    only = tuple(sorted(decision.recipients)) if decision.recipients else None
+    return ReplyPlan(reply.after_seconds, reply.text, only)
 
 
-def _delivery(decision: Decision | None) -> dict[str, Any] | None:
+def _delivery(decision: Decision | None) -> DeliveryPlan | None:
     if decision is None or decision.action.delivery is None:
         return None
-    return decision.action.delivery.model_dump(mode="json")
+    d = decision.action.delivery
+    return DeliveryPlan(
+        d.final, d.steps, d.delay_seconds, d.never, d.duplicate, d.out_of_order, d.before_answer
+    )

@@ -52,6 +52,58 @@ class ContentPart:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryPlan:
+    """How a message's delivery reports go: a rule's `delivery` (rule_schema.Delivery), or the
+    default timeline (2, 3, then 4, a step apart)."""
+
+    final: int = 4
+    steps: tuple[int, ...] = (2, 3)
+    delay_seconds: float | None = None
+    never: bool = False
+    duplicate: bool = False
+    out_of_order: bool = False
+    before_answer: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """As the control API and the store show it: the pathologies only while on."""
+        shown: dict[str, Any] = {
+            "final": self.final,
+            "steps": list(self.steps),
+            "delay_seconds": self.delay_seconds,
+            "never": self.never,
+        }
+        for bent in ("duplicate", "out_of_order", "before_answer"):
+            if getattr(self, bent):
+                shown[bent] = True
+        return shown
+
+    @classmethod
+    def of_json(cls, shown: Mapping[str, Any]) -> DeliveryPlan:
+        return cls(**{**shown, "steps": tuple(shown.get("steps", (2, 3)))})
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPlan:
+    """A message's automatic replies (a rule's `reply`): each recipient (of `only`, when the
+    rule's `to` chose some) replies after `after_seconds`, with `text` or a seeded sentence."""
+
+    after_seconds: float = 3
+    text: str | None = None
+    only: tuple[str, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"after_seconds": self.after_seconds, "text": self.text}
+        if self.only is not None:
+            shown["only"] = list(self.only)
+        return shown
+
+    @classmethod
+    def of_json(cls, shown: Mapping[str, Any]) -> ReplyPlan:
+        only = shown.get("only")
+        return cls(shown["after_seconds"], shown.get("text"), None if only is None else tuple(only))
+
+
 @dataclass(slots=True)
 class Message:
     """An accepted submission: one id shared by all its routable recipients."""
@@ -77,11 +129,11 @@ class Message:
     delivery_report: bool = False
     user_context: str | None = None
     rule: str | None = None
-    delivery: dict[str, Any] | None = None
+    delivery: DeliveryPlan | None = None
     direction: Literal["outbound", "inbound"] = "outbound"
     reply_to: str | None = None
     network_code: str | None = None
-    auto_reply: dict[str, Any] | None = None
+    auto_reply: ReplyPlan | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The message as the control API shows it (content bytes are fetched separately)."""
@@ -107,11 +159,11 @@ class Message:
             "delivery_report": self.delivery_report,
             "user_context": self.user_context,
             "rule": self.rule,
-            "delivery": self.delivery,
+            "delivery": None if self.delivery is None else self.delivery.to_json(),
             "direction": self.direction,
             "reply_to": self.reply_to,
             "network_code": self.network_code,
-            "auto_reply": self.auto_reply,
+            "auto_reply": None if self.auto_reply is None else self.auto_reply.to_json(),
         }
 
 

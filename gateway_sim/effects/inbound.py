@@ -212,13 +212,12 @@ class AutoReplies:
         plan = message.auto_reply
         if plan is None or message.direction != "outbound":
             return
-        only = plan.get("only")
         for recipient in message.recipients:
-            if only is not None and recipient not in only:
+            if plan.only is not None and recipient not in plan.only:
                 continue
-            text = self._text(plan["text"], message, recipient)
+            text = self._text(plan.text, message, recipient)
             arrival = Arrival(message.account, recipient, text=text, reply_to=message.id)
-            self.scheduler.after(plan["after_seconds"], self._reply(arrival))
+            self.scheduler.after(plan.after_seconds, self._reply(arrival))
 
     def _text(self, template: str | None, message: Message, recipient: str) -> str:
         if template is not None:

@@ -26,17 +26,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any
 
 from gateway_sim.domain.accounts import Account
 from gateway_sim.domain.clock import Clock
-from gateway_sim.domain.records import Message, StatusChange
-from gateway_sim.domain.rule_schema import Delivery
+from gateway_sim.domain.records import DeliveryPlan, Message, StatusChange
 from gateway_sim.effects.callbacks import CallbackQueue
 from gateway_sim.effects.scheduler import Scheduler
 from gateway_sim.store.store import Store
 
-DEFAULT_DELIVERY: dict[str, Any] = Delivery().model_dump(mode="json")
 Report = Callable[[], Awaitable[None]]
 log = logging.getLogger("gateway_sim")
 
@@ -72,16 +69,16 @@ class DeliveryReports:
         account = self.account_of(message.account)
         if not (message.delivery_report or (account is not None and account.report_all)):
             return
-        plan = message.delivery or DEFAULT_DELIVERY
-        if plan["never"]:
+        plan = message.delivery or DeliveryPlan()
+        if plan.never:
             return
-        step = plan["delay_seconds"] if plan["delay_seconds"] is not None else self.step_seconds()
-        statuses: list[int] = [*plan["steps"], plan["final"]]
-        if plan.get("duplicate"):
-            statuses.append(plan["final"])
-        if plan.get("out_of_order"):
+        step = plan.delay_seconds if plan.delay_seconds is not None else self.step_seconds()
+        statuses: list[int] = [*plan.steps, plan.final]
+        if plan.duplicate:
+            statuses.append(plan.final)
+        if plan.out_of_order:
             statuses.reverse()
-        early = bool(plan.get("before_answer"))
+        early = plan.before_answer
         first: list[Report] = []
         for recipient in message.recipients:
             for index, status in enumerate(statuses, 0 if early else 1):

@@ -23,9 +23,11 @@ from typing import Any
 from gateway_sim.domain.records import (
     Attempt,
     ContentPart,
+    DeliveryPlan,
     Exchange,
     KeptFields,
     Message,
+    ReplyPlan,
     StatusChange,
 )
 
@@ -164,11 +166,11 @@ def message_row(seq: int, m: Message) -> tuple[Any, ...]:
         m.delivery_report,
         m.user_context,
         m.rule,
-        m.delivery,
+        None if m.delivery is None else m.delivery.to_json(),
         m.direction,
         m.reply_to,
         m.network_code,
-        m.auto_reply,
+        None if m.auto_reply is None else m.auto_reply.to_json(),
     ]
     return (
         seq,
@@ -218,11 +220,11 @@ def message_of(row: sqlite3.Row, content: tuple[ContentPart, ...]) -> Message:
         delivery_report=delivery_report,
         user_context=user_context,
         rule=rule,
-        delivery=delivery,
+        delivery=None if delivery is None else DeliveryPlan.of_json(delivery),
         direction=direction,
         reply_to=reply_to,
         network_code=network_code,
-        auto_reply=auto_reply,
+        auto_reply=None if auto_reply is None else ReplyPlan.of_json(auto_reply),
     )
 
 
