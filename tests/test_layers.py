@@ -137,5 +137,4 @@ KNOWN_CIRCLES: list[list[str]] = []
 KNOWN_DOMAIN_IMPORTS: list[tuple[str, str]] = []
 KNOWN_LONG = [
     "gateway_sim.control.openapi",
-    "gateway_sim.testing.pytest_plugin",
 ]

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 import httpx
 
@@ -58,6 +58,29 @@ WAIT_SLACK = 10.0
 """Seconds the HTTP timeout of a long-poll exceeds the wait itself."""
 RECENT = 5
 """How many recent messages and requests a failure message lists."""
+
+
+class Filters(TypedDict, total=False):
+    """The filters every listing of messages or requests takes (None: not filtered)."""
+
+    sender: str | None
+    account: str | None
+    type: int | str | None
+    text: str | None
+    since: datetime | str | None
+
+
+class MessageFilters(Filters, total=False):
+    """`Filters`, and the recipient (`to`: as sent, or normalised by the simulator)."""
+
+    to: str | None
+
+
+class RequestFilters(MessageFilters, total=False):
+    """`MessageFilters`, and the journal's own: the outcome and the path."""
+
+    outcome: Outcome | None
+    path: str | None
 
 
 class SimClient:
@@ -99,19 +122,11 @@ class SimClient:
     # -- messages -------------------------------------------------------------------------
 
     def messages(
-        self,
-        *,
-        to: str | None = None,
-        sender: str | None = None,
-        account: str | None = None,
-        type: int | str | None = None,
-        text: str | None = None,
-        since: datetime | str | None = None,
-        limit: int | None = 100,
+        self, *, limit: int | None = 100, **filters: Unpack[MessageFilters]
     ) -> list[SimMessage]:
         """Accepted messages matching the filters, newest first: at most `limit` (None: all),
         following `next_cursor` across pages."""
-        params = _filters(to=to, sender=sender, account=account, type=type, text=text, since=since)
+        params = _filters(filters)
         return [
             SimMessage.from_json(item)
             for item in self._pages("/_sim/messages", "messages", params, limit)
@@ -131,15 +146,7 @@ class SimClient:
         return int(self._json("DELETE", "/_sim/messages")["deleted"])
 
     def wait_for_message(
-        self,
-        to: str | None = None,
-        timeout: float = 5.0,
-        *,
-        sender: str | None = None,
-        account: str | None = None,
-        type: int | str | None = None,
-        text: str | None = None,
-        since: datetime | str | None = None,
+        self, to: str | None = None, timeout: float = 5.0, **filters: Unpack[Filters]
     ) -> SimMessage:
         """The newest message matching the filters, as soon as one exists (long-poll).
 
@@ -147,7 +154,7 @@ class SimClient:
         messages and refused requests of that account (or to that number) that did arrive.
         """
         __tracebackhide__ = True
-        params = _filters(to=to, sender=sender, account=account, type=type, text=text, since=since)
+        params = _filters({"to": to, **filters})
         remaining = max(0.0, float(timeout))
         while True:
             chunk = min(remaining, WAIT_MOST)
@@ -194,29 +201,10 @@ class SimClient:
     # -- the request journal --------------------------------------------------------------
 
     def requests(
-        self,
-        *,
-        to: str | None = None,
-        sender: str | None = None,
-        account: str | None = None,
-        type: int | str | None = None,
-        text: str | None = None,
-        since: datetime | str | None = None,
-        outcome: Outcome | None = None,
-        path: str | None = None,
-        limit: int | None = 100,
+        self, *, limit: int | None = 100, **filters: Unpack[RequestFilters]
     ) -> list[SimRequest]:
         """Journal entries matching the filters, newest first: at most `limit` (None: all)."""
-        params = _filters(
-            to=to,
-            sender=sender,
-            account=account,
-            type=type,
-            text=text,
-            since=since,
-            outcome=outcome,
-            path=path,
-        )
+        params = _filters(filters)
         return [
             SimRequest.from_json(item)
             for item in self._pages("/_sim/requests", "requests", params, limit)
@@ -229,7 +217,7 @@ class SimClient:
         (default: of every account) was refused, only partly accepted or an HTTP error, listing
         each with its path, exact answer and the simulator's reason."""
         __tracebackhide__ = True
-        context = _filters(account=account, since=since)
+        context = _filters({"account": account, "since": since})
         found = self._not_accepted(context)
         if not found:
             return
@@ -372,8 +360,8 @@ class SimClient:
         raise SimApiError(response.status_code, error, detail, body)
 
 
-def _filters(**given: Any) -> dict[str, str]:
-    """Query parameters from Python keywords: None dropped, `sender` sent as `from`."""
+def _filters(given: Mapping[str, object]) -> dict[str, str]:
+    """Query parameters from the filters: None dropped, `sender` sent as `from`."""
     params: dict[str, str] = {}
     for name, value in given.items():
         if value is None:

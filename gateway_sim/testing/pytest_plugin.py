@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 import pytest
@@ -47,7 +47,9 @@ if TYPE_CHECKING:
     from gateway_sim.server.httpserver import ServerThread
 
 from gateway_sim.testing.client import (
-    Outcome,
+    Filters,
+    MessageFilters,
+    RequestFilters,
     SimAccount,
     SimApiError,
     SimClient,
@@ -115,52 +117,23 @@ class GatewaySim:
         return f"<GatewaySim {where} {self.url}>"
 
     def messages(
-        self,
-        *,
-        to: str | None = None,
-        sender: str | None = None,
-        account: str | None = None,
-        type: int | str | None = None,
-        text: str | None = None,
-        since: datetime | str | None = None,
-        limit: int | None = 100,
+        self, *, limit: int | None = 100, **filters: Unpack[MessageFilters]
     ) -> list[SimMessage]:
         """Accepted messages of every account (or of `account`), newest first."""
-        return self.api.messages(
-            to=to, sender=sender, account=account, type=type, text=text, since=since, limit=limit
-        )
+        return self.api.messages(limit=limit, **filters)
 
     def wait_for_message(
-        self,
-        to: str | None = None,
-        timeout: float = 5.0,
-        *,
-        sender: str | None = None,
-        account: str | None = None,
-        type: int | str | None = None,
-        text: str | None = None,
-        since: datetime | str | None = None,
+        self, to: str | None = None, timeout: float = 5.0, **filters: Unpack[Filters]
     ) -> SimMessage:
         """The newest matching message, waiting up to `timeout` seconds for one."""
         __tracebackhide__ = True
-        return self.api.wait_for_message(
-            to, timeout, sender=sender, account=account, type=type, text=text, since=since
-        )
+        return self.api.wait_for_message(to, timeout, **filters)
 
     def requests(
-        self,
-        *,
-        to: str | None = None,
-        account: str | None = None,
-        outcome: Outcome | None = None,
-        path: str | None = None,
-        since: datetime | str | None = None,
-        limit: int | None = 100,
+        self, *, limit: int | None = 100, **filters: Unpack[RequestFilters]
     ) -> list[SimRequest]:
         """The journal of gateway requests, newest first."""
-        return self.api.requests(
-            to=to, account=account, outcome=outcome, path=path, since=since, limit=limit
-        )
+        return self.api.requests(limit=limit, **filters)
 
     def assert_no_refused_requests(
         self, account: str | None = None, *, since: datetime | str | None = None
@@ -222,56 +195,27 @@ class SimTestAccount:
         return {"authtype": "accesskey", **self.keys}
 
     def messages(
-        self,
-        *,
-        to: str | None = None,
-        sender: str | None = None,
-        type: int | str | None = None,
-        text: str | None = None,
-        since: datetime | str | None = None,
-        limit: int | None = 100,
+        self, *, limit: int | None = 100, **filters: Unpack[MessageFilters]
     ) -> list[SimMessage]:
-        """This account's accepted messages, newest first."""
-        return self.sim.api.messages(
-            to=to,
-            sender=sender,
-            account=self.username,
-            type=type,
-            text=text,
-            since=since,
-            limit=limit,
-        )
+        """This account's accepted messages, newest first (`account` is always this one)."""
+        filters["account"] = self.username
+        return self.sim.api.messages(limit=limit, **filters)
 
     def wait_for_message(
-        self,
-        to: str | None = None,
-        timeout: float = 5.0,
-        *,
-        sender: str | None = None,
-        type: int | str | None = None,
-        text: str | None = None,
-        since: datetime | str | None = None,
+        self, to: str | None = None, timeout: float = 5.0, **filters: Unpack[Filters]
     ) -> SimMessage:
         """This account's newest matching message, waiting up to `timeout` seconds for one;
         a timeout fails with what the account did send and which of its requests were refused."""
         __tracebackhide__ = True
-        return self.sim.api.wait_for_message(
-            to, timeout, sender=sender, account=self.username, type=type, text=text, since=since
-        )
+        filters["account"] = self.username
+        return self.sim.api.wait_for_message(to, timeout, **filters)
 
     def requests(
-        self,
-        *,
-        to: str | None = None,
-        outcome: Outcome | None = None,
-        path: str | None = None,
-        since: datetime | str | None = None,
-        limit: int | None = 100,
+        self, *, limit: int | None = 100, **filters: Unpack[RequestFilters]
     ) -> list[SimRequest]:
         """The journal entries of requests made with this account's username, newest first."""
-        return self.sim.api.requests(
-            to=to, account=self.username, outcome=outcome, path=path, since=since, limit=limit
-        )
+        filters["account"] = self.username
+        return self.sim.api.requests(limit=limit, **filters)
 
     def assert_no_refused_requests(self, *, since: datetime | str | None = None) -> None:
         """Fail, listing path, answer and reason of each, if a request made with this account's
