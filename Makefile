@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-newest lint bench bench-peers bench-tools soak browser clean
+.PHONY: run test test-quick test-newest lint bench bench-peers bench-tools soak browser clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The quick tier for the edit loop: every test that stays in process (no real server, process,
+# browser or pytest run: tests/conftest.py marks those `slow`), in under a minute.
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The suite on the newest versions that pyproject's ranges allow: a fresh venv, upgraded eagerly
 # (a developer's .venv keeps what it first installed). .ci/run runs it after `make test`.

@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -158,3 +159,46 @@ def start_serve(
         _, errors = process.communicate(timeout=10)
         raise AssertionError(f"unexpected first line {first!r}: {errors}")
     return process, found.group(1)
+
+
+# -- tiers -------------------------------------------------------------------------------------
+# `slow` marks every test that goes beyond the app in process: a real server (a thread on a
+# socket, a `gateway-sim` process), a browser, pytest runs of its own, a callbacks receiver, the
+# Docker replay, the benchmark's servers. It is decided here, by rule, so a new test of that kind
+# cannot land in the quick tier (`make test-quick`) unmarked.
+REAL_FIXTURES = frozenset({"live_server", "pytester", "receiver", "bench"})
+"""Fixtures that start something real (a server thread, a pytest run, an HTTP receiver, the
+benchmark's servers)."""
+REAL_STARTERS = frozenset({"start_server", "start_serve", "served", "ServerThread", "Popen"})
+"""Names that start a real server or process when a test module uses them."""
+REAL_MODULES = ("subprocess", "playwright", "socket", "tests.serving")
+"""Modules whose use makes a test module real: processes, browsers, sockets."""
+
+
+def _starts_something_real(module: Any, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether `module` uses a real starter, or a helper of another test module that does."""
+    for name, value in vars(module).items():
+        if name in REAL_STARTERS:
+            return True
+        origin = value.__name__ if isinstance(value, type(os)) else getattr(value, "__module__", "")
+        if not isinstance(origin, str) or origin in seen or origin == module.__name__:
+            continue
+        if origin.startswith(REAL_MODULES):
+            return True
+        helper = sys.modules.get(origin) if origin.startswith("tests.test_") else None
+        if helper is not None and _starts_something_real(helper, seen | {module.__name__}):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    real_modules: dict[str, bool] = {}
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is None:
+            continue
+        if module.__name__ not in real_modules:
+            real_modules[module.__name__] = _starts_something_real(module)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if real_modules[module.__name__] or fixtures & REAL_FIXTURES:
+            item.add_marker(pytest.mark.slow)
