@@ -86,6 +86,13 @@ def only_message(app: GatewayApp) -> Message:
     return messages[0]
 
 
+def stored(app: GatewayApp, message_id: str) -> Message:
+    """The message `message_id` as the store keeps it; failing the test if it is not kept."""
+    message = app.store.get(message_id)
+    assert message is not None, f"no message {message_id}"
+    return message
+
+
 def credit(app: GatewayApp, username: str = "demo") -> Decimal:
     account = app.gateway.accounts.get(username)
     assert account is not None

@@ -147,7 +147,10 @@ def test_the_report_judges_the_targets_for_both_simulator_sides(
     phases = {side: [_phases(report, wrk, side, *rate)] for side, rate in rates.items()}
     phases["wiremock"] = [
         report.Phases(
-            "wiremock", *(wrk.WrkResult(r, 1, 0, 0, "", 3.0, 50.0) for r in (8e3, 21e3)), 0
+            "wiremock",
+            wrk.WrkResult(8e3, 1, 0, 0, "", 3.0, 50.0),
+            wrk.WrkResult(21e3, 1, 0, 0, "", 3.0, 50.0),
+            0,
         )
     ]
     memory = {

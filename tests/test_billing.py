@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway_sim.domain.billing import encoding_of, segment
-from tests.conftest import SEND, ClientFor
+from tests.conftest import SEND, ClientFor, app_of, credit, stored
 
 LOGIN = {"username": "demo", "password": "demo", "to": "07700900123"}
 PRICED = """
@@ -99,14 +99,14 @@ def test_prices_over_http(
 ) -> None:
     client = client_for(PRICED)
     assert send(client, **fields) == b"ID:10011000000000000001"
-    message = client.app.store.get("10011000000000000001")
-    assert (message.cost, message.parts, message.truncated) == (cost, parts, truncated)
-    assert client.app.gateway.accounts.get("demo").credit == 1000 - cost
+    message = stored(app_of(client), "10011000000000000001")
+    assert (message.cost, message.parts, message.truncated) == (Decimal(cost), parts, truncated)
+    assert credit(app_of(client)) == 1000 - cost
 
 
 def test_truncated_text_is_what_is_stored(client: TestClient) -> None:
     send(client, text="b" * 200)
-    message = client.app.store.get("10011000000000000001")  # type: ignore[attr-defined]
+    message = stored(app_of(client), "10011000000000000001")
     assert message.text == "b" * 160
 
 
@@ -117,7 +117,7 @@ def test_cost_is_per_routable_recipient(client_for: ClientFor) -> None:
         data={**LOGIN, "to": "07700900121,07700900122,1", "text": "a" * 200, "maxconcat": "2"},
     )
     assert answer.content.count(b"ID:") == 2
-    assert client.app.gateway.accounts.get("demo").credit == 1000 - 2 * 2
+    assert credit(app_of(client)) == 1000 - 2 * 2
 
 
 def test_fractional_prices_are_exact(client_for: ClientFor) -> None:
@@ -131,4 +131,4 @@ def test_fractional_prices_are_exact(client_for: ClientFor) -> None:
     ):
         assert send(client, text="x") == expected
     assert send(client, text="x") == b"ERR:INSUFFICIENT_CREDIT"
-    assert client.app.gateway.accounts.get("demo").credit == Decimal(0)
+    assert credit(app_of(client)) == Decimal(0)

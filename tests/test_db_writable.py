@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def _as_nobody(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
+def folder(tmp_path: Path) -> Iterator[Path]:
     """A folder the unprivileged user may enter (the test's tmp_path may not be)."""
     path = Path(f"/tmp/gateway-sim-ro-{os.getpid()}-{tmp_path.name}")
     path.mkdir(mode=0o755)

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -14,7 +15,7 @@ from gateway_sim.server.demo import png
 SCRIPT = Path(sys.executable).parent / "gateway-sim"
 
 
-def demo_run(seed: str) -> tuple[str, list[dict[str, object]], list[dict[str, object]]]:
+def demo_run(seed: str) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
     server = subprocess.Popen(
         [str(SCRIPT), "serve", "--port", "0"],
         stdout=subprocess.PIPE,

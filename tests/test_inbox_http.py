@@ -155,7 +155,7 @@ def test_the_event_stream_tells_messages_statuses_refusals_and_resets(
         http.post(SEND, data={"username": "demo", "password": "wrong", "text": "x"})
         refused = next_event(events, "request")
         assert refused["outcome"] == "refused"
-        assert refused["fields"]["password"] == "***"  # type: ignore[index]
+        assert refused["fields"]["password"] == "***"
         assert refused["reason"]
         http.post("/_sim/clock/advance", json={"seconds": 5})
         status = next_event(events, "status")

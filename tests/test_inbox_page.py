@@ -111,7 +111,12 @@ def wav(seconds: float, rate: int = 8000) -> bytes:
 def test_audio_gets_a_player_svg_and_html_are_downloads(inbox: tuple[Any, LiveServer]) -> None:
     page, server = inbox
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismissed(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismissed)
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     html = b"<script>alert(2)</script>"
     send_mms(
@@ -138,7 +143,12 @@ def test_audio_gets_a_player_svg_and_html_are_downloads(inbox: tuple[Any, LiveSe
 def test_markup_in_a_message_shows_literally(inbox: tuple[Any, LiveServer]) -> None:
     page, server = inbox
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismissed(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismissed)
     markup = "<img src=x onerror=alert(1)>"
     assert send_sms(server.url, to="07700900123", text=markup).startswith("ID:")
     shown = page.wait_for_selector("p.text", timeout=WAIT_MS)

@@ -115,9 +115,10 @@ def test_no_module_passes_400_lines() -> None:
 def _strongly_connected(edges: dict[str, set[str]]) -> list[set[str]]:
     """Groups of modules that each reach all the others (a graph of some 80 modules: each
     module's reach is found by a plain walk)."""
-    reach = {}
+    reach: dict[str, set[str]] = {}
     for start in edges:
-        seen, todo = set(), [start]
+        seen: set[str] = set()
+        todo = [start]
         while todo:
             for used in edges[todo.pop()] - seen:
                 seen.add(used)

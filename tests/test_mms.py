@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import httpx
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
@@ -109,7 +110,7 @@ def small_mms() -> bytes:
 
 def post_multipart(
     client: TestClient, body: bytes, *, url: str = MMS, content_type: str = MULTIPART
-) -> httpx.Response:
+) -> httpx2.Response:
     answer = client.post(url, content=body, headers={"content-type": content_type})
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "text/plain; charset=utf-8"

@@ -10,7 +10,7 @@ from gateway_sim.domain import numbers
 from gateway_sim.domain.numbers import NumberPlan, normalise, split_recipients
 from gateway_sim.domain.scenario import Numbers
 from gateway_sim.server.app import GatewayApp
-from tests.conftest import SEND, ClientFor
+from tests.conftest import SEND, ClientFor, app_of, stored
 
 LOGIN = {"username": "demo", "password": "demo"}
 
@@ -150,7 +150,7 @@ def test_account_default_country(client_for: ClientFor) -> None:
         SEND, data={"username": "de", "password": "de", "to": "07700900123", "text": "x"}
     )
     assert de.content == b"ID:10011000000000000002"
-    assert client.app.store.get("10011000000000000002").recipients == ("497700900123",)
+    assert stored(app_of(client), "10011000000000000002").recipients == ("497700900123",)
 
 
 def test_strict_scenario_over_http(client_for: ClientFor) -> None:

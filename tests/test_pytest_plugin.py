@@ -36,8 +36,8 @@ pytest_plugins = ["pytester"]
 # httpcore lazily and keeps its exception classes, so a second httpcore would escape httpx's
 # error mapping. Not the plugin itself: the runs import it with -p (or by its entry point),
 # which must come first for pytest to rewrite its asserts.
-assert httpcore.ConnectError
-assert embed.Server
+assert httpcore.ConnectError is not None
+assert embed.Server is not None
 
 # Once the `pytest11` entry point is installed pytest loads the plugin by itself; naming the
 # module with -p as well would register it twice.
@@ -429,7 +429,7 @@ def test_the_client_pages_errors_accounts_and_parts(
     assert "ISO 8601" in bad.value.detail
 
     created = client.put_account("zed", "pw", 3, default_country="de")
-    assert (created.credit, created.default_country) == (3, "DE")
+    assert (created.credit, created.default_country) == (Decimal(3), "DE")
     changed = client.put_account("zed", credit="2.5")
     assert changed == client.account("ZED")
     assert (changed.credit, changed.balance, changed.default_country) == (Decimal("2.5"), 2, "DE")

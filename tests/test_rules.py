@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
@@ -24,7 +25,7 @@ def scenario(rules: str, extra: str = "") -> str:
 
 def send(
     client: TestClient | httpx.Client, to: str = "07700900123", **fields: str
-) -> httpx.Response:
+) -> httpx.Response | httpx2.Response:
     return client.post(SEND, data={**LOGIN, "to": to, "text": "hi", **fields})
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import httpx2
 from starlette.testclient import TestClient
 
 from gateway_sim.domain.clock import ManualClock
@@ -118,7 +119,7 @@ def test_on_api_json_the_failed_commit_is_internal_error_12_and_no_report_follow
     app = create_app(scenario, clock=ManualClock(START), store=Store(str(db)))
     auth = {"authtype": "accesskey", "accesskey": "demo-access", "secretkey": "demo-secret"}
 
-    def send(text: str) -> httpx.Response:
+    def send(text: str) -> httpx2.Response:
         body = {
             "auth": auth,
             "message": {"to": "07700900123", "delrpt": True, "content": {"text": text}},
