@@ -1,4 +1,4 @@
-"""What any gateway answer may look like (PROTOCOL.md sections 1, 3.1 and 5), for the tests that
+"""What any gateway answer may look like (README "What is simulated": parameters, text encoding, answers, balance, sub-accounts), for the tests that
 throw arbitrary input at the simulator: an answer from the protocol or a 4xx, never a 500."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ PROTOCOL_ANSWER = re.compile(
 
 
 def assert_protocol_answer(status: int, body: bytes) -> None:
-    """HTTP 200 with a body PROTOCOL.md allows, or a client error (404, 405, 413, ...)."""
+    """HTTP 200 with a body the gateway may give, or a client error (404, 405, 413, ...)."""
     assert status < 500, (status, body[:200])
     if status == 200:
         assert PROTOCOL_ANSWER.match(body), body[:200]

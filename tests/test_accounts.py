@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 5: balance and sub-accounts."""
+"""README "What is simulated": balance, sub-accounts: balance and sub-accounts."""
 
 from __future__ import annotations
 

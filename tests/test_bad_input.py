@@ -1,5 +1,5 @@
 """The bad-input matrix over real HTTP: every endpoint, each kind of abuse, against one real
-`gateway-sim serve` process. Each answer is one of PROTOCOL.md's or a 4xx (a JSON one under
+`gateway-sim serve` process. Each answer is one the gateway gives or a 4xx (a JSON one under
 `/_sim`), never a 500; and after every case the server still answers a plain send.
 """
 

@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 3 type rules: SMS parts (GSM-7 / UCS-2), truncation and prices."""
+"""README "What is simulated": parts, prices type rules: SMS parts (GSM-7 / UCS-2), truncation and prices."""
 
 from __future__ import annotations
 

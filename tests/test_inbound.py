@@ -1,5 +1,5 @@
 """Messages from handsets: injected through /_sim/inbound, kept, forwarded, fetched with
-retrievemms.aspx (PROTOCOL.md sections 5, 6.1, 6.3), against a real HTTP receiver."""
+retrievemms.aspx (README "What is simulated": balance, sub-accounts, received SMS, received MMS), against a real HTTP receiver."""
 
 from __future__ import annotations
 

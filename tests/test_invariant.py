@@ -66,7 +66,11 @@ HTTPS_SEND = "/api/https/sendmsg.aspx"
 JSON_SEND = "/api/json/sendmsg.aspx"
 SECURE = ("X-Forwarded-Proto", "https")  # served with --trust-proxy: past the HTTPS gate
 AUTH = {"authtype": "accesskey", "accesskey": "demo-access", "secretkey": "demo-secret"}
-PER_PART = {1, 2, 6}  # types priced per SMS part (PROTOCOL.md 3; billing.PriceList)
+PER_PART = {
+    1,
+    2,
+    6,
+}  # types priced per SMS part (README "What is simulated": parts, prices; billing.PriceList)
 PRICE_NAMES = {
     1: "sms_part",
     2: "unicode_part",
@@ -815,10 +819,10 @@ def test_with_a_db_file_every_id_answered_outlives_a_kill(sim: Sim) -> None:
     ids=["crlf", "lf", "cr", "inside"],
 )
 def test_a_recipient_cannot_write_a_line_of_the_answer(sim: Sim, to: str) -> None:
-    """A multi-line answer echoes an unroutable entry as it was sent (PROTOCOL.md 8.5); a line
+    """A multi-line answer echoes an unroutable entry as it was sent (README "What is simulated": numbers); a line
     break in it must not give the client a line of its own. Here every recipient is refused and
     nothing is charged, yet the answer starts `ID:10011000000000000042`, an id never issued: a
-    client that tests that the body starts with `ID` (PROTOCOL.md 9), or reads a bare result line
+    client that tests that the body starts with `ID` (README "What is simulated": answers), or reads a bare result line
     (the PHP SDK), takes it for an accepted message."""
     body = LOGIN + b"text=hi&to=" + quote_from_bytes(to.encode(), safe="").encode()
     send = _form(body)

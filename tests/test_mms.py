@@ -1,4 +1,4 @@
-"""MMS submissions (PROTOCOL.md section 4): hand-built multipart/form-data bodies in the shape of
+"""MMS submissions (README "What is simulated": MMS): hand-built multipart/form-data bodies in the shape of
 the vendor's own example (file parts without `name=`), content kept byte for byte, the MMS rules,
 malformed bodies and the body-size limit, in process and over a real socket.
 """

@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 8: recipients are normalised, judged, de-duplicated, and listed."""
+"""README "What is simulated": recipients, numbers: recipients are normalised, judged, de-duplicated, and listed."""
 
 from __future__ import annotations
 

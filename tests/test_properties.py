@@ -1,6 +1,6 @@
 """Property-based tests (Hypothesis) of the parsers: numbers, hex, GSM-7/UCS-2 part counting,
 urlencoded and multipart bodies. Each property states an invariant the protocol needs; the HTTP
-properties say that whatever arrives, the answer is one of PROTOCOL.md's or a 4xx, never a 500:
+properties say that whatever arrives, the answer is one the gateway gives or a 4xx, never a 500:
 at every gateway endpoint and `/api/json`, forms, multipart and JSON of any shape (wrong JSON
 types, lone surrogates, charsets that are no text encoding), and what was taken in is kept.
 

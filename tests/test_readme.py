@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 import shlex
@@ -89,25 +90,73 @@ def test_named_scenarios_exist(name: str) -> None:
     load_scenario(Path(__file__).parent.parent / "scenarios" / name)
 
 
-def test_every_protocol_policy_is_in_the_what_is_simulated_table() -> None:
-    protocol = Path(__file__).parent.parent.parent / "shared" / "PROTOCOL.md"
-    if not protocol.exists():
-        pytest.skip("shared/PROTOCOL.md is not beside the checkout")
-    table = README.split("## What is simulated", 1)[1].split("\n## ", 1)[0]
-    policies = len(re.findall(r"\*\*Policy", protocol.read_text(encoding="utf-8")))
-    assert policies > 0
-    for setting in (
-        "line_ending",
-        "trailing_newline",
-        "id_start",
-        "mms_max_bytes",
-        "max_body_bytes",
-        "subaccount_credit",
-        "default_country",
-        "numbers.validation: strict",
-        "numbers.unroutable",
-    ):
-        assert setting in table, setting
+COVERED_BY = {
+    "parameters": ["test_wire.py::test_query_and_body_are_merged", "test_wire.py::test_a_name_sent_twice_is_joined_with_a_comma"],
+    "text encoding": ["test_wire.py::test_percent_encoded_windows_1252_falls_back", "test_no_500.py::test_a_charset_that_is_no_text_encoding_is_an_unknown_one"],
+    "content types": ["test_no_500.py::test_inbound_refuses_a_part_whose_content_type_is_no_media_type", "test_no_500.py::test_a_clients_mms_part_of_no_media_type_is_kept_as_octets"],
+    "answers": ["test_wire.py::test_multi_line_answer_joined_by_crlf", "test_wire.py::test_lf_and_trailing_newline_settings"],
+    "transport errors": ["test_wire.py::test_unknown_path_is_404", "test_wire.py::test_other_methods_get_405", "test_wire.py::test_body_over_max_body_bytes_is_413"],
+    "storage failures": ["test_write_errors.py::test_a_send_whose_commit_fails_alone_is_refused_and_refunded"],
+    "message ids": ["test_send_checks.py::test_one_id_per_submission_shared_by_recipients", "test_send_checks.py::test_ids_are_zero_padded_to_twenty_digits"],
+    "order of checks": ["test_send_checks.py::test_order_of_checks", "test_send_checks.py::test_error_table"],
+    "malformed multipart": ["test_mms.py::test_multipart_without_closing_delimiter_is_invalid"],
+    "`maxconcat`": ["test_billing.py::test_truncation_to_maxconcat", "test_send_checks.py::test_maxconcat_is_ignored_for_binary_wap_and_mms"],
+    "parts": ["test_billing.py::test_parts", "test_billing.py::test_an_emoji_never_straddles_a_part"],
+    "prices": ["test_billing.py::test_prices_over_http", "test_billing.py::test_fractional_prices_are_exact"],
+    "WAP push": ["test_send_checks.py::test_error_table"],
+    "unicode (type 2)": ["test_send_checks.py::test_unicode_hex_is_decoded_either_case", "test_properties.py::test_unicode_hex_round_trips_any_text"],
+    "recipients": ["test_send_checks.py::test_one_hundred_numbers_are_allowed_and_counted_before_deduplication"],
+    "numbers": ["test_numbers.py::test_normalise", "test_numbers.py::test_unroutable_globs", "test_invariant.py::test_a_recipient_cannot_write_a_line_of_the_answer"],
+    "credit": ["test_send_checks.py::test_insufficient_credit_charges_nothing_and_uses_no_id", "test_concurrency.py::test_fifty_concurrent_sends_against_credit_for_twenty"],
+    "balance": ["test_accounts.py::test_balance_is_whole_credits_rounded_down"],
+    "MMS": ["test_mms.py::test_mms_to_two_recipients", "test_mms.py::test_numeric_sender_is_allowed"],
+    "sender": ["test_send_checks.py::test_blank_sender_uses_account_default_and_given_sender_is_kept"],
+    "sub-accounts": ["test_accounts.py::test_create_subaccount", "test_accounts.py::test_subaccount_errors"],
+    "callbacks": ["test_callbacks.py::test_a_failing_receiver_is_retried_on_the_account_schedule", "test_callbacks.py::test_callbacks_ignore_proxy_settings_in_the_environment"],
+    "received SMS": ["test_inbound.py::test_inbound_sms_is_kept_and_forwarded_as_form_fields", "test_inbound.py::test_inbound_json_format"],
+    "delivery reports": ["test_callbacks.py::test_reports_follow_the_default_timeline_with_exact_fields", "test_callbacks.py::test_rules_choose_the_final_status_or_no_report"],
+    "received MMS": ["test_inbound.py::test_inbound_mms_is_forwarded_and_its_parts_fetched_with_retrievemms"],
+    "HTTPS only": ["test_api_https.py::test_plain_http_is_not_secure_before_anything_else", "test_api_https.py::test_a_trusted_proxy_forwards_https_and_only_https"],
+    "access keys": ["test_api_https.py::test_key_errors_in_order", "test_api_https.py::test_awkward_keys_round_trip_urlencoded_by_post_and_get"],
+    "daily allowance": ["test_api_https.py::test_daily_allowance_counts_recipients_per_utc_day_on_every_send_path"],
+    "JSON requests": ["test_api_json.py::test_the_vendors_shape_is_sent", "test_no_500.py::test_a_json_field_of_the_wrong_kind_is_invalid_request"],
+    "JSON answers": ["test_api_json.py::test_per_recipient_ids_and_invalid_numbers", "test_api_json.py::test_fractional_credits_keep_their_decimals"],
+    "JSON error numbers": ["test_api_json.py::test_every_error_code_has_a_json_number"],
+}  # fmt: skip
+"""Each row of the README's "What is simulated" table (by its topic) and tests that hold it."""
+
+
+def what_is_simulated_topics(readme: str) -> list[str]:
+    table = readme.split("## What is simulated", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    return [row.split("|")[1].strip() for row in rows[1:]]  # the header row left out
+
+
+def test_every_row_of_what_is_simulated_is_tested() -> None:
+    topics = what_is_simulated_topics(README)
+    assert len(topics) == len(set(topics)), "a topic stands twice in the table"
+    assert sorted(topics) == sorted(COVERED_BY), (
+        f"rows without tests: {sorted(set(topics) - set(COVERED_BY))}; "
+        f"tests for rows the table lacks: {sorted(set(COVERED_BY) - set(topics))}"
+    )
+    tests = Path(__file__).parent
+    for topic, node_ids in COVERED_BY.items():
+        assert node_ids, f"{topic}: no test named"
+        for node_id in node_ids:
+            file, name = node_id.split("::")
+            defined = {
+                node.name
+                for node in ast.walk(ast.parse((tests / file).read_text()))
+                if isinstance(node, ast.FunctionDef)
+            }
+            assert name in defined, f"{topic}: {node_id} does not exist"
+
+
+def test_a_row_without_a_test_fails_the_check() -> None:
+    table_end = README.index("\n## ", README.index("## What is simulated"))
+    with_a_new_row = README[:table_end] + "\n| teleportation | - | - |" + README[table_end:]
+    assert "teleportation" in what_is_simulated_topics(with_a_new_row)
+    assert sorted(what_is_simulated_topics(with_a_new_row)) != sorted(COVERED_BY)
 
 
 def test_the_pytest_plugin_example_passes(pytester: pytest.Pytester) -> None:

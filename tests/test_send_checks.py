@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 3: every row of the error table, in the documented order of checks."""
+"""README "What is simulated": parts, prices: every row of the error table, in the documented order of checks."""
 
 from __future__ import annotations
 

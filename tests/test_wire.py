@@ -1,4 +1,4 @@
-"""Reading requests off the wire (PROTOCOL.md sections 1 and 9): GET and POST, merged fields,
+"""Reading requests off the wire (README "What is simulated": parameters, text encoding, answers): GET and POST, merged fields,
 case-insensitive names and paths, repeated names, charsets, the exact answer bytes, and the
 transport-level statuses (404, 405, 413).
 """

@@ -175,7 +175,11 @@ def _record_schemas() -> dict[str, Schema]:
         "StatusChange": _obj(
             {
                 "to": _string("The recipient."),
-                "status": _integer(0, 12, description="PROTOCOL.md 6.2: 2 queued ... 4 delivered."),
+                "status": _integer(
+                    0,
+                    12,
+                    description="2 queued, 3 sent, 4 delivered, ... (README: delivery reports).",
+                ),
                 "at": _string(format="date-time"),
             }
         ),

@@ -1,4 +1,5 @@
-"""What a message costs: SMS parts (GSM-7 / UCS-2, PROTOCOL.md section 3), truncation, prices."""
+"""What a message costs: SMS parts (GSM-7 / UCS-2, README "What is simulated": parts, prices),
+truncation, prices."""
 
 from __future__ import annotations
 

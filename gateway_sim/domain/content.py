@@ -1,6 +1,6 @@
-"""The message types (PROTOCOL.md section 3): each type's fields, checked in the documented order
-(missing before malformed, then sizes and `maxconcat`), turned into what will be sent.
-"""
+"""The message types (README "What is simulated": parts, prices): each type's fields, checked in
+the documented order (missing before malformed, then sizes and `maxconcat`), turned into what
+will be sent."""
 
 from __future__ import annotations
 

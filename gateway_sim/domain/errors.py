@@ -134,7 +134,7 @@ GATEWAY_ERROR: ErrorCode = "GATEWAY_ERROR"
 
 
 JSON_ERROR_NUMBERS: dict[str, int] = {
-    # documented by the vendor (PROTOCOL.md section 7)
+    # documented by the vendor (README "What is simulated": HTTPS only, access keys, JSON)
     INVALID_NUMBER: 2,
     LoginInvalid.code: 11,
     GatewayError.code: 12,

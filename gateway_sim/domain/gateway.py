@@ -1,4 +1,5 @@
-"""The domain core: a submission in, an outcome out, in the order of checks of PROTOCOL.md.
+"""The domain core: a submission in, an outcome out, in the order of checks (README "What is
+simulated": order of checks).
 
 No HTTP here and no I/O: the edge (`wire/`) turns requests into field mappings and renders
 what comes back; this module decides.

@@ -1,4 +1,5 @@
-"""Recipient numbers (PROTOCOL.md section 8): split, normalise, validate and de-duplicate.
+"""Recipient numbers (README "What is simulated": recipients, numbers): split, normalise, validate
+and de-duplicate.
 
 Parsing goes through Google's libphonenumber data (the `phonenumbers` package) and is cached, so
 a number that a test suite sends a thousand times is parsed once.

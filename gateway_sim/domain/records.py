@@ -17,7 +17,7 @@ from typing import Any, Literal
 from gateway_sim.domain.limits import DEFAULT_LIMITS
 
 KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voice"}
-"""Message types (PROTOCOL.md section 3) and the kind names the control API and rules use."""
+"""Message types (README, "What is simulated") and the kind names the control API and rules use."""
 KIND_TYPES = {kind: number for number, kind in KINDS.items()}
 
 Outcome = Literal["accepted", "partial", "refused", "answered", "http_error"]
@@ -270,7 +270,7 @@ class Exchange:
 
 @dataclass(slots=True)
 class StatusChange:
-    """One step of a recipient's delivery status (PROTOCOL.md section 6.2 codes)."""
+    """One step of a recipient's delivery status (README, "What is simulated": delivery reports)."""
 
     message_id: str
     recipient: str

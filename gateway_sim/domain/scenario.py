@@ -63,7 +63,7 @@ class _Model(BaseModel):
 
 
 class Settings(_Model):
-    """Simulator-wide behaviour (PROTOCOL.md policies)."""
+    """Simulator-wide behaviour (the README's "What is simulated" policies)."""
 
     id_start: int = Field(default=10011000000000000001, ge=0, le=MAX_ID)
     line_ending: Literal["crlf", "lf"] = "crlf"
@@ -186,7 +186,7 @@ class Account(_Model):
 
 
 class Numbers(_Model):
-    """How recipients are judged (PROTOCOL.md section 8)."""
+    """How recipients are judged (README "What is simulated": recipients, numbers)."""
 
     validation: Literal["possible", "strict"] = "possible"
     unroutable: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)

@@ -1,10 +1,9 @@
 """Text at the edge. Turning field bytes into text: UTF-8, with a Windows-1252 fallback, unless a
-charset says otherwise (PROTOCOL.md section 1); reading the charset out of a Content-Type,
-including the Java SDK's `charset:utf-8`. Making every text that comes in storable (`storable`:
-no lone surrogate survives, the policy "type 2" has for its hex). And the header values built
-from what clients sent: a content type only once it parses as a media type, a file name only as
-RFC 6266 writes it.
-"""
+charset says otherwise (README "What is simulated": parameters, text encoding); reading the
+charset out of a Content-Type, including the Java SDK's `charset:utf-8`. Making every text that
+comes in storable (`storable`: no lone surrogate survives, the policy "type 2" has for its hex).
+And the header values built from what clients sent: a content type only once it parses as a
+media type, a file name only as RFC 6266 writes it."""
 
 from __future__ import annotations
 

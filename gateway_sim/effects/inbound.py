@@ -1,10 +1,9 @@
-"""Messages from handsets to an account (PROTOCOL.md sections 6.1 and 6.3): injected through the
-control API, kept like any message (direction `inbound`), and forwarded to the account's
-`inbound_url` (SMS; form fields or the newer JSON shape) or `mms_url` (MMS, whose parts the
-customer then fetches with `retrievemms.aspx`). What is refused: an unknown account, a `reply_to`
-of another account, an SMS without text, a `sent` time outside 1970-9999 (UTC), and a part whose
-content type is no media type.
-"""
+"""Messages from handsets to an account (README "What is simulated": received SMS, received MMS):
+injected through the control API, kept like any message (direction `inbound`), and forwarded to
+the account's `inbound_url` (SMS; form fields or the newer JSON shape) or `mms_url` (MMS, whose
+parts the customer then fetches with `retrievemms.aspx`). What is refused: an unknown account, a
+`reply_to` of another account, an SMS without text, a `sent` time outside 1970-9999 (UTC), and a
+part whose content type is no media type."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Delivery reports (PROTOCOL.md section 6.2): for a message sent with `delrpt=1` (or any message
-of an account with `report_all`), each recipient's status goes 2 (queued) -> 3 (sent) -> 4
-(delivered), a step every `settings.report_step_seconds`, unless a rule's `delivery` says
-otherwise. Each step is kept in the message's status history and, when the account has a
-`status_url`, posted there as `msgid`, `status`, `toaddr`.
+"""Delivery reports (README "What is simulated": delivery reports): for a message sent with
+`delrpt=1` (or any message of an account with `report_all`), each recipient's status goes 2
+(queued) -> 3 (sent) -> 4 (delivered), a step every `settings.report_step_seconds`, unless a
+rule's `delivery` says otherwise. Each step is kept in the message's status history and, when
+the account has a `status_url`, posted there as `msgid`, `status`, `toaddr`.
 
 A rule's `delivery` may also ask for the pathologies of a real gateway; the status history keeps
 the reports in the order they were posted:

@@ -1,6 +1,6 @@
 """The gateway's plain-text answers: single-line or `<number>,<result>` multi-line, with the
-scenario's line ending and trailing-newline settings (PROTOCOL.md sections 1 and 3.1).
-"""
+scenario's line ending and trailing-newline settings (README "What is simulated": parameters,
+text encoding, answers)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The `/api/json` paths (PROTOCOL.md section 7): a JSON request in, a JSON answer out, logged in
-by an access key pair, over HTTPS only.
+"""The `/api/json` paths (README "What is simulated": HTTPS only, access keys, JSON): a JSON
+request in, a JSON answer out, logged in by an access key pair, over HTTPS only.
 
 The JSON body is flattened into the legacy fields (`accesskey`, `secretkey`, `to`, `from`,
 `type`, `text`, `maxconcat`, ...) before rules and the domain see it, so a JSON send is checked,

@@ -1,5 +1,6 @@
-"""The `/api/https` paths (PROTOCOL.md section 7): the legacy form fields and plain-text answers,
-logged in by an `accesskey`/`secretkey` pair instead of username and password, over HTTPS only.
+"""The `/api/https` paths (README "What is simulated": HTTPS only, access keys, JSON): the legacy
+form fields and plain-text answers, logged in by an `accesskey`/`secretkey` pair instead of
+username and password, over HTTPS only.
 
 They go through the legacy machinery (`LegacyEndpoints`: reading, rules, answers, journal); this
 module only refuses plain HTTP and hands the domain the account the keys log in to.
