@@ -103,6 +103,25 @@ def test_the_domain_imports_no_web_stack_storage_or_event_loop() -> None:
     assert found == KNOWN_DOMAIN_IMPORTS, found
 
 
+def test_above_the_store_only_its_interface_is_used() -> None:
+    """The layers above the store reach it through `store.repository` (and `open_store`), so
+    another engine can stand behind it with nothing above knowing."""
+    found = []
+    for name, path in modules().items():
+        if layer(name) in (None, "store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "gateway_sim.store"
+            ):
+                names = {alias.name for alias in node.names}
+                if node.module == "gateway_sim.store.store" and names == {"open_store"}:
+                    continue
+                if node.module != "gateway_sim.store.repository":
+                    found.append((name, node.module, sorted(names)))
+    assert found == [], found
+
+
 def test_no_module_passes_400_lines() -> None:
     long = sorted(
         (name, lines)

@@ -36,7 +36,7 @@ from gateway_sim.domain.numbers import is_digits
 from gateway_sim.domain.records import MASK, Message
 from gateway_sim.effects.inbound import InboundError
 from gateway_sim.inbox.routes import event_stream, part_response
-from gateway_sim.store.queries import AttemptQuery
+from gateway_sim.store.repository import AttemptQuery
 from gateway_sim.wire.asgi import Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from gateway_sim.domain.numbers import is_digits, normalise
 from gateway_sim.domain.records import KIND_TYPES, KINDS, OUTCOMES, Message
-from gateway_sim.store.queries import ExchangeQuery, MessageQuery
+from gateway_sim.store.repository import ExchangeQuery, MessageQuery
 
 MAX_LIMIT = 1000
 MAX_SEQ = 2**63 - 1

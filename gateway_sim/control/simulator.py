@@ -18,7 +18,7 @@ from gateway_sim.effects.reports import DeliveryReports
 from gateway_sim.effects.scheduler import Scheduler
 from gateway_sim.inbox.feed import Feed
 from gateway_sim.observe.events import MessageEvents
-from gateway_sim.store.store import Store
+from gateway_sim.store.repository import Repository
 from gateway_sim.wire.json_api import JsonEndpoints
 from gateway_sim.wire.keyed import KeyedEndpoints
 from gateway_sim.wire.legacy import LegacyEndpoints
@@ -30,7 +30,7 @@ class Simulator:
     def __init__(
         self,
         gateway: Gateway,
-        store: Store,
+        store: Repository,
         rng: random.Random,
         *,
         limits: Limits,

@@ -18,7 +18,7 @@ from gateway_sim.domain.accounts import Account
 from gateway_sim.domain.clock import Clock
 from gateway_sim.domain.records import Attempt
 from gateway_sim.effects.scheduler import Scheduler
-from gateway_sim.store.store import Store
+from gateway_sim.store.repository import Repository
 
 if TYPE_CHECKING:
     import httpx
@@ -68,7 +68,7 @@ class CallbackQueue:
         *,
         scheduler: Scheduler,
         clock: Clock,
-        store: Store,
+        store: Repository,
         account_of: Callable[[str], Account | None],
         concurrency: int,
         timeout: float,

@@ -20,7 +20,7 @@ from gateway_sim.domain.records import ContentPart, Message
 from gateway_sim.domain.text import checked_media_type
 from gateway_sim.effects.callbacks import CallbackQueue
 from gateway_sim.effects.scheduler import Scheduler
-from gateway_sim.store.store import Store
+from gateway_sim.store.repository import Repository
 
 EARLIEST_SENT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_SENT = datetime(9999, 12, 31, tzinfo=UTC)
@@ -60,7 +60,7 @@ class Inbound:
         *,
         clock: Clock,
         ids: Callable[[], IdCounter],
-        store: Store,
+        store: Repository,
         callbacks: CallbackQueue,
         account_of: Callable[[str], Account | None],
         international: Callable[[str, Account], str],

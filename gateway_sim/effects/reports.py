@@ -32,7 +32,7 @@ from gateway_sim.domain.clock import Clock
 from gateway_sim.domain.records import DeliveryPlan, Message, StatusChange
 from gateway_sim.effects.callbacks import CallbackQueue
 from gateway_sim.effects.scheduler import Scheduler
-from gateway_sim.store.store import Store
+from gateway_sim.store.repository import Repository
 
 Report = Callable[[], Awaitable[None]]
 log = logging.getLogger("gateway_sim")
@@ -50,7 +50,7 @@ class DeliveryReports:
         *,
         scheduler: Scheduler,
         clock: Clock,
-        store: Store,
+        store: Repository,
         callbacks: CallbackQueue,
         account_of: Callable[[str], Account | None],
         step_seconds: Callable[[], float],

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from gateway_sim.domain.records import Attempt, Exchange, Message, StatusChange
-from gateway_sim.store.store import Store
+from gateway_sim.store.repository import Repository
 
 QUEUE_SIZE = 1_000
 Event = tuple[str, str]
@@ -73,7 +73,7 @@ class Stream:
 class Feed:
     """The open event streams, and what is published to them."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Repository) -> None:
         self.store = store
         self.streams: set[Stream] = set()
         self.closed = False

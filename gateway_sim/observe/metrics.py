@@ -31,7 +31,7 @@ from gateway_sim.domain.records import Attempt, Exchange, Message
 if TYPE_CHECKING:
     from gateway_sim.domain.gateway import Gateway
     from gateway_sim.effects.callbacks import CallbackQueue
-    from gateway_sim.store.store import Store
+    from gateway_sim.store.repository import Repository
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Request latency bucket bounds, in seconds (a simple send answers in well under 1 ms)."""
@@ -67,7 +67,7 @@ class SimulatorCollector(Collector):
     """The simulator's metrics, made when scraped."""
 
     def __init__(
-        self, gateway: Gateway, store: Store, callbacks: CallbackQueue, tally: Tally
+        self, gateway: Gateway, store: Repository, callbacks: CallbackQueue, tally: Tally
     ) -> None:
         self.gateway, self.store, self.callbacks = gateway, store, callbacks
         self.tally = tally
@@ -118,7 +118,7 @@ class SimulatorCollector(Collector):
 
 
 def registry_for(
-    gateway: Gateway, store: Store, callbacks: CallbackQueue, tally: Tally
+    gateway: Gateway, store: Repository, callbacks: CallbackQueue, tally: Tally
 ) -> CollectorRegistry:
     """A registry of this simulator's own (tests run many in one process), with the process's
     CPU, memory and open files."""

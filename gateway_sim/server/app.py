@@ -30,7 +30,8 @@ from gateway_sim.inbox import routes as web
 from gateway_sim.observe import metrics
 from gateway_sim.server.edge import BodyRefused, Edge, refusal
 from gateway_sim.server.guard import Guard
-from gateway_sim.store.store import Store
+from gateway_sim.store.repository import Repository
+from gateway_sim.store.store import open_store
 from gateway_sim.wire.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway_sim.wire.legacy import TOO_LONG
 
@@ -190,7 +191,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
-    store: Store | None = None,
+    store: Repository | None = None,
     control_token: str | None = None,
     trust_proxy: bool = False,
     limits: Limits | None = None,
@@ -211,7 +212,7 @@ def create_app(
     With a store kept in a file, the accounts, credit and id counter saved there win over the
     scenario's, so a restart carries on where the last run stopped.
     """
-    store = store if store is not None else Store()
+    store = store if store is not None else open_store()
     rng = rng or random.Random(scenario.settings.seed)
     gateway = Gateway(scenario, clock=clock or SystemClock(), store=store, seed=rng.getrandbits(32))
     if store.persistent:

@@ -26,8 +26,8 @@ from gateway_sim.domain.scenario import Scenario, ScenarioError, load_scenario
 from gateway_sim.observe import logs
 from gateway_sim.server.guard import WILDCARDS
 from gateway_sim.server.tls import TlsError
-from gateway_sim.store.rows import VERSION, Unusable
-from gateway_sim.store.store import Retention, Store
+from gateway_sim.store.repository import VERSION, Repository, Retention, Unusable
+from gateway_sim.store.store import open_store
 
 if TYPE_CHECKING:
     from gateway_sim.server.tls import TlsFiles
@@ -64,7 +64,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"gateway-sim: {problem}", file=sys.stderr)
         return 1
     try:
-        store = Store(args.db, retention)
+        store = open_store(args.db, retention)
     except (sqlite3.Error, Unusable) as error:
         print(f"gateway-sim: cannot open the database {args.db}: {error}", file=sys.stderr)
         return 1
@@ -161,7 +161,7 @@ def run(
     args: argparse.Namespace,
     *,
     port: int,
-    store: Store,
+    store: Repository,
     limits: Limits,
     tls: TlsFiles | None,
 ) -> None:

@@ -57,12 +57,12 @@ from gateway_sim.store.queries import (
     messages,
     statuses,
 )
+from gateway_sim.store.repository import Observer, Repository
 from gateway_sim.store.retention import Retainer, Retention
 
 __all__ = ["FLUSH_DELAY", "Retention", "Store"]
 
 T = TypeVar("T")
-Observer = Callable[[list[Message], list[Exchange], list[Attempt]], None]
 log = logging.getLogger("gateway_sim")
 FLUSH_DELAY = 0.02
 FAILED_KEPT = 10_000
@@ -391,3 +391,8 @@ def _soon(callback: Callable[[], None]) -> None:
 def _take_all(queue: deque[T]) -> list[T]:
     """Empty a queue that another thread may be appending to, losing nothing."""
     return [queue.popleft() for _ in range(len(queue))]
+
+
+def open_store(path: str = ":memory:", retention: Retention | None = None) -> Repository:
+    """The store for `--db` `path` (in memory by default): what the layers above use."""
+    return Store(path, retention)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.records import Exchange, Outcome, outcome_of_answer
-from gateway_sim.store.store import Store
+from gateway_sim.store.repository import Repository
 from gateway_sim.wire.asgi import Scope
 from gateway_sim.wire.form import form_fields
 from gateway_sim.wire.request import GatewayRequest
@@ -41,7 +41,7 @@ def exchange_of(
     status: int,
     reply: Reply,
     *,
-    store: Store,
+    store: Repository,
     started: float,
 ) -> Exchange:
     """The journal's record of a request and its answer, `started` on the perf_counter clock.

@@ -20,7 +20,7 @@ from gateway_sim.domain.errors import GatewayError, InternalError, InvalidReques
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.rules import Decision
 from gateway_sim.domain.text import header_media_type
-from gateway_sim.store.store import Store
+from gateway_sim.store.repository import Repository
 from gateway_sim.wire import faults
 from gateway_sim.wire.answers import AnswerFormat
 from gateway_sim.wire.asgi import Headers, Receive, Scope, Send
@@ -67,7 +67,7 @@ class Dialect(Protocol):
 class LegacyEndpoints:
     """Routes the emulated legacy paths to the domain, renders its answers, journals them."""
 
-    def __init__(self, gateway: Gateway, store: Store) -> None:
+    def __init__(self, gateway: Gateway, store: Repository) -> None:
         self.gateway = gateway
         self.store = store
         """The gateway's store, whole: commits to wait for, the journal."""

@@ -1,0 +1,90 @@
+"""The store as the rest of the simulator sees it: `Repository`, every read and write the
+layers above need, and nothing of the engine behind it. `store.Store` (write-behind batches over
+SQLite) implements it; `open_store` opens one for `--db` (or in memory), so that nothing above
+the store names the engine it has. The queries a read takes, the retention limits, and what
+opening a file may raise (`Unusable`, a file of another schema or version) come from here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
+from gateway_sim.store.migration import Migrated
+from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
+from gateway_sim.store.retention import Retention
+from gateway_sim.store.rows import VERSION, Unusable
+
+__all__ = [
+    "VERSION",
+    "AttemptQuery",
+    "ExchangeQuery",
+    "MessageQuery",
+    "Observer",
+    "Repository",
+    "Retention",
+    "Unusable",
+]
+
+Observer = Callable[[list[Message], list[Exchange], list[Attempt]], None]
+"""Handed every batch as it is written: its messages, journal entries and callback attempts."""
+
+
+class Repository(Protocol):
+    """Messages, their parts and statuses, the request journal, callback attempts, callbacks
+    still to deliver, and the saved state (accounts, credit, id counter)."""
+
+    retention: Retention
+    migrated: Migrated | None
+    """What the migration of an older database file kept and dropped, if it had one."""
+    observers: list[Observer]
+    observer: Callable[[object], None] | None
+    """Told of each message, journal entry, status step and callback attempt as it is queued."""
+    snapshot: Callable[[], dict[str, str]] | None
+    """Called at each write of a persistent store: the state to save."""
+    unstored: Callable[[Message], None] | None
+    """Told of each message that could not be written (its cost is refunded)."""
+
+    @property
+    def persistent(self) -> bool:
+        """Whether what is kept outlives the process (a database file)."""
+        ...
+
+    @property
+    def keeps_journal_in_memory(self) -> bool:
+        """Whether the journal is held in memory (so its raw bytes can be parsed again)."""
+        ...
+
+    # -- writes
+    def add(self, message: Message) -> None: ...
+    def record(self, exchange: Exchange) -> None: ...
+    def add_status(self, change: StatusChange) -> None: ...
+    def record_attempt(self, attempt: Attempt) -> None: ...
+    def keep_pending(self, item_id: int, due: datetime, record: Mapping[str, Any]) -> None: ...
+    def forget_pending(self, item_id: int) -> None: ...
+    def state_changed(self) -> None: ...
+    def clear(self, *, journal: bool = False) -> int: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+    async def committed(self, message_id: str) -> bool:
+        """Wait until what was added so far is written; whether message `message_id` was."""
+        ...
+
+    def when_committed(self, message_id: str, then: Callable[[bool], None]) -> None:
+        """`committed`, for a send that can no longer wait: `then(written)` once it is done."""
+        ...
+
+    # -- reads (each first writes what is pending)
+    def get(self, message_id: str) -> Message | None: ...
+    def messages(self, query: MessageQuery) -> list[tuple[int, Message]]: ...
+    def part(self, message_id: str, n: int) -> ContentPart | None: ...
+    def statuses(self, message_id: str) -> list[StatusChange]: ...
+    def attempts(self, query: AttemptQuery) -> list[tuple[int, Attempt]]: ...
+    def exchanges(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]: ...
+    def pending(self) -> list[tuple[datetime, dict[str, Any]]]: ...
+    def state(self) -> dict[str, str]: ...
+    def __iter__(self) -> Iterator[Message]: ...
+    def __len__(self) -> int: ...
