@@ -57,12 +57,7 @@ class KeyedEndpoints:
 
     def _send(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         account = self.gateway.key_login(request.fields)
-        outcome = self.gateway.submit(
-            request.fields, request.files, endpoint=request.path, decision=decision, account=account
-        )
-        message_id = outcome.message.id if outcome.message else None
-        body = self.endpoints.answers.send_answer(outcome.shown, outcome.results, outcome.accepted)
-        return Reply(body, outcome.reason, message_id)
+        return self.endpoints.send_reply(request, decision, account)
 
     def _balance(self, request: GatewayRequest, decision: Decision | None) -> Reply:
         balance = math.floor(self.gateway.exact_balance(request.fields))

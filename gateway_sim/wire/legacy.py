@@ -2,8 +2,9 @@
 
 They are looked up by lower-cased path (ASP.NET paths are case-insensitive) ahead of Starlette's
 router: the hot path reads the request, asks the domain, writes the answer and journals the
-exchange, nothing more; what must be awaited (a rule's latency, fault or HTTP status, a database
-commit) is `settle`d into a `Pending` and finished here. The newer APIs (`keyed.py`,
+exchange, nothing more. `settle` decides a request into one of three results: a `Reply` to send
+now, a `Delayed` reply (a rule's latency, a database file committing its message) or a rule's
+`Fault` (a fault or an HTTP status), and `serve` finishes each. The newer APIs (`keyed.py`,
 `json_api.py`) add their paths here with a `Dialect`: how their requests are prepared
 and their refusals rendered.
 """
@@ -16,6 +17,7 @@ from http import HTTPStatus
 from time import perf_counter
 from typing import NamedTuple, Protocol
 
+from gateway_sim.domain.accounts import Account
 from gateway_sim.domain.errors import GatewayError, InternalError, InvalidRequest
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.rules import Decision
@@ -37,14 +39,24 @@ TOO_LONG = b"Bad Request - Request Too Long"
 """What IIS (HTTP.sys) says of headers over its limit, with HTTP 400."""
 
 
-class Pending(NamedTuple):
-    """A request read and decided whose answer must be awaited. With its `reply` made (the
-    request processed at once): a rule's latency, or a database file committing its message.
-    Without: a rule's fault or HTTP status, which `_apply` carries out."""
+class Delayed(NamedTuple):
+    """A request processed at once whose `reply` must wait: for a rule's latency, or for a
+    database file to commit its message."""
 
     request: GatewayRequest
     decision: Decision | None
-    reply: Reply | None = None
+    reply: Reply
+
+
+class Fault(NamedTuple):
+    """A request a rule answers with a fault or an HTTP status (`_apply` carries it out)."""
+
+    request: GatewayRequest
+    decision: Decision
+
+
+Settled = Reply | Delayed | Fault
+"""What `settle` decides a request into."""
 
 
 Handler = Callable[[GatewayRequest, "Decision | None"], Reply]
@@ -122,16 +134,19 @@ class LegacyEndpoints:
             return
         except ClientGone:
             return
-        settled = self.settle(handler, scope, request)
-        if isinstance(settled, Pending):
-            await self._finish(
-                settled, handler, scope=scope, receive=receive, send=send, started=started
-            )
-            return
-        await respond(send, 200, settled.body, content_type=settled.content_type)
-        self._journal(scope, request, 200, settled, started=started)
+        match self.settle(handler, scope, request):
+            case Reply() as reply:
+                await respond(send, 200, reply.body, content_type=reply.content_type)
+                self._journal(scope, request, 200, reply, started=started)
+            case Delayed() as delayed:
+                await self._delayed(delayed, scope=scope, send=send, started=started)
+            case Fault(request, decision):
+                await self._apply(
+                    decision, handler, request, scope=scope, receive=receive, send=send,
+                    started=started,
+                )  # fmt: skip
 
-    def settle(self, handler: Handler, scope: Scope, request: GatewayRequest) -> Reply | Pending:
+    def settle(self, handler: Handler, scope: Scope, request: GatewayRequest) -> Settled:
         """Decide and process a request; its answer, when nothing has to be awaited."""
         dialect = self.dialects.get(request.path) if self.dialects else None
         if dialect is not None:
@@ -140,7 +155,7 @@ class LegacyEndpoints:
                 return dialect.refusal(refused.line, refused.reason)
         decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
         if decision is not None and decision.action.awaited:
-            return Pending(request, decision)  # `_apply` does it all
+            return Fault(request, decision)
         if decision is None:
             reply = self._answer(handler, request)
         else:
@@ -150,39 +165,18 @@ class LegacyEndpoints:
         if (decision is not None and decision.latency) or (
             reply.message_id is not None and self.durable
         ):
-            return Pending(request, decision, reply)
+            return Delayed(request, decision, reply)
         return reply
 
-    async def _finish(
-        self,
-        pending: Pending,
-        handler: Handler,
-        *,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        started: float,
-    ) -> None:
-        """Answer a request whose answer must be awaited."""
-        reply = pending.reply
-        if reply is None:
-            assert pending.decision is not None  # a Pending without its reply has a rule
-            await self._apply(
-                pending.decision,
-                handler,
-                pending.request,
-                scope=scope,
-                receive=receive,
-                send=send,
-                started=started,
-            )
-            return
+    async def _delayed(self, delayed: Delayed, *, scope: Scope, send: Send, started: float) -> None:
+        """Answer once the commit is done and the rule's latency has passed."""
+        request, decision, reply = delayed
         if reply.message_id is not None and self.durable:
-            reply = await self._stored(pending.request, reply)
-        if pending.decision is not None:
-            await sleep_until(started + pending.decision.latency)
+            reply = await self._stored(request, reply)
+        if decision is not None:
+            await sleep_until(started + decision.latency)
         await respond(send, 200, reply.body, content_type=reply.content_type)
-        self._journal(scope, pending.request, 200, reply, started=started)
+        self._journal(scope, request, 200, reply, started=started)
 
     async def _stored(self, request: GatewayRequest, reply: Reply) -> Reply:
         """With a database file: `reply` once its message is committed (and the gateway told
@@ -274,8 +268,15 @@ class LegacyEndpoints:
         return self._answer(handler, request, decision)
 
     def _send(self, request: GatewayRequest, decision: Decision | None) -> Reply:
+        return self.send_reply(request, decision)
+
+    def send_reply(
+        self, request: GatewayRequest, decision: Decision | None, account: Account | None = None
+    ) -> Reply:
+        """A send's answer in lines, as every plain-text path gives it (`account`: already
+        logged in, by keys)."""
         outcome = self.gateway.submit(
-            request.fields, request.files, endpoint=request.path, decision=decision
+            request.fields, request.files, endpoint=request.path, decision=decision, account=account
         )
         message_id = outcome.message.id if outcome.message else None
         return Reply(

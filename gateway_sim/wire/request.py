@@ -4,6 +4,7 @@ and content files. Multipart bodies are parsed as they stream in.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -100,8 +101,9 @@ def _decoded(content_type: bytes) -> str:
     return content_type.decode("latin-1")
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
+async def _chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive (the one receive loop of the gateway paths): past
+    `limit` bytes `BodyTooLarge`, a client gone `ClientGone`."""
     size = 0
     while True:
         message = await receive()
@@ -111,9 +113,14 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(f"body is over {limit} bytes")
-        chunks.append(chunk)
+        yield chunk
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks = [chunk async for chunk in _chunks(receive, limit)]
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _read_multipart(
@@ -128,21 +135,13 @@ async def _read_multipart(
     except MalformedBody as exc:
         reader, problem = None, str(exc)
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk: bytes = message.get("body", b"")
+    async for chunk in _chunks(receive, limit):
         size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"body is over {limit} bytes")
         if reader is not None and chunk:
             try:
                 reader.feed(chunk)
             except MalformedBody as exc:
                 reader, problem = None, str(exc)
-        if not message.get("more_body", False):
-            break
     if reader is None:
         return GatewayRequest(query, body_size=size, malformed=problem)
     try:
