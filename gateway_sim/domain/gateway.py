@@ -30,8 +30,7 @@ from gateway_sim.domain.errors import (
 )
 from gateway_sim.domain.numbers import NumberPlan, Routing, is_digits, normalise, split_recipients
 from gateway_sim.domain.ports import MessageLog
-from gateway_sim.domain.records import ContentPart, DeliveryPlan, Message, ReplyPlan
-from gateway_sim.domain.records import Outcome as JournalOutcome
+from gateway_sim.domain.records import ContentPart, DeliveryPlan, JournalOutcome, Message, ReplyPlan
 from gateway_sim.domain.rules import Decision, Facts, RuleBook
 from gateway_sim.domain.scenario import Scenario
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from gateway_sim.domain.limits import DEFAULT_LIMITS
 
@@ -20,8 +20,8 @@ KINDS = {1: "text", 2: "unicode", 3: "binary", 4: "wap_push", 5: "mms", 6: "voic
 """Message types (README, "What is simulated") and the kind names the control API and rules use."""
 KIND_TYPES = {kind: number for number, kind in KINDS.items()}
 
-Outcome = Literal["accepted", "partial", "refused", "answered", "http_error"]
-OUTCOMES: tuple[Outcome, ...] = ("accepted", "partial", "refused", "answered", "http_error")
+JournalOutcome = Literal["accepted", "partial", "refused", "answered", "http_error"]
+OUTCOMES: tuple[JournalOutcome, ...] = get_args(JournalOutcome)
 SECRET_FIELDS = frozenset({"password", "secretkey", "subacc_password"})
 MASK = "***"
 RAW_LIMIT = DEFAULT_LIMITS.max_journal_body_bytes
@@ -215,7 +215,7 @@ class Exchange:
     body_size: int
     status: int
     answer: str
-    outcome: Outcome
+    outcome: JournalOutcome
     reason: str
     account: str | None = None
     message_id: str | None = None
@@ -316,7 +316,7 @@ class Attempt:
         return shown if seq is None else {"seq": seq, **shown}
 
 
-def outcome_of_answer(status: int, answer: str) -> Outcome:
+def outcome_of_answer(status: int, answer: str) -> JournalOutcome:
     """Classify an answer: accepted, partly accepted, refused, answered (non-send), HTTP error."""
     if status != 200:
         return "http_error"

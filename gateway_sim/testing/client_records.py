@@ -10,9 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-Outcome = Literal["accepted", "partial", "refused", "answered", "http_error"]
+from gateway_sim.domain.records import JournalOutcome
+
+Outcome = JournalOutcome
+"""How the journal classifies an answer (the one list, domain/records.py)."""
 
 
 class SimApiError(Exception):

@@ -10,7 +10,7 @@ from time import perf_counter
 from typing import NamedTuple
 
 from gateway_sim.domain.gateway import Gateway
-from gateway_sim.domain.records import Exchange, Outcome, outcome_of_answer
+from gateway_sim.domain.records import Exchange, JournalOutcome, outcome_of_answer
 from gateway_sim.store.repository import Repository
 from gateway_sim.wire.asgi import Scope
 from gateway_sim.wire.form import form_fields
@@ -27,7 +27,7 @@ class Reply(NamedTuple):
     reason: str
     message_id: str | None = None
     content_type: bytes = TEXT
-    outcome: Outcome | None = None
+    outcome: JournalOutcome | None = None
     """How the journal classifies the answer, where the handler knows (else it is read off the
     answer's lines)."""
     rule: str | None = None
