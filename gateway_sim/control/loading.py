@@ -24,6 +24,7 @@ from starlette.requests import Request
 
 from gateway_sim.control.bodies import Problem
 from gateway_sim.domain.limits import Limits
+from gateway_sim.domain.rules import RuleBook
 from gateway_sim.domain.scenario import OverLimit, Scenario, ScenarioError, parse_scenario
 
 if TYPE_CHECKING:
@@ -49,9 +50,15 @@ class ScenarioLoads:
         body = await read_body(request, limits.max_scenario_bytes)
         async with self._one_at_a_time:
             with _prompt_handover():
-                scenario = await asyncio.to_thread(_parse, body, limits)
-            await self.sim.reset(scenario)
+                scenario, rules = await asyncio.to_thread(self._prepare, body, limits)
+            await self.sim.reset(scenario, rules)
         return scenario
+
+    def _prepare(self, body: bytes, limits: Limits) -> tuple[Scenario, RuleBook]:
+        """In a worker thread: the scenario, and its rules ready to run (so that the event loop
+        only swaps them in)."""
+        scenario = _parse(body, limits)
+        return scenario, self.sim.gateway.rule_book(scenario)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import time
 
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.limits import Limits
+from gateway_sim.domain.rules import RuleBook
 from gateway_sim.domain.scenario import Scenario
 from gateway_sim.effects.callbacks import CallbackQueue
 from gateway_sim.effects.inbound import AutoReplies, Inbound
@@ -83,8 +84,9 @@ class Simulator:
         self.legacy.register(KeyedEndpoints(self.legacy, trust_proxy=trust_proxy))
         self.legacy.register(JsonEndpoints(self.legacy, trust_proxy=trust_proxy))
 
-    async def reset(self, scenario: Scenario | None = None) -> None:
-        """Back to `scenario` (default: the loaded one): accounts, credit, ids, messages, journal.
+    async def reset(self, scenario: Scenario | None = None, rules: RuleBook | None = None) -> None:
+        """Back to `scenario` (default: the loaded one): accounts, credit, ids, messages, journal;
+        with its `rules` if they were made already (`Gateway.rule_book`).
 
         Nothing is awaited between the store's clear and the gateway starting over, so no request
         is answered in between.
@@ -95,7 +97,7 @@ class Simulator:
         self.callbacks.clear()
         self.auto_replies.reset()
         self.store.clear(journal=True)
-        self.gateway.load(self.loaded_scenario)
+        self.gateway.load(self.loaded_scenario, rules if scenario is not None else None)
         self.legacy.reload()
         self.store.state_changed()
         self.feed.publish("reset", {})

@@ -96,15 +96,21 @@ class Gateway:
         store.unstored = self.refund
         self.load(scenario)
 
-    def load(self, scenario: Scenario) -> None:
-        """Start over from `scenario`: accounts and credit, a fresh id counter, fresh rules."""
+    def load(self, scenario: Scenario, rules: RuleBook | None = None) -> None:
+        """Start over from `scenario`: accounts and credit, a fresh id counter, fresh rules
+        (`rules`, if `rule_book` made them already)."""
         self.scenario = scenario
         self._uncommitted = {}  # the store was cleared: no listener hears of those
         self.ids = IdCounter(scenario.settings.id_start)
         self.accounts = Accounts(scenario.accounts)
         self.numbers = NumberPlan(scenario.numbers)
         self.price = PriceList(scenario.prices)
-        self.rules = RuleBook(
+        self.rules = rules if rules is not None else self.rule_book(scenario)
+
+    def rule_book(self, scenario: Scenario) -> RuleBook:
+        """The rules of `scenario`, ready to run once it is loaded: a big scenario's can be
+        made off the event loop (thousands of rules, each with its own seeded RNG)."""
+        return RuleBook(
             scenario.rules,
             seed=self.seed,
             started=self.clock.now(),
