@@ -53,6 +53,8 @@ class Fault(NamedTuple):
 
     request: GatewayRequest
     decision: Decision
+    account: str | None
+    """The account the request names (`Reply.account`)."""
 
 
 Settled = Reply | Delayed | Fault
@@ -140,28 +142,31 @@ class LegacyEndpoints:
                 self._journal(scope, request, 200, reply, started=started)
             case Delayed() as delayed:
                 await self._delayed(delayed, scope=scope, send=send, started=started)
-            case Fault(request, decision):
+            case Fault(request, decision, account):
                 await self._apply(
-                    decision, handler, request, scope=scope, receive=receive, send=send,
-                    started=started,
+                    decision, handler, request, account, scope=scope, receive=receive,
+                    send=send, started=started,
                 )  # fmt: skip
 
     def settle(self, handler: Handler, scope: Scope, request: GatewayRequest) -> Settled:
-        """Decide and process a request; its answer, when nothing has to be awaited."""
+        """Decide and process a request; its answer, when nothing has to be awaited. The
+        account the request names is resolved once, here, for the journal."""
         dialect = self.dialects.get(request.path) if self.dialects else None
         if dialect is not None:
             refused = dialect.prepare(request, scope)
             if refused is not None:
-                return dialect.refusal(refused.line, refused.reason)
+                reply = dialect.refusal(refused.line, refused.reason)
+                return reply._replace(account=self.gateway.account_named(request.fields))
+        account = self.gateway.account_named(request.fields)
         decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
         if decision is not None and decision.action.awaited:
-            return Fault(request, decision)
+            return Fault(request, decision, account)
         if decision is None:
-            reply = self._answer(handler, request)
+            reply = self._answer(handler, request)._replace(account=account)
         else:
             reply = self._rule_reply(decision, handler, request)
             reason = _rule_reason(decision, reply.reason, "")
-            reply = reply._replace(reason=reason, rule=decision.rule)
+            reply = reply._replace(reason=reason, rule=decision.rule, account=account)
         if (decision is not None and decision.latency) or (
             reply.message_id is not None and self.durable
         ):
@@ -195,7 +200,8 @@ class LegacyEndpoints:
         if stored:
             return reply
         error = InternalError(f"message {message_id} could not be stored; its cost was refunded")
-        return self._refusal(request.path, error.line, error.reason)._replace(rule=reply.rule)
+        refusal = self._refusal(request.path, error.line, error.reason)
+        return refusal._replace(rule=reply.rule, account=reply.account)
 
     def _answer(
         self, handler: Handler, request: GatewayRequest, decision: Decision | None = None
@@ -221,6 +227,7 @@ class LegacyEndpoints:
         decision: Decision,
         handler: Handler,
         request: GatewayRequest,
+        account: str | None,
         *,
         scope: Scope,
         receive: Receive,
@@ -255,7 +262,7 @@ class LegacyEndpoints:
             else:  # dribble: the only other fault that processes the request
                 note = await faults.dribble(send, reply.body, action.dribble_ms / 1000)
         reason = _rule_reason(decision, reply.reason, note)
-        reply = reply._replace(reason=reason, rule=decision.rule)
+        reply = reply._replace(reason=reason, rule=decision.rule, account=account)
         self._journal(scope, request, status, reply, started=started)
 
     def _rule_reply(self, decision: Decision, handler: Handler, request: GatewayRequest) -> Reply:
@@ -307,7 +314,13 @@ class LegacyEndpoints:
     ) -> None:
         self.store.record(
             exchange_of(
-                self.gateway, scope, request, status, reply, store=self.store, started=started
+                self.gateway.clock.now(),
+                scope,
+                request,
+                status,
+                reply,
+                store=self.store,
+                started=started,
             )
         )
 
