@@ -7,15 +7,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.domain.clock import SystemClock
+from gateway_sim.domain.clock import ManualClock, SystemClock
 from gateway_sim.domain.scenario import ScenarioError, parse_scenario
-from gateway_sim.server.app import GatewayApp, create_app, held_back
-from gateway_sim.wire.asgi import ASGIApp, Receive, Scope, Send
-from tests.conftest import SEND, build_app
+from gateway_sim.server.app import create_app
+from gateway_sim.store.store import open_store
+from tests.conftest import SEND, START, build_app
 from tests.test_callbacks import LOGIN, Receiver, advance, scenario
 
 FIRST = "10011000000000000001"
@@ -58,19 +59,6 @@ def attempts(client: TestClient) -> list[tuple[int, int, str, int | None, str, d
         (a["callback"], a["attempt"], a["at"], a["status"], a["outcome"], a["fields"])
         for a in reversed(shown)
     ]
-
-
-def held(app: GatewayApp) -> ASGIApp:
-    """The app with its answers held for `before_answer` reports: what the one-line change in
-    `GatewayApp.__call__` does (`send` held back until `reports.early_reports()` are posted),
-    done around it."""
-
-    async def call(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            send = held_back(send, app.reports.early_reports().posted)
-        await app(scope, receive, send)
-
-    return call
 
 
 def slow(receiver: Receiver) -> Receiver:
@@ -179,7 +167,7 @@ def test_out_of_order_keeps_the_rules_final_steps_and_delay(receiver: Receiver) 
 def test_before_answer_reports_arrive_before_the_send_answer(receiver: Receiver) -> None:
     slow(receiver)
     app = build_app(scenario(receiver.url, rule("{before_answer: true}")))
-    with TestClient(held(app)) as client:
+    with TestClient(app) as client:
         started = time.monotonic()
         answer = send(client, "07700900123,07700900124")
         took = time.monotonic() - started
@@ -221,7 +209,7 @@ def test_a_failed_early_report_does_not_hold_the_answer_and_is_retried(
 ) -> None:
     receiver.statuses = [500]
     app = build_app(scenario(receiver.url, rule("{before_answer: true, steps: []}")))
-    with TestClient(held(app)) as client:
+    with TestClient(app) as client:
         assert send(client) == f"ID:{FIRST}"
         assert [form for _, form in receiver.received] == [report(4)]
         assert attempts(client) == [(1, 1, AT.format(5), 500, "retrying", report(4))]
@@ -242,7 +230,7 @@ def test_a_failed_early_report_does_not_hold_the_answer_and_is_retried(
 def test_all_pathologies_together(receiver: Receiver) -> None:
     rules = rule("{before_answer: true, out_of_order: true, duplicate: true, final: 6}")
     app = build_app(scenario(receiver.url, rules))
-    with TestClient(held(app)) as client:
+    with TestClient(app) as client:
         send(client)
         assert [form for _, form in receiver.received] == [report(6)]
         advance(client, 10)
@@ -265,7 +253,7 @@ def test_before_answer_on_the_real_clock(receiver: Receiver) -> None:
         "version: 1\n", "version: 1\nsettings: {report_step_seconds: 0.5}\n"
     )
     app = create_app(parse_scenario(text), clock=SystemClock())
-    with TestClient(held(app)) as client:
+    with TestClient(app) as client:
         send(client)
         assert [form for _, form in receiver.received] == [report(2)]
         wait_for(receiver, 3)
@@ -291,6 +279,28 @@ def test_before_answer_holds_the_answer_of_the_app_itself(receiver: Receiver) ->
         send(client)
         arrived = [form for _, form in receiver.received]
         wait_for(receiver, 1)  # let the report finish either way
+        assert arrived == [report(2)]
+
+
+@pytest.mark.parametrize("db", [False, True], ids=["in memory", "database file"])
+@pytest.mark.parametrize(
+    "also", ["", ", latency_ms: 20", ", fault: dribble, dribble_ms: 1", ", fault: truncate"]
+)
+def test_every_way_a_send_is_answered_waits_for_its_before_answer_report(
+    receiver: Receiver, tmp_path: Path, also: str, db: bool
+) -> None:
+    """At once, after a rule's latency or a commit (`Delayed`), or slowly or cut short (a
+    rule's `Fault`): the send's answer starts only once its first report is posted."""
+    slow(receiver)
+    rules = f"rules: [{{name: odd, action: {{delivery: {{before_answer: true}}{also}}}}}]\n"
+    store = open_store(str(tmp_path / "sim.db")) if db else None
+    app = create_app(
+        parse_scenario(scenario(receiver.url, rules)), clock=ManualClock(START), store=store
+    )
+    with TestClient(app) as client:
+        answer = client.post(SEND, data={**LOGIN, "to": "07700900123", "text": "x", "delrpt": "1"})
+        arrived = [form for _, form in receiver.received]
+        assert answer.status_code == 200
         assert arrived == [report(2)]
 
 

@@ -218,6 +218,29 @@ def test_http_status_with_body(client_for: ClientFor) -> None:
     assert (entry["outcome"], entry["status"], entry["rule"]) == ("http_error", 503, "down")
 
 
+def test_the_journal_names_the_account_on_every_path(client_for: ClientFor) -> None:
+    """The account resolved for a request reaches its journal entry, whichever way it is
+    answered: the gateway's answer, a rule's refusal, a rule's HTTP status; a request refused
+    before it is read names none."""
+    client = client_for(
+        scenario(
+            "  - {name: refuse, match: {to: '07700900001'}, action: {error: GATEWAY_ERROR}}\n"
+            "  - {name: down, match: {to: '07700900002'}, action: {http_status: 503}}\n"
+        )
+    )
+    send(client)
+    send(client, to="07700900001")
+    send(client, to="07700900002")
+    client.put(SEND, data=LOGIN)
+    journal = client.get("/_sim/requests").json()["requests"]
+    assert [(entry["status"], entry["account"]) for entry in journal] == [
+        (405, None),
+        (503, "demo"),
+        (200, "demo"),
+        (200, "demo"),
+    ]
+
+
 def test_delivery_override_is_recorded_with_the_message(client_for: ClientFor) -> None:
     client = client_for(
         scenario(

@@ -14,9 +14,9 @@ the reports in the order they were posted:
   returned, then the others follow one step apart (2 at once, 3 after a step, 4 after two). The
   listener (`on_message`) is called synchronously while the answer is being made, so it cannot
   wait for a POST itself: it starts the reports at once, in a task, and the edge holds the
-  answer back until their first attempts are over (`early_reports`, awaited before the answer
-  starts; 200 or not, a failed one is retried on the account's schedule as usual). Without that
-  the reports still start at once, on any clock, and race the answer.
+  answer back until their first attempts are over (`posted(message_id)`, awaited before the
+  answer starts; 200 or not, a failed one is retried on the account's schedule as usual).
+  Without that the reports still start at once, on any clock, and race the answer.
 - `never` (no report at all) goes with none of them.
 """
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 
 from gateway_sim.domain.accounts import Account
 from gateway_sim.domain.clock import Clock
@@ -36,10 +35,6 @@ from gateway_sim.store.repository import Repository
 
 Report = Callable[[], Awaitable[None]]
 log = logging.getLogger("gateway_sim")
-
-# The early reports started while the current request is answered: set by `early_reports` for the
-# request's task, so that the reports of one request never hold back the answer of another.
-_held: ContextVar[list[asyncio.Task[None]] | None] = ContextVar("held_reports", default=None)
 
 
 class DeliveryReports:
@@ -61,7 +56,8 @@ class DeliveryReports:
         self.callbacks = callbacks
         self.account_of = account_of
         self.step_seconds = step_seconds
-        self._early: set[asyncio.Task[None]] = set()
+        self._early: dict[str, asyncio.Task[None]] = {}
+        """The `before_answer` reports being posted, by message id."""
 
     def on_message(self, message: Message) -> None:
         if message.direction == "inbound":
@@ -87,23 +83,22 @@ class DeliveryReports:
                 else:
                     self.scheduler.after(step * index, self._step(message, recipient, status))
         if first:
-            self._start_early(first)
+            self._start_early(message.id, first)
 
-    def early_reports(self) -> EarlyReports:
-        """The `before_answer` reports that this request will start, for its answer to wait
-        for (`EarlyReports.posted`). Call it from the request's task, before the request is
-        handled: the reports of one request never hold back the answer of another."""
-        held: list[asyncio.Task[None]] = []
-        _held.set(held)
-        return EarlyReports(held)
+    async def posted(self, message_id: str) -> None:
+        """Wait until the `before_answer` reports of message `message_id` have made their first
+        attempts (at once if it has none under way): what its send's answer waits for."""
+        task = self._early.get(message_id)
+        if task is not None:
+            await asyncio.wait((task,))
 
     async def drain(self) -> None:
         """Wait for the `before_answer` reports that are being posted now."""
         if self._early:
-            await asyncio.wait(set(self._early))
+            await asyncio.wait(set(self._early.values()))
 
-    def _start_early(self, reports: list[Report]) -> None:
-        """Post `reports` now, one after another, and let a held answer wait for them."""
+    def _start_early(self, message_id: str, reports: list[Report]) -> None:
+        """Post `reports` now, one after another, and let the answer wait for them."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # called outside the server: as soon as the scheduler may
@@ -111,11 +106,13 @@ class DeliveryReports:
                 self.scheduler.after(0, report)
             return
         task = loop.create_task(_in_turn(reports))
-        self._early.add(task)
-        task.add_done_callback(self._early.discard)
-        held = _held.get()
-        if held is not None:
-            held.append(task)
+        self._early[message_id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            if self._early.get(message_id) is task:  # ids start over on a reset
+                del self._early[message_id]
+
+        task.add_done_callback(done)
 
     def _step(self, message: Message, recipient: str, status: int, *, wait: bool = False) -> Report:
         """One report: into the status history, then to the account's `status_url` if it has
@@ -137,20 +134,6 @@ class DeliveryReports:
                 )
 
         return report
-
-
-class EarlyReports:
-    """The `before_answer` reports one request started."""
-
-    def __init__(self, tasks: list[asyncio.Task[None]]) -> None:
-        self._tasks = tasks
-
-    async def posted(self) -> None:
-        """Wait until those started so far have made their first attempts."""
-        if self._tasks:
-            waiting = self._tasks.copy()
-            self._tasks.clear()
-            await asyncio.wait(waiting)
 
 
 async def _in_turn(reports: list[Report]) -> None:

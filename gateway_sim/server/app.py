@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -32,7 +32,7 @@ from gateway_sim.server.edge import BodyRefused, Edge, refusal
 from gateway_sim.server.guard import Guard
 from gateway_sim.store.repository import Repository
 from gateway_sim.store.store import open_store
-from gateway_sim.wire.asgi import ASGIApp, Message, Receive, Scope, Send
+from gateway_sim.wire.asgi import ASGIApp, Receive, Scope, Send
 from gateway_sim.wire.legacy import TOO_LONG
 
 STOP_GRACE = 0.4
@@ -92,9 +92,9 @@ class GatewayApp(Starlette):
         """An HTTP request, past the edge: an emulated path, else Starlette's routes."""
         handler = self.legacy.handler_for(scope["path"])
         if handler is not None:
-            if self.gateway.rules.holds_answers:
-                send = held_back(send, self.reports.early_reports().posted)
-            await self.legacy.serve(handler, scope, receive, send)
+            # a rule's `before_answer` reports are posted before the answer to their send
+            hold = self.reports.posted if self.gateway.rules.holds_answers else None
+            await self.legacy.serve(handler, scope, receive, send, hold)
             return
         too_long = _header_bytes(scope) - CONTROL_MAX_HEADER_BYTES
         if too_long > 0:
@@ -130,18 +130,6 @@ class GatewayApp(Starlette):
 
     def close(self) -> None:
         self.store.close()
-
-
-def held_back(send: Send, until: Callable[[], Awaitable[None]]) -> Send:
-    """`send` with the answer's start (`http.response.start`) held back until `until()` is
-    done: a rule's `before_answer` reports are posted before the answer."""
-
-    async def held_send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            await until()
-        await send(message)
-
-    return held_send
 
 
 CONTROL_MAX_HEADER_BYTES = 65_536

@@ -1,6 +1,6 @@
 """The gateway's plain-text answers: single-line or `<number>,<result>` multi-line, with the
 scenario's line ending and trailing-newline settings (README "What is simulated": parameters,
-text encoding, answers)."""
+text encoding, answers), and how an answer is sent over ASGI."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway_sim.domain.scenario import Settings
+from gateway_sim.wire.asgi import Headers, Send
+from gateway_sim.wire.exchanges import TEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +44,25 @@ class AnswerFormat:
             return text.encode("utf-8")
         lines = zip(shown, results, strict=True)
         return self.body([f"{number},{result or accepted}" for number, result in lines])
+
+
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    extra: Headers | None = None,
+    *,
+    content_type: bytes = TEXT,
+) -> None:
+    """Send an answer whole: its status, headers (`answer_headers`) and body."""
+    headers = answer_headers(body, content_type, extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def answer_headers(body: bytes, content_type: bytes, extra: Headers | None = None) -> Headers:
+    """The headers of an answer: its type and length, and any `extra`."""
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers += extra
+    return headers

@@ -6,10 +6,10 @@ answered.
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from time import perf_counter
 from typing import NamedTuple
 
-from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.records import Exchange, JournalOutcome, outcome_of_answer
 from gateway_sim.store.repository import Repository
 from gateway_sim.wire.asgi import Scope
@@ -32,10 +32,13 @@ class Reply(NamedTuple):
     answer's lines)."""
     rule: str | None = None
     """The rule that fired for it, if one did."""
+    account: str | None = None
+    """The account the request names, as the domain resolved it once for the whole request
+    (`Gateway.account_named`: its `username`, else its access key's owner)."""
 
 
 def exchange_of(
-    gateway: Gateway,
+    at: datetime,
     scope: Scope,
     request: GatewayRequest,
     status: int,
@@ -44,7 +47,8 @@ def exchange_of(
     store: Repository,
     started: float,
 ) -> Exchange:
-    """The journal's record of a request and its answer, `started` on the perf_counter clock.
+    """The journal's record of a request and its answer, made `at`, `started` on the
+    perf_counter clock.
 
     Its fields are dropped and parsed again when read if they are still what the raw query and
     body give (`content_type` set), go to the in-memory journal (a database file's journal
@@ -61,7 +65,7 @@ def exchange_of(
         and len(request.query) <= store.retention.max_journal_body_bytes
     )
     return Exchange(
-        at=gateway.clock.now(),
+        at=at,
         method=sys.intern(scope["method"]),
         path=sys.intern(scope["path"]),
         client=_client(scope),
@@ -71,7 +75,7 @@ def exchange_of(
         answer=answer,
         outcome=(reply.outcome if status == 200 else None) or outcome_of_answer(status, answer),
         reason=reply.reason,
-        account=request.fields.get("username") or gateway.account_named(request.fields),
+        account=reply.account,
         message_id=reply.message_id,
         rule=reply.rule,
         files=tuple(

@@ -12,7 +12,7 @@ and their refusals rendered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from time import perf_counter
 from typing import NamedTuple, Protocol
@@ -24,9 +24,9 @@ from gateway_sim.domain.rules import Decision
 from gateway_sim.domain.text import header_media_type
 from gateway_sim.store.repository import Repository
 from gateway_sim.wire import faults
-from gateway_sim.wire.answers import AnswerFormat
-from gateway_sim.wire.asgi import Headers, Receive, Scope, Send
-from gateway_sim.wire.exchanges import TEXT, Reply, exchange_of
+from gateway_sim.wire.answers import AnswerFormat, respond
+from gateway_sim.wire.asgi import Receive, Scope, Send
+from gateway_sim.wire.exchanges import Reply, exchange_of
 from gateway_sim.wire.request import (
     BodyTooLarge,
     ClientGone,
@@ -53,6 +53,8 @@ class Fault(NamedTuple):
 
     request: GatewayRequest
     decision: Decision
+    account: str | None
+    """The account the request names (`Reply.account`)."""
 
 
 Settled = Reply | Delayed | Fault
@@ -60,6 +62,10 @@ Settled = Reply | Delayed | Fault
 
 
 Handler = Callable[[GatewayRequest, "Decision | None"], Reply]
+
+Hold = Callable[[str], Awaitable[None]]
+"""What the answer to a send waits for first, given its message id: the reports a rule's
+`before_answer` posts before it (`DeliveryReports.posted`)."""
 
 
 class Dialect(Protocol):
@@ -113,8 +119,10 @@ class LegacyEndpoints:
         """The handler of an emulated path, matched case-insensitively."""
         return self.routes.get(path.lower())
 
-    async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one request on an emulated path."""
+    async def serve(
+        self, handler: Handler, scope: Scope, receive: Receive, send: Send, hold: Hold | None
+    ) -> None:
+        """Answer one request on an emulated path; a send's answer waits for `hold` first."""
         started = perf_counter()
         if scope["method"] not in ("GET", "POST"):
             reason = f"method {scope['method']} is not allowed; use GET or POST"
@@ -136,45 +144,54 @@ class LegacyEndpoints:
             return
         match self.settle(handler, scope, request):
             case Reply() as reply:
+                if hold is not None:
+                    await _held(hold, reply)
                 await respond(send, 200, reply.body, content_type=reply.content_type)
                 self._journal(scope, request, 200, reply, started=started)
             case Delayed() as delayed:
-                await self._delayed(delayed, scope=scope, send=send, started=started)
-            case Fault(request, decision):
+                await self._delayed(delayed, hold, scope=scope, send=send, started=started)
+            case Fault(request, decision, account):
                 await self._apply(
-                    decision, handler, request, scope=scope, receive=receive, send=send,
-                    started=started,
+                    decision, handler, request, account, hold, scope=scope, receive=receive,
+                    send=send, started=started,
                 )  # fmt: skip
 
     def settle(self, handler: Handler, scope: Scope, request: GatewayRequest) -> Settled:
-        """Decide and process a request; its answer, when nothing has to be awaited."""
+        """Decide and process a request; its answer, when nothing has to be awaited. The
+        account the request names is resolved once, here, for the journal."""
         dialect = self.dialects.get(request.path) if self.dialects else None
         if dialect is not None:
             refused = dialect.prepare(request, scope)
             if refused is not None:
-                return dialect.refusal(refused.line, refused.reason)
+                reply = dialect.refusal(refused.line, refused.reason)
+                return reply._replace(account=self.gateway.account_named(request.fields))
+        account = self.gateway.account_named(request.fields)
         decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
         if decision is not None and decision.action.awaited:
-            return Fault(request, decision)
+            return Fault(request, decision, account)
         if decision is None:
-            reply = self._answer(handler, request)
+            reply = self._answer(handler, request)._replace(account=account)
         else:
             reply = self._rule_reply(decision, handler, request)
             reason = _rule_reason(decision, reply.reason, "")
-            reply = reply._replace(reason=reason, rule=decision.rule)
+            reply = reply._replace(reason=reason, rule=decision.rule, account=account)
         if (decision is not None and decision.latency) or (
             reply.message_id is not None and self.durable
         ):
             return Delayed(request, decision, reply)
         return reply
 
-    async def _delayed(self, delayed: Delayed, *, scope: Scope, send: Send, started: float) -> None:
+    async def _delayed(
+        self, delayed: Delayed, hold: Hold | None, *, scope: Scope, send: Send, started: float
+    ) -> None:
         """Answer once the commit is done and the rule's latency has passed."""
         request, decision, reply = delayed
         if reply.message_id is not None and self.durable:
             reply = await self._stored(request, reply)
         if decision is not None:
             await sleep_until(started + decision.latency)
+        if hold is not None:
+            await _held(hold, reply)
         await respond(send, 200, reply.body, content_type=reply.content_type)
         self._journal(scope, request, 200, reply, started=started)
 
@@ -195,7 +212,8 @@ class LegacyEndpoints:
         if stored:
             return reply
         error = InternalError(f"message {message_id} could not be stored; its cost was refunded")
-        return self._refusal(request.path, error.line, error.reason)._replace(rule=reply.rule)
+        refusal = self._refusal(request.path, error.line, error.reason)
+        return refusal._replace(rule=reply.rule, account=reply.account)
 
     def _answer(
         self, handler: Handler, request: GatewayRequest, decision: Decision | None = None
@@ -221,6 +239,8 @@ class LegacyEndpoints:
         decision: Decision,
         handler: Handler,
         request: GatewayRequest,
+        account: str | None,
+        hold: Hold | None,
         *,
         scope: Scope,
         receive: Receive,
@@ -250,12 +270,14 @@ class LegacyEndpoints:
             if reply.message_id is not None and self.durable:
                 reply = await self._stored(request, reply)
             await sleep_until(started + decision.latency)
+            if hold is not None:
+                await _held(hold, reply)
             if action.fault == "truncate":
                 note = await faults.truncate(send, reply.body)
             else:  # dribble: the only other fault that processes the request
                 note = await faults.dribble(send, reply.body, action.dribble_ms / 1000)
         reason = _rule_reason(decision, reply.reason, note)
-        reply = reply._replace(reason=reason, rule=decision.rule)
+        reply = reply._replace(reason=reason, rule=decision.rule, account=account)
         self._journal(scope, request, status, reply, started=started)
 
     def _rule_reply(self, decision: Decision, handler: Handler, request: GatewayRequest) -> Reply:
@@ -307,7 +329,13 @@ class LegacyEndpoints:
     ) -> None:
         self.store.record(
             exchange_of(
-                self.gateway, scope, request, status, reply, store=self.store, started=started
+                self.gateway.clock.now(),
+                scope,
+                request,
+                status,
+                reply,
+                store=self.store,
+                started=started,
             )
         )
 
@@ -326,6 +354,11 @@ class LegacyEndpoints:
         await respond(send, status, body, extra)
         request = GatewayRequest({}, scope["path"].lower())
         self._journal(scope, request, status, Reply(body, reason), started=started)
+
+
+async def _held(hold: Hold, reply: Reply) -> None:
+    if reply.message_id is not None:
+        await hold(reply.message_id)
 
 
 async def _early_fault(fault: str, scope: Scope, receive: Receive, send: Send) -> str:
@@ -347,27 +380,6 @@ def _rule_reason(decision: Decision, answer_reason: str, note: str) -> str:
     if answer_reason:
         parts.append(answer_reason)
     return "; ".join(parts)
-
-
-async def respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    extra: Headers | None = None,
-    *,
-    content_type: bytes = TEXT,
-) -> None:
-    headers = answer_headers(body, content_type, extra)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def answer_headers(body: bytes, content_type: bytes, extra: Headers | None = None) -> Headers:
-    """The headers of an answer: its type and length, and any `extra`."""
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    if extra:
-        headers += extra
-    return headers
 
 
 async def sleep_until(deadline: float) -> None:
