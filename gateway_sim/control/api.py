@@ -30,10 +30,19 @@ from gateway_sim.control.bodies import (
 from gateway_sim.control.filters import BadFilter, Filters
 from gateway_sim.control.loading import ScenarioLoads
 from gateway_sim.control.openapi import spec
+from gateway_sim.control.views import AccountView, RuleView, View, cursor_of
+from gateway_sim.control.views_records import (
+    AttemptPage,
+    AttemptView,
+    MessagePage,
+    MessageView,
+    RequestPage,
+    RequestView,
+)
 from gateway_sim.control.waits import LongPolls
 from gateway_sim.domain.accounts import Account, allowance_day
 from gateway_sim.domain.numbers import is_digits
-from gateway_sim.domain.records import MASK, Message
+from gateway_sim.domain.records import Message
 from gateway_sim.effects.inbound import InboundError
 from gateway_sim.inbox.routes import event_stream, part_response
 from gateway_sim.store.repository import AttemptQuery
@@ -57,7 +66,7 @@ def build(sim: Simulator, token: str | None) -> Any:
         Route("/health", api.health),
         Route("/ready", api.ready),
         _route("/messages", GET=api.list_messages, DELETE=api.delete_messages),
-        Route("/messages/wait", LongPolls(sim, api.message_json).wait_for_message),
+        Route("/messages/wait", LongPolls(sim, api.message_view).wait_for_message),
         Route("/messages/{id}", api.get_message),
         Route("/messages/{id}/parts/{n}", api.get_part),
         Route("/requests", api.list_requests),
@@ -133,10 +142,9 @@ class ControlApi:
     def _region(self) -> str:
         return self.sim.gateway.scenario.settings.default_country
 
-    def message_json(self, message: Message) -> dict[str, Any]:
+    def message_view(self, message: Message) -> MessageView:
         """A message as shown, with its delivery status history."""
-        history = self.store.statuses(message.id)
-        return {**message.to_json(), "statuses": [change.to_json() for change in history]}
+        return MessageView.of(message, tuple(self.store.statuses(message.id)))
 
     async def openapi(self, request: Request) -> Response:
         return _json(200, spec())
@@ -153,13 +161,8 @@ class ControlApi:
     async def list_messages(self, request: Request) -> Response:
         query = Filters.parse(request.query_params, self._region).message_query()
         found = self.store.messages(query)
-        return _json(
-            200,
-            {
-                "messages": [self.message_json(message) for _, message in found],
-                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
-            },
-        )
+        page = [self.message_view(message) for _, message in found]
+        return _show(200, MessagePage(items=page, next_cursor=cursor_of(found, query.limit)))
 
     async def delete_messages(self, request: Request) -> Response:
         deleted = self.store.clear()
@@ -170,7 +173,7 @@ class ControlApi:
         message = self.store.get(message_id)
         if message is None:
             raise Problem(404, "not_found", f"no message with id {message_id!r}")
-        return _json(200, self.message_json(message))
+        return _show(200, self.message_view(message))
 
     async def get_part(self, request: Request) -> Response:
         message_id, raw_n = request.path_params["id"], request.path_params["n"]
@@ -189,17 +192,12 @@ class ControlApi:
         params = request.query_params
         query = Filters.parse(params, self._region).exchange_query(params)
         found = self.store.exchanges(query)
-        return _json(
-            200,
-            {
-                "requests": [exchange.to_json(seq) for seq, exchange in found],
-                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
-            },
-        )
+        page = [RequestView.of(exchange, seq) for seq, exchange in found]
+        return _show(200, RequestPage(items=page, next_cursor=cursor_of(found, query.limit)))
 
     async def list_accounts(self, request: Request) -> Response:
         today = allowance_day(self.sim.gateway.clock.now())
-        shown = [_account_json(a, today) for a in self.sim.gateway.accounts]
+        shown = [AccountView.of(a, today).shown() for a in self.sim.gateway.accounts]
         return _json(200, {"accounts": shown})
 
     async def put_account(self, request: Request) -> Response:
@@ -222,7 +220,7 @@ class ControlApi:
         accounts.change(account, **change.model_dump(exclude_unset=True))
         self.store.state_changed()
         today = allowance_day(self.sim.gateway.clock.now())
-        return _json(201 if created else 200, _account_json(account, today))
+        return _show(201 if created else 200, AccountView.of(account, today))
 
     async def top_up(self, request: Request) -> Response:
         """Add credit in one step (a PUT of a computed balance would race the sends)."""
@@ -233,7 +231,7 @@ class ControlApi:
             raise Problem(404, "not_found", f"no account named {username!r}")
         self.sim.gateway.accounts.top_up(account, amount)
         self.store.state_changed()
-        return _json(200, _account_json(account, allowance_day(self.sim.gateway.clock.now())))
+        return _show(200, AccountView.of(account, allowance_day(self.sim.gateway.clock.now())))
 
     async def delete_account(self, request: Request) -> Response:
         username = request.path_params["username"]
@@ -292,13 +290,8 @@ class ControlApi:
             cursor=base.cursor,
         )
         found = self.store.attempts(query)
-        return _json(
-            200,
-            {
-                "callbacks": [attempt.to_json(seq) for seq, attempt in found],
-                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
-            },
-        )
+        page = [AttemptView.of(attempt, seq) for seq, attempt in found]
+        return _show(200, AttemptPage(items=page, next_cursor=cursor_of(found, query.limit)))
 
     async def post_inbound(self, request: Request) -> Response:
         arrival = await read_arrival(request)
@@ -307,10 +300,10 @@ class ControlApi:
         except InboundError as refused:
             error = "not_found" if refused.status == 404 else "invalid_inbound"
             raise Problem(refused.status, error, str(refused)) from None
-        return _json(201, self.message_json(message))
+        return _show(201, self.message_view(message))
 
     async def list_rules(self, request: Request) -> Response:
-        return _json(200, {"rules": self.sim.gateway.rules.describe()})
+        return _json(200, {"rules": [rule.shown() for rule in self._rules()]})
 
     async def add_rule(self, request: Request) -> Response:
         rule = parse_rule(await json_body(request))
@@ -322,8 +315,7 @@ class ControlApi:
             self.sim.gateway.rules.add(rule)
         except ValueError as clash:
             raise Problem(409, "rule_exists", str(clash)) from None
-        described = next(r for r in self.sim.gateway.rules.describe() if r["name"] == rule.name)
-        return _json(201, described)
+        return _show(201, next(r for r in self._rules() if r.name == rule.name))
 
     async def switch_rule(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -336,7 +328,10 @@ class ControlApi:
         rules = self.sim.gateway.rules
         if not rules.enable(name, enabled):
             raise Problem(404, "not_found", f"no rule named {name!r}")
-        return _json(200, next(r for r in rules.describe() if r["name"] == name))
+        return _show(200, next(r for r in self._rules() if r.name == name))
+
+    def _rules(self) -> list[RuleView]:
+        return [RuleView.model_validate(rule) for rule in self.sim.gateway.rules.describe()]
 
     async def delete_rule(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -345,31 +340,12 @@ class ControlApi:
         return Response(status_code=204)
 
 
-def _account_json(account: Account, today: str) -> dict[str, Any]:
-    """An account as the control API shows it: no password, secret keys masked."""
-    return {
-        "username": account.username,
-        "credit": str(account.credit),
-        "balance": int(account.credit),
-        "default_sender": account.default_sender,
-        "default_country": account.default_country,
-        "parent": account.parent,
-        "status_url": account.status_url,
-        "inbound_url": account.inbound_url,
-        "mms_url": account.mms_url,
-        "inbound_format": account.inbound_format,
-        "retry_seconds": account.retry_seconds,
-        "report_all": account.report_all,
-        "access_keys": [
-            {"accesskey": k["accesskey"], "secretkey": MASK} for k in account.access_keys
-        ],
-        "daily_allowance": account.daily_allowance,
-        "daily_used": account.used_on(today),
-    }
-
-
 def _json(status: int, content: Any) -> JSONResponse:
     return JSONResponse(content, status_code=status)
+
+
+def _show(status: int, view: View | RuleView) -> JSONResponse:
+    return JSONResponse(view.shown(), status_code=status)
 
 
 async def _problem(request: Request, exc: Exception) -> Response:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway_sim.control.bodies import Problem
 from gateway_sim.control.filters import Filters, timeout_seconds
+from gateway_sim.control.views import View
 from gateway_sim.domain.records import Message
 from gateway_sim.wire.asgi import Receive
 
@@ -34,7 +35,7 @@ it, but a log of the request shows why it ended."""
 class LongPolls:
     """The wait endpoint of one simulator; `show` renders a message as the control API shows it."""
 
-    def __init__(self, sim: Simulator, show: Callable[[Message], dict[str, Any]]) -> None:
+    def __init__(self, sim: Simulator, show: Callable[[Message], View]) -> None:
         self.sim = sim
         self.show = show
 
@@ -74,7 +75,7 @@ class LongPolls:
         raise _timed_out(timeout)
 
     def _found(self, message: Message) -> Response:
-        return JSONResponse({"message": self.show(message)})
+        return JSONResponse({"message": self.show(message).shown()})
 
 
 def _timed_out(timeout: float) -> Problem:
