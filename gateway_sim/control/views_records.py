@@ -5,7 +5,7 @@ events made from them (`live_event`, handed to `inbox.feed.Feed`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -17,12 +17,16 @@ from gateway_sim.domain.records import (
     Attempt,
     ContentPart,
     Exchange,
+    JournalOutcome,
     KeptFields,
     Message,
     StatusChange,
     masked_raw,
 )
 from gateway_sim.domain.rule_schema import AutoReply, Delivery
+
+AttemptOutcome = Literal["delivered", "retrying", "failed"]
+ATTEMPT_OUTCOMES: tuple[AttemptOutcome, ...] = get_args(AttemptOutcome)
 
 
 def _shown_plan(model: type[BaseModel]) -> Any:
@@ -179,7 +183,7 @@ class RequestView(View):
         description="The exact body answered (its first `--max-journal-body-bytes`)."
     )
     answer_truncated: bool = Field(False, description="`answer` was cut.")
-    outcome: Literal["accepted", "partial", "refused", "answered", "http_error"]
+    outcome: JournalOutcome
     reason: str = Field("", description="Which check failed, or what was accepted.")
     account: str | None = None
     message_id: str | None = None
@@ -242,7 +246,7 @@ class AttemptView(View):
     )
     latency_ms: float = Field(ge=0)
     error: str | None
-    outcome: Literal["delivered", "retrying", "failed"]
+    outcome: AttemptOutcome
 
     @classmethod
     def of(cls, attempt: Attempt, seq: int | None = None) -> AttemptView:
