@@ -27,12 +27,11 @@ from gateway_sim.control.bodies import (
     parse_top_up,
     read_arrival,
 )
-from gateway_sim.control.filters import BadFilter, Filters
+from gateway_sim.control.filters import BadFilter, attempt_query, exchange_query, message_query
 from gateway_sim.control.loading import ScenarioLoads
 from gateway_sim.control.openapi import document
 from gateway_sim.control.views import AccountView, RuleView, View, cursor_of
 from gateway_sim.control.views_records import (
-    ATTEMPT_OUTCOMES,
     AttemptPage,
     AttemptView,
     MessagePage,
@@ -46,7 +45,6 @@ from gateway_sim.domain.numbers import is_digits
 from gateway_sim.domain.records import Message
 from gateway_sim.effects.inbound import InboundError
 from gateway_sim.inbox.routes import event_stream, part_response
-from gateway_sim.store.repository import AttemptQuery
 from gateway_sim.wire.asgi import Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -165,7 +163,7 @@ class ControlApi:
         return _json(200, {"ready": True})
 
     async def list_messages(self, request: Request) -> Response:
-        query = Filters.parse(request.query_params, self._region).message_query()
+        query = message_query(request.query_params, self._region)
         found = self.store.messages(query)
         page = [self.message_view(message) for _, message in found]
         return _show(200, MessagePage(items=page, next_cursor=cursor_of(found, query.limit)))
@@ -195,8 +193,7 @@ class ControlApi:
         return part_response(part, n)
 
     async def list_requests(self, request: Request) -> Response:
-        params = request.query_params
-        query = Filters.parse(params, self._region).exchange_query(params)
+        query = exchange_query(request.query_params, self._region)
         found = self.store.exchanges(query)
         page = [RequestView.of(exchange, seq) for seq, exchange in found]
         return _show(200, RequestPage(items=page, next_cursor=cursor_of(found, query.limit)))
@@ -282,19 +279,7 @@ class ControlApi:
         }
 
     async def list_callbacks(self, request: Request) -> Response:
-        params = request.query_params
-        outcome = params.get("outcome") or None
-        if outcome is not None and outcome not in ATTEMPT_OUTCOMES:
-            allowed = ", ".join(ATTEMPT_OUTCOMES)
-            raise BadFilter(f"outcome must be one of {allowed}, not {outcome!r}")
-        base = Filters.parse(params, self._region)
-        query = AttemptQuery(
-            message_id=params.get("message_id") or None,
-            account=base.account,
-            outcome=outcome,
-            limit=base.limit,
-            cursor=base.cursor,
-        )
+        query = attempt_query(request.query_params, self._region)
         found = self.store.attempts(query)
         page = [AttemptView.of(attempt, seq) for seq, attempt in found]
         return _show(200, AttemptPage(items=page, next_cursor=cursor_of(found, query.limit)))
