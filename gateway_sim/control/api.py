@@ -306,7 +306,7 @@ class ControlApi:
             self.sim.gateway.rules.add(rule)
         except ValueError as clash:
             raise Problem(409, "rule_exists", str(clash)) from None
-        return _show(201, next(r for r in self._rules() if r.name == rule.name))
+        return _show(201, self._rule(rule.name))
 
     async def switch_rule(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -319,10 +319,14 @@ class ControlApi:
         rules = self.sim.gateway.rules
         if not rules.enable(name, enabled):
             raise Problem(404, "not_found", f"no rule named {name!r}")
-        return _show(200, next(r for r in self._rules() if r.name == name))
+        return _show(200, self._rule(name))
 
     def _rules(self) -> list[RuleView]:
         return [RuleView.model_validate(rule) for rule in self.sim.gateway.rules.describe()]
+
+    def _rule(self, name: str) -> RuleView:
+        described = next(r for r in self.sim.gateway.rules.describe() if r["name"] == name)
+        return RuleView.model_validate(described)
 
     async def delete_rule(self, request: Request) -> Response:
         name = request.path_params["name"]
