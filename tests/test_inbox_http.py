@@ -16,6 +16,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from gateway_sim.control.views_records import live_event
 from gateway_sim.domain.clock import ManualClock
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.inbox.feed import QUEUE_SIZE, Feed
@@ -181,7 +182,7 @@ def test_head_of_the_event_stream_answers_at_once(client: TestClient) -> None:
 
 
 def test_a_reader_that_falls_behind_is_told_to_read_again() -> None:
-    feed = Feed(build_app().store)
+    feed = Feed(build_app().store, live_event)
     stream = feed.open()
     for n in range(QUEUE_SIZE + 50):
         feed.publish("request", {"n": n})

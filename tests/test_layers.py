@@ -155,6 +155,4 @@ def _strongly_connected(edges: dict[str, set[str]]) -> list[set[str]]:
 KNOWN_UPWARD: list[tuple[str, str]] = []
 KNOWN_CIRCLES: list[list[str]] = []
 KNOWN_DOMAIN_IMPORTS: list[tuple[str, str]] = []
-KNOWN_LONG = [
-    "gateway_sim.control.openapi",
-]
+KNOWN_LONG: list[str] = []

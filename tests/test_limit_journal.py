@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from starlette.testclient import TestClient
 
+from gateway_sim.control.views_records import RequestView
 from gateway_sim.domain.clock import ManualClock
 from gateway_sim.domain.records import Exchange
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
@@ -84,7 +85,7 @@ def test_a_secret_cut_in_two_is_still_masked() -> None:
     store.record(exchange(0, body=secret, body_size=len(secret), content_type="application/json"))
     [(_, kept)] = store.exchanges(ExchangeQuery())
     assert kept.body == secret[:40]
-    assert kept.to_json()["raw_body"] == '{"auth": {"secretkey": "***"'
+    assert RequestView.of(kept).shown()["raw_body"] == '{"auth": {"secretkey": "***"'
     store.close()
 
 
@@ -152,7 +153,7 @@ def test_the_byte_cap_holds_a_database_file_across_restarts(tmp_path: Path) -> N
     assert seqs == list(range(41 - len(seqs), 41))
     assert total <= cap
     [(seq, newest)] = store.exchanges(ExchangeQuery(limit=1))
-    shown = newest.to_json()
+    shown = RequestView.of(newest).shown()
     assert (seq, shown["body_size"], shown["body_truncated"]) == (40, len(big), True)
     assert len(newest.body) == 1000
     store.close()
@@ -176,8 +177,10 @@ def test_a_cut_entry_reads_the_same_from_memory_and_from_a_database_file(tmp_pat
     for one in sent:
         memory.record(one)
         database.record(one)
-    from_memory = [(seq, e.to_json()) for seq, e in memory.exchanges(ExchangeQuery())]
-    assert [(seq, e.to_json()) for seq, e in database.exchanges(ExchangeQuery())] == from_memory
+    from_memory = [(seq, RequestView.of(e).shown()) for seq, e in memory.exchanges(ExchangeQuery())]
+    assert [
+        (seq, RequestView.of(e).shown()) for seq, e in database.exchanges(ExchangeQuery())
+    ] == from_memory
     flags = [
         {k: v for k, v in shown.items() if k.endswith(("_truncated", "_size"))}
         for _, shown in from_memory

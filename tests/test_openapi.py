@@ -21,12 +21,13 @@ from schemathesis.python.asgi import get_client, shutdown_lifespans
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from gateway_sim.control.openapi import spec
 from gateway_sim.domain.clock import ManualClock
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.server.app import GatewayApp, create_app
 from gateway_sim.store.store import FLUSH_DELAY, Retention, Store
 from tests.conftest import BALANCE, MMS, SEND, START, SUBACCOUNT, build_app
+from tests.test_callbacks import advance
+from tests.test_callbacks import scenario as callbacks_scenario
 
 DOCUMENT = "/_sim/openapi.json"
 CONFIG = schemathesis.Config.from_dict({"seed": 1})
@@ -113,7 +114,8 @@ def served_document(app: GatewayApp | None = None) -> dict[str, Any]:
     return document
 
 
-schema = schemathesis.openapi.from_dict(served_document(), config=CONFIG)
+DOCUMENTED = served_document()
+schema = schemathesis.openapi.from_dict(DOCUMENTED, config=CONFIG)
 
 
 def operation(path: str, method: str = "GET") -> Any:
@@ -144,7 +146,7 @@ def test_the_served_document_is_valid_openapi_and_is_spec() -> None:
             result.err() for result in loaded.get_all_operations() if isinstance(result, Err)
         ]
         assert problems == []
-        assert loaded.raw_schema == served_document(app) == spec()
+        assert loaded.raw_schema == served_document(app) == DOCUMENTED
     finally:
         shutdown_lifespans()
         app.close()
@@ -153,7 +155,7 @@ def test_the_served_document_is_valid_openapi_and_is_spec() -> None:
 def documented_operations() -> set[tuple[str, str]]:
     return {
         (path, method.upper())
-        for path, item in spec()["paths"].items()
+        for path, item in DOCUMENTED["paths"].items()
         for method in item
         if method in {"get", "put", "post", "delete", "patch", "head", "options"}
     }
@@ -176,7 +178,7 @@ def test_every_route_of_the_control_api_is_documented(app: GatewayApp) -> None:
 
 
 def test_path_parameters_are_declared() -> None:
-    for path, item in spec()["paths"].items():
+    for path, item in DOCUMENTED["paths"].items():
         templated = {part[1:-1] for part in path.split("/") if part.startswith("{")}
         for name, operation_ in item.items():
             declared = {p["name"] for p in operation_.get("parameters", []) if p["in"] == "path"}
@@ -353,3 +355,51 @@ def test_method_not_allowed_names_the_allowed_methods(client: TestClient) -> Non
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
     assert set(response.headers["allow"].split(", ")) >= {"GET", "DELETE"}
+
+
+# -- the views and the document agree ----------------------------------------------------------
+
+
+def shown_keys(name: str) -> tuple[set[str], set[str]]:
+    """The keys a view's schema names, and those it requires."""
+    found = DOCUMENTED["components"]["schemas"][name]
+    return set(found["properties"]), set(found.get("required", ()))
+
+
+def test_every_key_an_answer_carries_is_documented_and_the_other_way_round() -> None:
+    dead = "http://127.0.0.1:9"  # the discard port: every callback attempt fails, and is listed
+    with TestClient(build_app(callbacks_scenario(dead))) as client:
+        seed(client)
+        client.post(SEND, data={**LOGIN, "to": "07700900123", "text": "x", "delrpt": "1"})
+        advance(client, 1)
+        for rule in (
+            {
+                "name": "plain",
+                "match": {"to": "447700900999"},
+                "action": {"error": "GATEWAY_ERROR"},
+            },
+            {"name": "once", "sequence": [{"error": "GATEWAY_ERROR"}], "times": 1},
+        ):
+            assert client.post("/_sim/rules", json=rule).status_code == 201
+        messages = client.get("/_sim/messages").json()["messages"]
+        requests = client.get("/_sim/requests").json()["requests"]
+        answers = {
+            "MessagePage": [client.get("/_sim/messages", params={"limit": 1}).json()],
+            "MessageView": messages,
+            "ContentPartView": [part for message in messages for part in message["content"]],
+            "StatusView": [status for message in messages for status in message["statuses"]],
+            "RequestPage": [client.get("/_sim/requests", params={"limit": 1}).json()],
+            "RequestView": requests,
+            "FileView": [file for request in requests for file in request["files"]],
+            "AttemptPage": [client.get("/_sim/callbacks").json()],
+            "AttemptView": client.get("/_sim/callbacks").json()["callbacks"],
+            "AccountView": client.get("/_sim/accounts").json()["accounts"],
+            "RuleView": client.get("/_sim/rules").json()["rules"],
+        }
+    for name, items in answers.items():
+        documented, required = shown_keys(name)
+        assert items, name
+        for item in items:
+            assert required <= set(item) <= documented, (name, set(item) ^ documented)
+        # A rule leaves out its keys that are null; every other view shows all of its keys.
+        assert set().union(*items) == documented, name

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from starlette.testclient import TestClient
 
+from gateway_sim.control.views_records import RequestView
 from gateway_sim.domain.clock import ManualClock
 from gateway_sim.domain.records import RAW_LIMIT, Exchange, Message
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
@@ -183,8 +184,10 @@ def test_in_memory_journal_finds_what_the_database_journal_finds(tmp_path: Path)
         memory.record(one)
         database.record(one)
     for query in QUERIES:
-        expected = [(seq, e.to_json()) for seq, e in database.exchanges(query)]
-        assert [(seq, e.to_json()) for seq, e in memory.exchanges(query)] == expected, query
+        expected = [(seq, RequestView.of(e).shown()) for seq, e in database.exchanges(query)]
+        assert [
+            (seq, RequestView.of(e).shown()) for seq, e in memory.exchanges(query)
+        ] == expected, query
     memory.close()
     database.close()
 

@@ -27,16 +27,24 @@ from gateway_sim.control.bodies import (
     parse_top_up,
     read_arrival,
 )
-from gateway_sim.control.filters import BadFilter, Filters
+from gateway_sim.control.filters import BadFilter, attempt_query, exchange_query, message_query
 from gateway_sim.control.loading import ScenarioLoads
-from gateway_sim.control.openapi import spec
+from gateway_sim.control.openapi import document
+from gateway_sim.control.views import AccountView, RuleView, View, cursor_of
+from gateway_sim.control.views_records import (
+    AttemptPage,
+    AttemptView,
+    MessagePage,
+    MessageView,
+    RequestPage,
+    RequestView,
+)
 from gateway_sim.control.waits import LongPolls
 from gateway_sim.domain.accounts import Account, allowance_day
 from gateway_sim.domain.numbers import is_digits
-from gateway_sim.domain.records import MASK, Message
+from gateway_sim.domain.records import Message
 from gateway_sim.effects.inbound import InboundError
 from gateway_sim.inbox.routes import event_stream, part_response
-from gateway_sim.store.repository import AttemptQuery
 from gateway_sim.wire.asgi import Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -46,7 +54,6 @@ if TYPE_CHECKING:
 
 MAX_PART = 10_000
 MAX_ADVANCE = 10 * 365 * 86_400
-ATTEMPT_OUTCOMES = ("delivered", "retrying", "failed")
 
 
 def build(sim: Simulator, token: str | None) -> Any:
@@ -57,7 +64,7 @@ def build(sim: Simulator, token: str | None) -> Any:
         Route("/health", api.health),
         Route("/ready", api.ready),
         _route("/messages", GET=api.list_messages, DELETE=api.delete_messages),
-        Route("/messages/wait", LongPolls(sim, api.message_json).wait_for_message),
+        Route("/messages/wait", LongPolls(sim, api.message_view).wait_for_message),
         Route("/messages/{id}", api.get_message),
         Route("/messages/{id}/parts/{n}", api.get_part),
         Route("/requests", api.list_requests),
@@ -74,6 +81,7 @@ def build(sim: Simulator, token: str | None) -> Any:
         _route("/rules/{name}", PATCH=api.switch_rule, DELETE=api.delete_rule),
         Route("/events", event_stream(sim.feed)),
     ]
+    api.routes = routes
     handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
     control = Starlette(routes=routes, exception_handlers=handlers)
     return control if not token else _Guard(control, token)
@@ -128,18 +136,22 @@ class ControlApi:
         self.sim = sim
         self.store = sim.store
         self.loads = ScenarioLoads(sim)
+        self.routes: list[Route] = []
+        self._document: dict[str, Any] | None = None
 
     @property
     def _region(self) -> str:
         return self.sim.gateway.scenario.settings.default_country
 
-    def message_json(self, message: Message) -> dict[str, Any]:
+    def message_view(self, message: Message) -> MessageView:
         """A message as shown, with its delivery status history."""
-        history = self.store.statuses(message.id)
-        return {**message.to_json(), "statuses": [change.to_json() for change in history]}
+        return MessageView.of(message, tuple(self.store.statuses(message.id)))
 
     async def openapi(self, request: Request) -> Response:
-        return _json(200, spec())
+        # Made at the first request for it: making it is a twentieth of `serve`'s start.
+        if self._document is None:
+            self._document = document(self.routes)
+        return _json(200, self._document)
 
     async def health(self, request: Request) -> Response:
         uptime = time.monotonic() - self.sim.started
@@ -151,15 +163,10 @@ class ControlApi:
         return _json(200, {"ready": True})
 
     async def list_messages(self, request: Request) -> Response:
-        query = Filters.parse(request.query_params, self._region).message_query()
+        query = message_query(request.query_params, self._region)
         found = self.store.messages(query)
-        return _json(
-            200,
-            {
-                "messages": [self.message_json(message) for _, message in found],
-                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
-            },
-        )
+        page = [self.message_view(message) for _, message in found]
+        return _show(200, MessagePage(items=page, next_cursor=cursor_of(found, query.limit)))
 
     async def delete_messages(self, request: Request) -> Response:
         deleted = self.store.clear()
@@ -170,7 +177,7 @@ class ControlApi:
         message = self.store.get(message_id)
         if message is None:
             raise Problem(404, "not_found", f"no message with id {message_id!r}")
-        return _json(200, self.message_json(message))
+        return _show(200, self.message_view(message))
 
     async def get_part(self, request: Request) -> Response:
         message_id, raw_n = request.path_params["id"], request.path_params["n"]
@@ -186,20 +193,14 @@ class ControlApi:
         return part_response(part, n)
 
     async def list_requests(self, request: Request) -> Response:
-        params = request.query_params
-        query = Filters.parse(params, self._region).exchange_query(params)
+        query = exchange_query(request.query_params, self._region)
         found = self.store.exchanges(query)
-        return _json(
-            200,
-            {
-                "requests": [exchange.to_json(seq) for seq, exchange in found],
-                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
-            },
-        )
+        page = [RequestView.of(exchange, seq) for seq, exchange in found]
+        return _show(200, RequestPage(items=page, next_cursor=cursor_of(found, query.limit)))
 
     async def list_accounts(self, request: Request) -> Response:
         today = allowance_day(self.sim.gateway.clock.now())
-        shown = [_account_json(a, today) for a in self.sim.gateway.accounts]
+        shown = [AccountView.of(a, today).shown() for a in self.sim.gateway.accounts]
         return _json(200, {"accounts": shown})
 
     async def put_account(self, request: Request) -> Response:
@@ -222,7 +223,7 @@ class ControlApi:
         accounts.change(account, **change.model_dump(exclude_unset=True))
         self.store.state_changed()
         today = allowance_day(self.sim.gateway.clock.now())
-        return _json(201 if created else 200, _account_json(account, today))
+        return _show(201 if created else 200, AccountView.of(account, today))
 
     async def top_up(self, request: Request) -> Response:
         """Add credit in one step (a PUT of a computed balance would race the sends)."""
@@ -233,7 +234,7 @@ class ControlApi:
             raise Problem(404, "not_found", f"no account named {username!r}")
         self.sim.gateway.accounts.top_up(account, amount)
         self.store.state_changed()
-        return _json(200, _account_json(account, allowance_day(self.sim.gateway.clock.now())))
+        return _show(200, AccountView.of(account, allowance_day(self.sim.gateway.clock.now())))
 
     async def delete_account(self, request: Request) -> Response:
         username = request.path_params["username"]
@@ -278,27 +279,10 @@ class ControlApi:
         }
 
     async def list_callbacks(self, request: Request) -> Response:
-        params = request.query_params
-        outcome = params.get("outcome") or None
-        if outcome is not None and outcome not in ATTEMPT_OUTCOMES:
-            allowed = ", ".join(ATTEMPT_OUTCOMES)
-            raise BadFilter(f"outcome must be one of {allowed}, not {outcome!r}")
-        base = Filters.parse(params, self._region)
-        query = AttemptQuery(
-            message_id=params.get("message_id") or None,
-            account=base.account,
-            outcome=outcome,
-            limit=base.limit,
-            cursor=base.cursor,
-        )
+        query = attempt_query(request.query_params, self._region)
         found = self.store.attempts(query)
-        return _json(
-            200,
-            {
-                "callbacks": [attempt.to_json(seq) for seq, attempt in found],
-                "next_cursor": str(found[-1][0]) if len(found) == query.limit else None,
-            },
-        )
+        page = [AttemptView.of(attempt, seq) for seq, attempt in found]
+        return _show(200, AttemptPage(items=page, next_cursor=cursor_of(found, query.limit)))
 
     async def post_inbound(self, request: Request) -> Response:
         arrival = await read_arrival(request)
@@ -307,10 +291,10 @@ class ControlApi:
         except InboundError as refused:
             error = "not_found" if refused.status == 404 else "invalid_inbound"
             raise Problem(refused.status, error, str(refused)) from None
-        return _json(201, self.message_json(message))
+        return _show(201, self.message_view(message))
 
     async def list_rules(self, request: Request) -> Response:
-        return _json(200, {"rules": self.sim.gateway.rules.describe()})
+        return _json(200, {"rules": [rule.shown() for rule in self._rules()]})
 
     async def add_rule(self, request: Request) -> Response:
         rule = parse_rule(await json_body(request))
@@ -322,8 +306,7 @@ class ControlApi:
             self.sim.gateway.rules.add(rule)
         except ValueError as clash:
             raise Problem(409, "rule_exists", str(clash)) from None
-        described = next(r for r in self.sim.gateway.rules.describe() if r["name"] == rule.name)
-        return _json(201, described)
+        return _show(201, self._rule(rule.name))
 
     async def switch_rule(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -336,7 +319,14 @@ class ControlApi:
         rules = self.sim.gateway.rules
         if not rules.enable(name, enabled):
             raise Problem(404, "not_found", f"no rule named {name!r}")
-        return _json(200, next(r for r in rules.describe() if r["name"] == name))
+        return _show(200, self._rule(name))
+
+    def _rules(self) -> list[RuleView]:
+        return [RuleView.model_validate(rule) for rule in self.sim.gateway.rules.describe()]
+
+    def _rule(self, name: str) -> RuleView:
+        described = next(r for r in self.sim.gateway.rules.describe() if r["name"] == name)
+        return RuleView.model_validate(described)
 
     async def delete_rule(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -345,31 +335,12 @@ class ControlApi:
         return Response(status_code=204)
 
 
-def _account_json(account: Account, today: str) -> dict[str, Any]:
-    """An account as the control API shows it: no password, secret keys masked."""
-    return {
-        "username": account.username,
-        "credit": str(account.credit),
-        "balance": int(account.credit),
-        "default_sender": account.default_sender,
-        "default_country": account.default_country,
-        "parent": account.parent,
-        "status_url": account.status_url,
-        "inbound_url": account.inbound_url,
-        "mms_url": account.mms_url,
-        "inbound_format": account.inbound_format,
-        "retry_seconds": account.retry_seconds,
-        "report_all": account.report_all,
-        "access_keys": [
-            {"accesskey": k["accesskey"], "secretkey": MASK} for k in account.access_keys
-        ],
-        "daily_allowance": account.daily_allowance,
-        "daily_used": account.used_on(today),
-    }
-
-
 def _json(status: int, content: Any) -> JSONResponse:
     return JSONResponse(content, status_code=status)
+
+
+def _show(status: int, view: View | RuleView) -> JSONResponse:
+    return JSONResponse(view.shown(), status_code=status)
 
 
 async def _problem(request: Request, exc: Exception) -> Response:

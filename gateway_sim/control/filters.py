@@ -1,17 +1,17 @@
-"""Query-string filters of the control API: parsed and checked once (a value that cannot be used,
-however long or odd, is a 400 naming its parameter), turned into store queries and into the
-in-memory predicate that long-poll waiters use.
+"""Query-string filters of the control API, parsed and checked straight into the query model of
+each listed resource (`domain/queries.py`): a value that cannot be used, however long or odd, is
+a 400 naming its parameter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gateway_sim.control.views_records import ATTEMPT_OUTCOMES
 from gateway_sim.domain.numbers import is_digits, normalise
-from gateway_sim.domain.records import KIND_TYPES, KINDS, OUTCOMES, Message
-from gateway_sim.store.repository import ExchangeQuery, MessageQuery
+from gateway_sim.domain.queries import AttemptQuery, ExchangeQuery, MessageQuery
+from gateway_sim.domain.records import KIND_TYPES, KINDS, OUTCOMES
 
 MAX_LIMIT = 1000
 MAX_SEQ = 2**63 - 1
@@ -21,73 +21,59 @@ class BadFilter(ValueError):
     """A filter value that cannot be used; answered with 400 and this message."""
 
 
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """The filters shared by `/_sim/messages`, `/_sim/messages/wait` and `/_sim/requests`."""
+def message_query(params: Mapping[str, str], region: str) -> MessageQuery:
+    """The filters of `/_sim/messages` and `/_sim/messages/wait` (checked in this order; the
+    other lists check them too)."""
+    return MessageQuery(
+        to=_recipient(params.get("to"), region),
+        sender=params.get("from") or None,
+        account=params.get("account") or None,
+        type=_message_type(params.get("type")),
+        text=params.get("text") or None,
+        since=_since(params.get("since")),
+        limit=_integer(params, "limit", 100, 1, MAX_LIMIT),
+        cursor=_cursor(params.get("cursor")),
+    )
 
-    to: str | None = None
-    sender: str | None = None
-    account: str | None = None
-    type: int | None = None
-    text: str | None = None
-    since: float | None = None
-    limit: int = 100
-    cursor: int | None = None
-    to_as_sent: str | None = None
 
-    @classmethod
-    def parse(cls, params: Mapping[str, str], region: str) -> Filters:
-        return cls(
-            to=_recipient(params.get("to"), region),
-            sender=params.get("from") or None,
-            account=params.get("account") or None,
-            type=_message_type(params.get("type")),
-            text=params.get("text") or None,
-            since=_since(params.get("since")),
-            limit=_integer(params, "limit", 100, 1, MAX_LIMIT),
-            cursor=_cursor(params.get("cursor")),
-            to_as_sent=(params.get("to") or "").strip() or None,
-        )
+def exchange_query(params: Mapping[str, str], region: str) -> ExchangeQuery:
+    """The filters of `/_sim/requests`: a message's (`to` as the request gave it), the
+    outcome and the path."""
+    shared = message_query(params, region)
+    outcome = _one_of(params, "outcome", OUTCOMES)
+    return ExchangeQuery(
+        to=(params.get("to") or "").strip() or None,
+        sender=shared.sender,
+        account=shared.account,
+        type=None if shared.type is None else str(shared.type),
+        text=shared.text,
+        since=shared.since,
+        outcome=outcome,
+        path=(params.get("path") or "").lower() or None,
+        limit=shared.limit,
+        cursor=shared.cursor,
+    )
 
-    def message_query(self) -> MessageQuery:
-        return MessageQuery(
-            to=self.to,
-            sender=self.sender,
-            account=self.account,
-            type=self.type,
-            text=self.text,
-            since=self.since,
-            limit=self.limit,
-            cursor=self.cursor,
-        )
 
-    def exchange_query(self, params: Mapping[str, str]) -> ExchangeQuery:
-        outcome = params.get("outcome") or None
-        if outcome is not None and outcome not in OUTCOMES:
-            raise BadFilter(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-        return ExchangeQuery(
-            to=self.to_as_sent,
-            sender=self.sender,
-            account=self.account,
-            type=None if self.type is None else str(self.type),
-            text=self.text,
-            since=self.since,
-            outcome=outcome,
-            path=(params.get("path") or "").lower() or None,
-            limit=self.limit,
-            cursor=self.cursor,
-        )
+def attempt_query(params: Mapping[str, str], region: str) -> AttemptQuery:
+    """The filters of `/_sim/callbacks`: the message, the outcome, and a message's filters
+    (of which the account, the page size and the cursor apply)."""
+    outcome = _one_of(params, "outcome", ATTEMPT_OUTCOMES)
+    shared = message_query(params, region)
+    return AttemptQuery(
+        message_id=params.get("message_id") or None,
+        account=shared.account,
+        outcome=outcome,
+        limit=shared.limit,
+        cursor=shared.cursor,
+    )
 
-    def matches(self, message: Message) -> bool:
-        """The same test as the store's query, for a message that has just been accepted."""
-        return (
-            (self.to is None or self.to in message.recipients)
-            and (self.sender is None or self.sender == message.sender)
-            and (self.account is None or self.account.casefold() == message.account.casefold())
-            and (self.type is None or self.type == message.type)
-            and (self.text is None or self.text in (message.text or ""))
-            and (self.since is None or message.created_at.timestamp() >= self.since)
-        )
+
+def _one_of(params: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = params.get(name) or None
+    if value is not None and value not in allowed:
+        raise BadFilter(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 def timeout_seconds(params: Mapping[str, str], default: float, most: float) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 
+from gateway_sim.control.views_records import live_event
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.limits import Limits
 from gateway_sim.domain.rules import RuleBook
@@ -45,7 +46,7 @@ class Simulator:
         """The scenario `reset` goes back to (the last one loaded)."""
         self.started = time.monotonic()
         self.events = MessageEvents()
-        self.feed = Feed(store)
+        self.feed = Feed(store, live_event)
         self.scheduler = Scheduler(gateway.clock)
         settings = gateway.scenario.settings
         self.callbacks = CallbackQueue(

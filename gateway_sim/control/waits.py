@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway_sim.control.bodies import Problem
-from gateway_sim.control.filters import Filters, timeout_seconds
+from gateway_sim.control.filters import message_query, timeout_seconds
+from gateway_sim.control.views import View
 from gateway_sim.domain.records import Message
 from gateway_sim.wire.asgi import Receive
 
@@ -34,16 +35,16 @@ it, but a log of the request shows why it ended."""
 class LongPolls:
     """The wait endpoint of one simulator; `show` renders a message as the control API shows it."""
 
-    def __init__(self, sim: Simulator, show: Callable[[Message], dict[str, Any]]) -> None:
+    def __init__(self, sim: Simulator, show: Callable[[Message], View]) -> None:
         self.sim = sim
         self.show = show
 
     async def wait_for_message(self, request: Request) -> Response:
         region = self.sim.gateway.scenario.settings.default_country
-        filters = Filters.parse(request.query_params, region)
+        query = message_query(request.query_params, region)
         timeout = timeout_seconds(request.query_params, WAIT_DEFAULT, WAIT_MOST)
         # Nothing is awaited from this query to the subscription, so no message can slip between.
-        found = self.sim.store.messages(filters.message_query())
+        found = self.sim.store.messages(query)
         if found:
             return self._found(found[0][1])
         if timeout == 0:
@@ -53,7 +54,7 @@ class LongPolls:
         if len(events) >= most:
             detail = f"{len(events)} waits are under way, the limit of {most} (--max-waits)"
             raise Problem(503, "too_many_waits", detail + "; try again later")
-        waiter = events.subscribe(filters.matches, to=filters.to, account=filters.account)
+        waiter = events.subscribe(query.matches, to=query.to, account=query.account)
         gone = asyncio.ensure_future(_disconnected(request.receive))
         gone.add_done_callback(_retrieved)
         try:
@@ -74,7 +75,7 @@ class LongPolls:
         raise _timed_out(timeout)
 
     def _found(self, message: Message) -> Response:
-        return JSONResponse({"message": self.show(message)})
+        return JSONResponse({"message": self.show(message).shown()})
 
 
 def _timed_out(timeout: float) -> Problem:

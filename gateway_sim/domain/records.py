@@ -1,5 +1,6 @@
 """The records the simulator keeps: accepted messages, their content parts, and exchanges (one per
-request, with its answer and the reason for it), with their JSON shapes.
+request, with its answer and the reason for it). The control API shows them through its views
+(`gateway_sim.control.views`).
 
 `Message` and `Exchange` are made on every request, so they are plain slotted dataclasses, not
 frozen ones (whose initialiser is several times slower); nothing changes them after creation.
@@ -41,15 +42,6 @@ class ContentPart:
     content_type: str
     data: bytes
     dropped: bool = False
-
-    def to_json(self, n: int) -> dict[str, Any]:
-        return {
-            "n": n,
-            "filename": self.filename,
-            "content_type": self.content_type,
-            "size": None if self.dropped else len(self.data),
-            "dropped": self.dropped,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,37 +127,6 @@ class Message:
     network_code: str | None = None
     auto_reply: ReplyPlan | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """The message as the control API shows it (content bytes are fetched separately)."""
-        return {
-            "id": self.id,
-            "account": self.account,
-            "endpoint": self.endpoint,
-            "type": self.type,
-            "kind": self.kind,
-            "from": self.sender,
-            "to": list(self.recipients),
-            "rejected": list(self.rejected),
-            "text": self.text,
-            "encoding": self.encoding,
-            "parts": self.parts,
-            "cost": str(self.cost),
-            "truncated": self.truncated,
-            "created_at": self.created_at.isoformat(),
-            "content": [part.to_json(n) for n, part in enumerate(self.content)],
-            "udh": self.udh,
-            "ud": self.ud,
-            "href": self.href,
-            "delivery_report": self.delivery_report,
-            "user_context": self.user_context,
-            "rule": self.rule,
-            "delivery": None if self.delivery is None else self.delivery.to_json(),
-            "direction": self.direction,
-            "reply_to": self.reply_to,
-            "network_code": self.network_code,
-            "auto_reply": None if self.auto_reply is None else self.auto_reply.to_json(),
-        }
-
 
 FieldParser = Callable[[bytes, bytes, str], dict[str, str]]
 """The wire's parser of a request's fields: (query, body, content type) -> fields."""
@@ -238,35 +199,6 @@ class Exchange:
             return {}
         return self.parser(self.query, self.body, self.content_type)
 
-    def to_json(self, seq: int | None = None) -> dict[str, Any]:
-        kept = self.parsed if isinstance(self.parsed, KeptFields) else None
-        shown: dict[str, Any] = {
-            "at": self.at.isoformat(),
-            "method": self.method,
-            "path": self.path,
-            "client": self.client,
-            "fields": {k: MASK if k in SECRET_FIELDS else v for k, v in self.fields.items()},
-            "fields_truncated": kept is not None and kept.fields_cut,
-            "files": self.files,
-            "body_size": self.body_size,
-            "body_truncated": kept is not None and kept.body_cut,
-            "query_size": len(self.query) if kept is None else kept.query_size,
-            "query_truncated": kept is not None and len(self.query) < kept.query_size,
-            "status": self.status,
-            "answer": self.answer,
-            "answer_truncated": kept is not None and kept.answer_cut,
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "account": self.account,
-            "message_id": self.message_id,
-            "rule": self.rule,
-            "raw_query": _masked_raw(self.query),
-            "raw_body": _masked_raw(self.body),
-        }
-        if seq is not None:
-            shown = {"seq": seq, **shown}
-        return shown
-
 
 @dataclass(slots=True)
 class StatusChange:
@@ -276,9 +208,6 @@ class StatusChange:
     recipient: str
     status: int
     at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {"to": self.recipient, "status": self.status, "at": self.at.isoformat()}
 
 
 @dataclass(slots=True)
@@ -298,23 +227,6 @@ class Attempt:
     error: str | None
     outcome: str
 
-    def to_json(self, seq: int | None = None) -> dict[str, Any]:
-        shown = {
-            "at": self.at.isoformat(),
-            "callback": self.callback,
-            "attempt": self.attempt,
-            "kind": self.kind,
-            "account": self.account,
-            "message_id": self.message_id,
-            "url": self.url,
-            "fields": self.fields,
-            "status": self.status,
-            "latency_ms": self.latency_ms,
-            "error": self.error,
-            "outcome": self.outcome,
-        }
-        return shown if seq is None else {"seq": seq, **shown}
-
 
 def outcome_of_answer(status: int, answer: str) -> JournalOutcome:
     """Classify an answer: accepted, partly accepted, refused, answered (non-send), HTTP error."""
@@ -327,7 +239,7 @@ def outcome_of_answer(status: int, answer: str) -> JournalOutcome:
     return "refused" if has_error else "answered"
 
 
-def _masked_raw(raw: bytes) -> str:
+def masked_raw(raw: bytes) -> str:
     """Raw form or JSON bytes as text, with passwords and secret keys replaced by `***`."""
     masked = _SECRET_RAW.sub(rb"\1\2=***", raw)
     if b'"' in masked:

@@ -11,31 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
-from gateway_sim.domain.records import Attempt, Exchange, Message, StatusChange
 from gateway_sim.store.repository import Repository
 
 QUEUE_SIZE = 1_000
 Event = tuple[str, str]
 """An event's name and its JSON data."""
 
-_REQUEST_KEYS = (
-    "at",
-    "method",
-    "path",
-    "client",
-    "fields",
-    "files",
-    "body_size",
-    "status",
-    "answer",
-    "outcome",
-    "reason",
-    "account",
-    "message_id",
-    "rule",
-)
+Show = Callable[[object], tuple[str, dict[str, Any]] | None]
+"""How a record the store queued is shown: an event's name and data (the control API's views),
+or None for a record the feed does not show."""
 
 
 class Stream:
@@ -73,8 +60,9 @@ class Stream:
 class Feed:
     """The open event streams, and what is published to them."""
 
-    def __init__(self, store: Repository) -> None:
+    def __init__(self, store: Repository, show: Show) -> None:
         self.store = store
+        self.show = show
         self.streams: set[Stream] = set()
         self.closed = False
 
@@ -107,12 +95,6 @@ class Feed:
         self.store.observer = None
 
     def _observe(self, record: object) -> None:
-        if isinstance(record, Message):
-            self.publish("message", {**record.to_json(), "statuses": []})
-        elif isinstance(record, StatusChange):
-            self.publish("status", {"id": record.message_id, **record.to_json()})
-        elif isinstance(record, Exchange):
-            shown = record.to_json()
-            self.publish("request", {key: shown[key] for key in _REQUEST_KEYS})
-        elif isinstance(record, Attempt):
-            self.publish("callback", record.to_json())
+        event = self.show(record)
+        if event is not None:
+            self.publish(*event)

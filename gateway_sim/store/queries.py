@@ -1,49 +1,34 @@
-"""The store's read queries, behind the control API's filters (the rows they read are
-rows.py's). Everything here runs on the store's own thread.
+"""The store's read queries, behind the control API's filters (the query models are
+`domain/queries.py`'s; the rows they read are rows.py's). Everything here runs on the store's own
+thread.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from gateway_sim.domain.queries import AttemptQuery, ExchangeQuery, MessageQuery
 from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
 from gateway_sim.store.rows import attempt_of, exchange_of, message_of, status_of
 
+__all__ = [  # the query models are the domain's, named here still for the store's modules
+    "AttemptQuery",
+    "Blobs",
+    "ExchangeQuery",
+    "MessageQuery",
+    "attempts",
+    "content_part",
+    "count_messages",
+    "exchanges",
+    "message_by_id",
+    "messages",
+    "statuses",
+]
+
 Blobs = Callable[[int, int], bytes | None]
 """Where content bytes not kept in SQLite are: (message seq, part number) -> bytes or None."""
-
-
-@dataclass(frozen=True, slots=True)
-class MessageQuery:
-    """Filters of `GET /_sim/messages`; newest first, `cursor` continues after a page."""
-
-    to: str | None = None
-    sender: str | None = None
-    account: str | None = None
-    type: int | None = None
-    text: str | None = None
-    since: float | None = None
-    limit: int = 100
-    cursor: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeQuery:
-    """Filters of `GET /_sim/requests`; newest first."""
-
-    to: str | None = None
-    sender: str | None = None
-    account: str | None = None
-    type: str | None = None
-    text: str | None = None
-    since: float | None = None
-    outcome: str | None = None
-    path: str | None = None
-    limit: int = 100
-    cursor: int | None = None
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -158,17 +143,6 @@ def statuses(db: sqlite3.Connection, message_id: str) -> list[StatusChange]:
         (message_id,),
     ).fetchall()
     return [status_of(message_id, row) for row in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptQuery:
-    """Filters of `GET /_sim/callbacks`; newest first."""
-
-    message_id: str | None = None
-    account: str | None = None
-    outcome: str | None = None
-    limit: int = 100
-    cursor: int | None = None
 
 
 def attempts(db: sqlite3.Connection, query: AttemptQuery) -> list[tuple[int, Attempt]]:

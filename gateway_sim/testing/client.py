@@ -5,11 +5,12 @@
         assert message.text == "hello"
         sim.assert_no_refused_requests(account="demo")
 
-Results are frozen dataclasses (`SimMessage`, `SimRequest`, `SimAccount`, `SimHealth`, defined in
-`gateway_sim.testing.client_records` and importable from here); every refused control request raises
-`SimApiError` with the status, error code and detail the server gave. The two waiting and checking
-helpers raise `AssertionError` subclasses whose message says what did happen instead, so a failing
-test explains itself.
+Results are frozen, typed objects (`SimMessage`, `SimRequest`, `SimAccount`: the control API's
+own views, `gateway_sim.control.views`; and `SimHealth`), defined in
+`gateway_sim.testing.client_records` and importable from here; every refused control request
+raises `SimApiError` with the status, error code and detail the server gave. The two waiting and
+checking helpers raise `AssertionError` subclasses whose message says what did happen instead,
+so a failing test explains itself.
 """
 
 from __future__ import annotations
@@ -128,13 +129,13 @@ class SimClient:
         following `next_cursor` across pages."""
         params = _filters(filters)
         return [
-            SimMessage.from_json(item)
+            SimMessage.model_validate(item)
             for item in self._pages("/_sim/messages", "messages", params, limit)
         ]
 
     def message(self, message_id: str) -> SimMessage:
         """One message by id (`SimApiError` 404 if unknown)."""
-        return SimMessage.from_json(self._json("GET", f"/_sim/messages/{message_id}"))
+        return SimMessage.model_validate(self._json("GET", f"/_sim/messages/{message_id}"))
 
     def part(self, message_id: str, n: int) -> bytes:
         """The raw bytes of MMS content part `n` (0-based) of a message."""
@@ -172,7 +173,7 @@ class SimClient:
                 if remaining > 0:
                     continue
                 raise self._not_arrived(params, timeout) from None
-            return SimMessage.from_json(data["message"])
+            return SimMessage.model_validate(data["message"])
 
     def _not_arrived(self, params: Mapping[str, str], timeout: float) -> MessageNotArrived:
         wanted = ", ".join(f"{_python_name(k)}={v!r}" for k, v in params.items()) or "any"
@@ -185,7 +186,7 @@ class SimClient:
         else:
             scope, context = "", {}
         recent = tuple(
-            SimMessage.from_json(item)
+            SimMessage.model_validate(item)
             for item in self._pages("/_sim/messages", "messages", context, RECENT)
         )
         heading = " ".join(filter(None, ["recent messages", scope]))
@@ -206,7 +207,7 @@ class SimClient:
         """Journal entries matching the filters, newest first: at most `limit` (None: all)."""
         params = _filters(filters)
         return [
-            SimRequest.from_json(item)
+            SimRequest.model_validate(item)
             for item in self._pages("/_sim/requests", "requests", params, limit)
         ]
 
@@ -228,7 +229,7 @@ class SimClient:
 
     def _not_accepted(self, params: Mapping[str, str]) -> list[SimRequest]:
         found = [
-            SimRequest.from_json(item)
+            SimRequest.model_validate(item)
             for outcome in NOT_ACCEPTED
             for item in self._pages("/_sim/requests", "requests", {**params, "outcome": outcome})
         ]
@@ -238,7 +239,8 @@ class SimClient:
 
     def accounts(self) -> list[SimAccount]:
         return [
-            SimAccount.from_json(item) for item in self._json("GET", "/_sim/accounts")["accounts"]
+            SimAccount.model_validate(item)
+            for item in self._json("GET", "/_sim/accounts")["accounts"]
         ]
 
     def account(self, username: str) -> SimAccount | None:
@@ -276,7 +278,7 @@ class SimClient:
             ]
         if daily_allowance is not None:
             body["daily_allowance"] = daily_allowance if daily_allowance >= 0 else None
-        return SimAccount.from_json(self._json("PUT", f"/_sim/accounts/{username}", json=body))
+        return SimAccount.model_validate(self._json("PUT", f"/_sim/accounts/{username}", json=body))
 
     def delete_account(self, username: str, *, missing_ok: bool = False) -> bool:
         """Remove an account; with `missing_ok`, an unknown one is no error (returns False)."""

@@ -1,4 +1,5 @@
-"""The control API's answers as typed Python objects (frozen dataclasses made from its JSON), and
+"""The control API's answers as typed Python objects (the API's own views, `gateway_sim.control.
+views`, read from its JSON, with a few helpers for failure messages), and
 the errors `gateway_sim.testing.client.SimClient` raises: a refused control request
 (`SimApiError`), and the two `AssertionError`s of its waiting and checking helpers, whose
 messages say what happened instead.
@@ -7,11 +8,11 @@ messages say what happened instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
+from gateway_sim.control.views import AccountView
+from gateway_sim.control.views_records import ContentPartView, MessageView, RequestView
 from gateway_sim.domain.records import JournalOutcome
 
 Outcome = JournalOutcome
@@ -48,79 +49,17 @@ class RefusedRequests(AssertionError):
         self.requests = requests
 
 
-@dataclass(frozen=True, slots=True)
-class SimContentPart:
-    """The description of one MMS content part; fetch its bytes with `SimClient.part`."""
-
-    n: int
-    filename: str
-    content_type: str
-    size: int | None
-    dropped: bool
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SimContentPart:
-        size = data.get("size")
-        return cls(
-            n=int(data["n"]),
-            filename=str(data["filename"]),
-            content_type=str(data["content_type"]),
-            size=None if size is None else int(size),
-            dropped=bool(data.get("dropped", False)),
-        )
+SimContentPart = ContentPartView
+"""The description of one MMS content part; fetch its bytes with `SimClient.part`."""
 
 
-@dataclass(frozen=True, slots=True)
-class SimMessage:
+class SimMessage(MessageView):
     """An accepted message, as `GET /_sim/messages` shows it (`sender` is the JSON `from`)."""
 
-    id: str
-    account: str
-    endpoint: str
-    type: int
-    kind: str
-    sender: str
-    to: tuple[str, ...]
-    rejected: tuple[str, ...]
-    text: str | None
-    encoding: str | None
-    parts: int
-    cost: Decimal
-    truncated: bool
-    created_at: datetime
-    content: tuple[SimContentPart, ...]
-    udh: str | None
-    ud: str | None
-    href: str | None
-    delivery_report: bool
-    user_context: str | None
-    raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SimMessage:
-        return cls(
-            id=str(data["id"]),
-            account=str(data["account"]),
-            endpoint=str(data.get("endpoint", "")),
-            type=int(data["type"]),
-            kind=str(data["kind"]),
-            sender=str(data["from"]),
-            to=tuple(str(number) for number in data["to"]),
-            rejected=tuple(str(number) for number in data.get("rejected", ())),
-            text=_optional_str(data.get("text")),
-            encoding=_optional_str(data.get("encoding")),
-            parts=int(data["parts"]),
-            cost=Decimal(str(data["cost"])),
-            truncated=bool(data.get("truncated", False)),
-            created_at=datetime.fromisoformat(str(data["created_at"])),
-            content=tuple(SimContentPart.from_json(part) for part in data.get("content", ())),
-            udh=_optional_str(data.get("udh")),
-            ud=_optional_str(data.get("ud")),
-            href=_optional_str(data.get("href")),
-            delivery_report=bool(data.get("delivery_report", False)),
-            user_context=_optional_str(data.get("user_context")),
-            raw=dict(data),
-        )
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The message as the JSON shows it."""
+        return self.shown()
 
     def describe(self) -> str:
         """One line for a failure message: id, account, sender, recipients and text."""
@@ -131,53 +70,24 @@ class SimMessage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SimRequest:
+class SimRequest(RequestView):
     """One journal entry: a request to the emulated gateway, its answer and the reason."""
 
-    seq: int | None
-    at: datetime
-    method: str
-    path: str
-    client: str
-    fields: Mapping[str, str] = field(hash=False)
-    files: tuple[Mapping[str, Any], ...] = field(hash=False)
-    body_size: int
-    """The request body's full size in bytes."""
-    truncated: bool
-    """The journal kept only part of this request (`raw_body`, `raw_query`, field values or the
-    answer), to fit `--max-journal-body-bytes`; `raw` tells which."""
-    status: int
-    answer: str
-    outcome: Outcome
-    reason: str
-    account: str | None
-    message_id: str | None
-    raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SimRequest:
-        seq = data.get("seq")
-        return cls(
-            seq=None if seq is None else int(seq),
-            at=datetime.fromisoformat(str(data["at"])),
-            method=str(data["method"]),
-            path=str(data["path"]),
-            client=str(data.get("client", "")),
-            fields={str(k): str(v) for k, v in dict(data.get("fields") or {}).items()},
-            files=tuple(dict(f) for f in data.get("files") or ()),
-            body_size=int(data.get("body_size", 0)),
-            truncated=any(
-                data.get(f"{part}_truncated") for part in ("body", "query", "fields", "answer")
-            ),
-            status=int(data["status"]),
-            answer=str(data["answer"]),
-            outcome=data["outcome"],
-            reason=str(data.get("reason", "")),
-            account=_optional_str(data.get("account")),
-            message_id=_optional_str(data.get("message_id")),
-            raw=dict(data),
+    @property
+    def truncated(self) -> bool:
+        """The journal kept only part of this request (`raw_body`, `raw_query`, field values or
+        the answer), to fit `--max-journal-body-bytes`; the `*_truncated` flags tell which."""
+        return (
+            self.body_truncated
+            or self.query_truncated
+            or self.fields_truncated
+            or self.answer_truncated
         )
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The entry as the JSON shows it."""
+        return self.shown()
 
     def describe(self) -> str:
         """One line for a failure message: path, outcome, the exact answer and why."""
@@ -190,35 +100,9 @@ class SimRequest:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SimAccount:
-    """An account as `GET /_sim/accounts` shows it; `balance` is whole credits (rounded down)."""
-
-    username: str
-    credit: Decimal
-    balance: int
-    default_sender: str
-    default_country: str | None
-    parent: str | None
-    access_keys: tuple[str, ...] = ()
-    """The account's access keys (their secret keys are never shown)."""
-    daily_allowance: int | None = None
-    daily_used: int = 0
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SimAccount:
-        allowance = data.get("daily_allowance")
-        return cls(
-            username=str(data["username"]),
-            credit=Decimal(str(data["credit"])),
-            balance=int(data["balance"]),
-            default_sender=str(data.get("default_sender") or ""),
-            default_country=_optional_str(data.get("default_country")),
-            parent=_optional_str(data.get("parent")),
-            access_keys=tuple(str(pair["accesskey"]) for pair in data.get("access_keys") or ()),
-            daily_allowance=None if allowance is None else int(allowance),
-            daily_used=int(data.get("daily_used") or 0),
-        )
+SimAccount = AccountView
+"""An account as `GET /_sim/accounts` shows it; `balance` is whole credits (rounded down), and
+`access_keys` the account's access keys (their secret keys are never shown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +112,3 @@ class SimHealth:
     status: str
     version: str
     uptime_seconds: float
-
-
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else str(value)
