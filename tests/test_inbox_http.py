@@ -138,7 +138,7 @@ def test_the_event_stream_tells_messages_statuses_refusals_and_resets(
     live_server: Start,
 ) -> None:
     server = live_server(build_app())
-    assert server.app.store.observer is None  # nobody listens: the request path builds nothing
+    assert not server.app.feed.listening  # nobody listens: the request path builds nothing
     with (
         httpx.Client(base_url=server.url, timeout=10) as http,
         http.stream("GET", "/_sim/events") as stream,
@@ -146,7 +146,7 @@ def test_the_event_stream_tells_messages_statuses_refusals_and_resets(
         assert stream.headers["content-type"].startswith("text/event-stream")
         events = read_events(stream)
         assert next(events) == ("hello", {})
-        assert server.app.store.observer is not None
+        assert server.app.feed.listening
         answer = http.post(SEND, data={**LOGIN, "to": "07700900123", "text": "hi", "delrpt": "1"})
         message = next_event(events, "message")
         assert f"ID:{message['id']}" == answer.text
@@ -169,16 +169,16 @@ def test_the_event_stream_tells_messages_statuses_refusals_and_resets(
         http.post("/_sim/reset")
         assert next_event(events, "reset") == {}
     deadline = time.monotonic() + 5
-    while server.app.store.observer is not None and time.monotonic() < deadline:
+    while server.app.feed.listening and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert server.app.store.observer is None  # the stream closed: the feed stopped listening
+    assert not server.app.feed.listening  # the stream closed: the feed stopped listening
 
 
 def test_head_of_the_event_stream_answers_at_once(client: TestClient) -> None:
     answer = client.head("/_sim/events")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/event-stream")
-    assert app_of(client).store.observer is None
+    assert not app_of(client).feed.listening
 
 
 def test_a_reader_that_falls_behind_is_told_to_read_again() -> None:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from gateway_sim.control.views_records import RequestView
 from gateway_sim.domain.clock import ManualClock
-from gateway_sim.domain.records import RAW_LIMIT, Exchange, Message
+from gateway_sim.domain.records import RAW_LIMIT, Exchange, Message, StatusChange
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.server.app import create_app
 from gateway_sim.store.queries import ExchangeQuery, MessageQuery
@@ -86,9 +87,9 @@ def test_in_memory_plain_sends_are_written_when_the_traffic_pauses_or_at_a_read(
         store = Store(retention=Retention(max_messages=4))
         for n in range(3):
             store.add(message(n))
-        store._write_when_idle()  # the timer, while sends keep coming: nothing written
+        store._batches._write_when_idle()  # the timer, while sends keep coming: nothing written
         assert written(store) == []
-        store._write_when_idle()  # a pause: all written
+        store._batches._write_when_idle()  # a pause: all written
         assert written(store) == ["0", "1", "2"]
         for n in range(3, 9):
             store.add(message(n))
@@ -102,6 +103,34 @@ def test_in_memory_plain_sends_are_written_when_the_traffic_pauses_or_at_a_read(
         store.close()
 
     asyncio.run(traffic())
+
+
+@pytest.mark.parametrize("path", [":memory:", "file"])
+def test_every_observer_is_handed_what_was_given_in_the_order_it_came(
+    path: str, tmp_path: Path
+) -> None:
+    """One observer list for metrics, logs and the feed: each is handed messages, journal
+    entries and status steps interleaved as they came, and a removed one nothing more."""
+    store = Store(str(tmp_path / "sim.db") if path == "file" else path)
+    first: list[object] = []
+    second: list[object] = []
+    store.observers.extend([first.extend, second.extend])
+    sent, asked = message(1), exchange(1)
+    step = StatusChange(sent.id, "447700900123", 2, START)
+    store.add(sent)
+    store.record(asked)
+    store.add_status(step)
+    store.flush()
+    assert [type(record).__name__ for record in first] == ["Message", "Exchange", "StatusChange"]
+    assert first[0] is sent
+    assert first[2] is step
+    assert second == first
+    store.observers.remove(second.extend)
+    store.add(message(2))
+    store.flush()
+    assert [r.text for r in first if isinstance(r, Message)] == ["1", "2"]
+    assert len(second) == 3
+    store.close()
 
 
 def test_in_memory_journal_numbers_every_exchange_and_keeps_the_newest() -> None:

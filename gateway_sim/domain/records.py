@@ -228,6 +228,10 @@ class Attempt:
     outcome: str
 
 
+Record = Message | Exchange | StatusChange | Attempt
+"""Anything the store keeps that its observers are handed."""
+
+
 def outcome_of_answer(status: int, answer: str) -> JournalOutcome:
     """Classify an answer: accepted, partly accepted, refused, answered (non-send), HTTP error."""
     if status != 200:

@@ -1,9 +1,9 @@
 """The live feed behind `/_sim/events`: new messages, delivery status steps, journal entries,
 callback attempts and resets, fanned out to every open event stream.
 
-The store calls its `observer` for each record it queues; the feed sets that observer only
-while at least one stream is open, so with no page listening the request path pays one `None`
-check and builds nothing. Each stream has a bounded queue: a reader that falls behind gets one
+The feed is one of the store's observers, handed what the store was given every few
+milliseconds, but only while at least one stream is open: with no page listening it builds
+nothing. Each stream has a bounded queue: a reader that falls behind gets one
 `lagged` event (and should read the lists again) instead of holding memory without bound.
 """
 
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from gateway_sim.domain.records import Record
 from gateway_sim.store.repository import Repository
 
 QUEUE_SIZE = 1_000
@@ -72,13 +73,14 @@ class Feed:
             stream.offer(None)
             return stream
         self.streams.add(stream)
-        self.store.observer = self._observe
+        if not self.listening:
+            self.store.observers.append(self._observe)
         return stream
 
     def release(self, stream: Stream) -> None:
         self.streams.discard(stream)
         if not self.streams:
-            self.store.observer = None
+            self._stop_listening()
 
     def publish(self, name: str, data: dict[str, Any]) -> None:
         if self.streams:
@@ -92,9 +94,19 @@ class Feed:
         for stream in self.streams:
             stream.offer(None)
         self.streams.clear()
-        self.store.observer = None
+        self._stop_listening()
 
-    def _observe(self, record: object) -> None:
-        event = self.show(record)
-        if event is not None:
-            self.publish(*event)
+    @property
+    def listening(self) -> bool:
+        """Whether the store hands the feed what it is given (while a stream is open)."""
+        return self._observe in self.store.observers
+
+    def _stop_listening(self) -> None:
+        if self.listening:
+            self.store.observers.remove(self._observe)
+
+    def _observe(self, records: Sequence[Record]) -> None:
+        for record in records:
+            event = self.show(record)
+            if event is not None:
+                self.publish(*event)

@@ -14,11 +14,11 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO, TypeVar
 
-from gateway_sim.domain.records import Attempt, Exchange, Message
+from gateway_sim.domain.records import Attempt, Exchange, Record
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
@@ -66,12 +66,9 @@ class RequestLog:
         self.handler = handler
         self.json_lines = json_lines
 
-    def observe(
-        self,
-        messages: Iterable[Message],
-        exchanges: Iterable[Exchange],
-        attempts: Iterable[Attempt],
-    ) -> None:
+    def observe(self, records: Sequence[Record]) -> None:
+        """Write a line for each exchange and callback attempt the store was handed (a store
+        observer), in the order they came."""
         requests = REQUESTS.isEnabledFor(logging.INFO)
         callbacks = CALLBACKS.isEnabledFor(logging.INFO)
         if not (requests or callbacks):
@@ -79,12 +76,13 @@ class RequestLog:
         stamp = _stamp(json_lines=self.json_lines)
         line = self._json_line if self.json_lines else _text_line
         lines = []
-        if requests:
-            name = REQUESTS.name
-            lines = [line(stamp, name, _request_text(e), e, _request_fields) for e in exchanges]
-        if callbacks:
-            name = CALLBACKS.name
-            lines += [line(stamp, name, _attempt_text(a), a, _attempt_fields) for a in attempts]
+        for record in records:
+            if requests and isinstance(record, Exchange):
+                text = _request_text(record)
+                lines.append(line(stamp, REQUESTS.name, text, record, _request_fields))
+            elif callbacks and isinstance(record, Attempt):
+                text = _attempt_text(record)
+                lines.append(line(stamp, CALLBACKS.name, text, record, _attempt_fields))
         if lines:
             with self.handler.lock or contextlib.nullcontext():
                 self.handler.stream.write("".join(lines))

@@ -1,6 +1,6 @@
 """`GET /metrics` in the Prometheus text format, at next to no cost per request.
 
-Nothing is counted on the request path: the store hands each batch it writes (every 20 ms) to
+Nothing is counted on the request path: the store hands what it was given (every 20 ms) to
 `Tally.observe`, which adds the batch up in plain integers: requests by endpoint and outcome,
 their latency into histogram buckets, messages by kind and direction, callback attempts by
 outcome. A prometheus_client collector turns the tallies into metric families when scraped, and
@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway_sim.domain.records import Attempt, Exchange, Message
+from gateway_sim.domain.records import Attempt, Exchange, Message, Record
 
 if TYPE_CHECKING:
     from gateway_sim.domain.gateway import Gateway
@@ -48,19 +48,18 @@ class Tally:
         self.latency_counts = [0] * (len(self.buckets) + 1)  # the last one: above every bound
         self.latency_sum = 0.0
 
-    def observe(
-        self,
-        messages: Iterable[Message],
-        exchanges: Iterable[Exchange],
-        attempts: Iterable[Attempt],
-    ) -> None:
+    def observe(self, records: Sequence[Record]) -> None:
+        """Add up what the store was handed since the last batch (a store observer)."""
         requests, counts, buckets = self.requests, self.latency_counts, self.buckets
-        for exchange in exchanges:
-            requests[exchange.path.lower(), exchange.outcome] += 1
-            counts[bisect.bisect_left(buckets, exchange.seconds)] += 1
-            self.latency_sum += exchange.seconds
-        self.messages.update((message.kind, message.direction) for message in messages)
-        self.attempts.update((attempt.kind, attempt.outcome) for attempt in attempts)
+        for record in records:
+            if isinstance(record, Exchange):
+                requests[record.path.lower(), record.outcome] += 1
+                counts[bisect.bisect_left(buckets, record.seconds)] += 1
+                self.latency_sum += record.seconds
+            elif isinstance(record, Message):
+                self.messages[record.kind, record.direction] += 1
+            elif isinstance(record, Attempt):
+                self.attempts[record.kind, record.outcome] += 1
 
 
 class SimulatorCollector(Collector):

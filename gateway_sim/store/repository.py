@@ -1,8 +1,9 @@
 """The store as the rest of the simulator sees it: `Repository`, every read and write the
-layers above need, and nothing of the engine behind it. `store.Store` (write-behind batches over
-SQLite) implements it; `open_store` opens one for `--db` (or in memory), so that nothing above
-the store names the engine it has. The queries a read takes, the retention limits, and what
-opening a file may raise (`Unusable`, a file of another schema or version) come from here too.
+layers above need, and nothing of the engine behind it. `store.Store` (SQLite, written behind
+the request path by batching.py) implements it; `open_store` opens one for `--db` (or in
+memory), so that nothing above the store names the engine it has. The queries a read takes, the
+retention limits, and what opening a file may raise (`Unusable`, a file of another schema or
+version) come from here too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
+from gateway_sim.store.batching import Observer, Record
 from gateway_sim.store.migration import Migrated
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
 from gateway_sim.store.retention import Retention
@@ -23,13 +25,11 @@ __all__ = [
     "ExchangeQuery",
     "MessageQuery",
     "Observer",
+    "Record",
     "Repository",
     "Retention",
     "Unusable",
 ]
-
-Observer = Callable[[list[Message], list[Exchange], list[Attempt]], None]
-"""Handed every batch as it is written: its messages, journal entries and callback attempts."""
 
 
 class Repository(Protocol):
@@ -40,8 +40,8 @@ class Repository(Protocol):
     migrated: Migrated | None
     """What the migration of an older database file kept and dropped, if it had one."""
     observers: list[Observer]
-    observer: Callable[[object], None] | None
-    """Told of each message, journal entry, status step and callback attempt as it is queued."""
+    """Each is handed, every few milliseconds, the messages, journal entries, status steps and
+    callback attempts the store was given since, in the order they came (batching.py)."""
     snapshot: Callable[[], dict[str, str]] | None
     """Called at each write of a persistent store: the state to save."""
     unstored: Callable[[Message], None] | None
