@@ -265,7 +265,9 @@ def test_before_answer_outside_a_request_goes_first_on_the_scheduler(receiver: R
     app = build_app(scenario(receiver.url, rule("{before_answer: true}")))
     with TestClient(app) as client:
         fields = {**LOGIN, "to": "07700900123", "text": "x", "delrpt": "1"}
-        app.gateway.submit(fields, decision=app.gateway.decide(SEND, fields))
+        app.gateway.submit(
+            fields, decision=app.gateway.decide(SEND, fields, app.gateway.account_named(fields))
+        )
         assert receiver.received == []
         assert advance(client, 0)["fired"] == 1
         assert [form for _, form in receiver.received] == [report(2)]

@@ -119,11 +119,14 @@ class Gateway:
             ),
         )
 
-    def decide(self, path: str, fields: Mapping[str, str]) -> Decision | None:
-        """The rule that fires for this request, if any (rules are checked before anything)."""
+    def decide(
+        self, path: str, fields: Mapping[str, str], account_name: str | None
+    ) -> Decision | None:
+        """The rule that fires for this request, if any (rules are checked before anything);
+        `account_name` is the account it names (`account_named`), resolved once per request."""
         if not len(self.rules):
             return None
-        username = self.account_named(fields) or ""
+        username = account_name or ""
         account = self.accounts.get(username) if username else None
         region = (account and account.default_country) or self.scenario.settings.default_country
 

@@ -166,7 +166,11 @@ class LegacyEndpoints:
                 reply = dialect.refusal(refused.line, refused.reason)
                 return reply._replace(account=self.gateway.account_named(request.fields))
         account = self.gateway.account_named(request.fields)
-        decision = None if request.malformed else self.gateway.decide(request.path, request.fields)
+        decision = (
+            None
+            if request.malformed
+            else self.gateway.decide(request.path, request.fields, account)
+        )
         if decision is not None and decision.action.awaited:
             return Fault(request, decision, account)
         if decision is None:
