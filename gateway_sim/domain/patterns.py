@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 MAX_PROGRAM_SIZE = 2_000
-"""RE2 instructions a pattern may compile to (`.{0,200}` is ~1,800). RE2 is linear in the text,
-but where its DFA gives up (`[ab]{1000}[ab]{1000}[ab]{1000}c`: 35 s on 1 MB) a character costs
-up to the program's size: at this bound, measured, ≤ 30 µs (20 ms for a ten-part SMS)."""
+"""RE2 instructions a pattern may compile to (`.{0,200}` is about 1,800). RE2 is linear in the
+text, but where its DFA gives up a character costs up to the program's size: this bound keeps
+the worst pattern's cost per message small (bench/RESULTS.md, "Measures behind the bounds")."""
 SHOWN = 100
 """Characters of a refused pattern (and of RE2's message) echoed in an error."""
 _OPTIONS = re2.Options()

@@ -165,7 +165,7 @@ class Exchange:
     again from the raw query and body and `content_type` when read, by the `parser` the wire
     hands over with them (so the domain needs no wire): the journal holds tens of thousands of
     exchanges, most never read, and a fields dictionary with its strings is most of what one
-    would hold (keeping it cost a tenth of the send rate under load, in memory traffic).
+    would hold (keeping it costs send rate under load, in memory traffic).
     """
 
     at: datetime

@@ -311,8 +311,8 @@ def _node_counts(node: yaml.MappingNode) -> dict[str, int]:
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a scenario is parsed: its full passes
-    grow with the millions of objects a big scenario makes on the way (a 20,000-rule one
-    loads 2 to 3 times faster without them), and each would hold up the whole server. These
+    grow with the millions of objects a big scenario makes on the way (bench/RESULTS.md,
+    "Measures behind the bounds"), and each would hold up the whole server. These
     objects form no cycles: they go with their last reference, collector or not."""
     enabled = gc.isenabled()
     gc.disable()

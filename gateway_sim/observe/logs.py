@@ -59,8 +59,8 @@ class RequestLog:
     """A store observer: a line per exchange and per callback attempt of each batch written.
 
     The lines are made by hand and written as one batch under the handler's lock, stamped with
-    the batch's time: a logging record per line costs about 10 us, which at thousands of
-    requests a second is a tenth of a core. They look exactly like the handler's own lines."""
+    the batch's time: a logging record per line would cost a share of a core at the rates the
+    simulator serves. They look exactly like the handler's own lines."""
 
     def __init__(self, handler: logging.StreamHandler[TextIO], *, json_lines: bool = False) -> None:
         self.handler = handler
