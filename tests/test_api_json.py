@@ -149,7 +149,7 @@ def test_fractional_credits_keep_their_decimals(https: TestClient) -> None:
         (request(text=None), "no_text", 102),
         (request(msgtype="unicode", text=None), "parameter_missing", 103),
         (request(msgtype="binary", text=None, ud="ABC"), "parameter_invalid", 104),
-        (request(maxconcat=11), "invalid_request", 105),
+        (request(maxconcat=11), "parameter_invalid", 104),
         (request(to=",".join(f"0770090{n:04}" for n in range(101))), "too_many_numbers", 106),
         (
             request(

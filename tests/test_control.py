@@ -236,7 +236,7 @@ def test_journal_filters(client: TestClient) -> None:
     client.post(SEND, data={**LOGIN, "to": "07700900124", "text": "x", "maxconcat": "0"})
     client.post(SEND, data={**LOGIN, "to": "07700900124,12", "text": "x"})
     refused = client.get("/_sim/requests?outcome=refused").json()["requests"]
-    assert [e["answer"] for e in refused] == ["ERR:INVALID_REQUEST"]
+    assert [e["answer"] for e in refused] == ["ERR:PARAMETER_INVALID"]
     assert "maxconcat '0' is not an integer from 1 to 10" in refused[0]["reason"]
     partial = client.get("/_sim/requests?outcome=partial").json()["requests"]
     assert len(partial) == 1

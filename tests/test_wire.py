@@ -471,7 +471,7 @@ def test_content_length_over_limit_is_413_even_for_get(client_for: ClientFor) ->
         (SEND, LOGIN + b"&to=07700900123&text=hi&type=9", b"ERR:INVALID_REQUEST"),
         (SEND, LOGIN + b"&to=07700900123&type=2&hex=zz", b"ERR:PARAMETER_INVALID"),
         (SEND, LOGIN + b"&to=07700900900&text=hi", b"ERR:INVALID_NUMBER"),
-        (SEND, LOGIN + b"&to=07700900123&text=hi&maxconcat=11", b"ERR:INVALID_REQUEST"),
+        (SEND, LOGIN + b"&to=07700900123&text=hi&maxconcat=11", b"ERR:PARAMETER_INVALID"),
         (MMS, LOGIN + b"&to=07700900123&type=5", b"ERR:INVALID_REQUEST"),
         (BALANCE, LOGIN, b"BALANCE:100"),
         (BALANCE, b"username=demo&password=nope", b"ERR:LOGIN_INVALID"),

@@ -87,7 +87,10 @@ def _maxconcat(fields: Mapping[str, str]) -> int:
     # `int`, which refuses more than 4,300 digits.
     if not is_digits(raw) or len(raw.lstrip("0")) > 2 or not 1 <= int(raw) <= MAX_CONCAT:
         shown = raw if len(raw) <= 40 else f"{raw[:40]}…"
-        raise InvalidRequest(f"maxconcat {shown!r} is not an integer from 1 to {MAX_CONCAT}")
+        # PARAMETER_INVALID, as the real gateway answers a maxconcat above 10 (FrontlineSMS's
+        # IntelliSMS service notes it); clients such as the Java SDK throw on it, where an
+        # INVALID_REQUEST would read as a per-recipient failure of a request that went.
+        raise ParameterInvalid(f"maxconcat {shown!r} is not an integer from 1 to {MAX_CONCAT}")
     return int(raw)
 
 
