@@ -60,7 +60,7 @@ def test_inbound_sms_is_kept_and_forwarded_as_form_fields(receiver: Receiver) ->
                     "from": "447700900555",
                     "text": "Yes please",
                     "msgid": message["id"],
-                    "sent": "2026-01-02T03:04:05+00:00",
+                    "sent": "2026-01-02T03:04:05-00:00",  # UK local time, on GMT
                     "networkcode": "23410",
                 },
             )
@@ -86,7 +86,7 @@ def test_inbound_json_format(receiver: Receiver) -> None:
                 "to": "447700900000",
                 "messageid": "10011000000000000001",
                 "channel": "sms",
-                "sent": "2026-01-02T03:04:05+00:00",
+                "sent": "2026-01-02T03:04:05-00:00",
                 "content": {"msgtype": "unicode", "text": "Zażółć"},
             }
         ]

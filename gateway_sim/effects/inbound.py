@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway_sim.domain.accounts import Account
 from gateway_sim.domain.billing import encoding_of
@@ -22,6 +23,8 @@ from gateway_sim.effects.callbacks import CallbackQueue
 from gateway_sim.effects.scheduler import Scheduler
 from gateway_sim.store.repository import Repository
 
+UK = ZoneInfo("Europe/London")
+"""The gateway's time zone: inbound `sent` times are written in UK local time."""
 EARLIEST_SENT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_SENT = datetime(9999, 12, 31, tzinfo=UTC)
 """The range of `sent` (in UTC) taken: from the epoch (the store keeps times as microseconds
@@ -115,7 +118,7 @@ class Inbound:
         return message
 
     def _forward(self, account: Account, message: Message) -> None:
-        sent = message.created_at.isoformat(timespec="seconds")
+        sent = uk_local_time(message.created_at)
         if message.type == 5:
             if account.mms_url:
                 form = {
@@ -148,6 +151,15 @@ class Inbound:
         self.callbacks.send(
             "inbound", account, account.inbound_url, form=form, message_id=message.id
         )
+
+
+def uk_local_time(at: datetime) -> str:
+    """`at` as the gateway writes an inbound message's `sent`: W3CDTF in UK local time, to the
+    second, `-00:00` while the UK is on GMT (`2010-02-03T13:50:05-00:00`) and `+01:00` on BST
+    (`2010-06-10T14:45:12+01:00`), as the vendor's two examples show."""
+    local = at.astimezone(UK)
+    written = local.isoformat(timespec="seconds")
+    return written[:-6] + "-00:00" if local.utcoffset() == timedelta(0) else written
 
 
 def _check_sent(sent: datetime | None) -> None:
