@@ -178,8 +178,9 @@ REAL_FIXTURES = frozenset({"live_server", "pytester", "receiver", "bench"})
 benchmark's servers)."""
 REAL_STARTERS = frozenset({"start_server", "start_serve", "served", "ServerThread", "Popen"})
 """Names that start a real server or process when a test module uses them."""
-REAL_MODULES = ("subprocess", "playwright", "socket", "tests.serving")
-"""Modules whose use makes a test module real: processes, browsers, sockets."""
+REAL_MODULES = ("subprocess", "playwright", "socket", "tests.serving", "tests.helpers_processes")
+"""Modules whose use makes a test module real: processes, browsers, sockets, and the shared
+helpers that start `gateway-sim` processes."""
 
 
 def _starts_something_real(module: Any, seen: frozenset[str] = frozenset()) -> bool:
