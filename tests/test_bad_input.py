@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers_processes import QUIET, start
 from tests.protocol_answers import assert_protocol_answer
-from tests.test_cli import QUIET, start
 
 LIMIT = 200_000
 SCENARIO = f"""

@@ -22,7 +22,7 @@ from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.inbox.feed import QUEUE_SIZE, Feed
 from gateway_sim.server.app import create_app
 from tests.conftest import SEND, START, LiveServer, app_of, build_app
-from tests.test_cli import start
+from tests.helpers_processes import start
 from tests.test_control import post_mms
 
 LOGIN = {"username": "demo", "password": "demo"}
