@@ -18,7 +18,7 @@ from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.server.app import create_app
 from gateway_sim.server.demo import png_of
 from tests.conftest import MMS, SEND, START, LiveServer, build_app
-from tests.test_callbacks import Receiver, scenario
+from tests.helpers_callbacks import Receiver, scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -26,8 +26,8 @@ from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.server.app import GatewayApp, create_app
 from gateway_sim.store.store import FLUSH_DELAY, Retention, Store
 from tests.conftest import BALANCE, MMS, SEND, START, SUBACCOUNT, build_app
-from tests.test_callbacks import advance
-from tests.test_callbacks import scenario as callbacks_scenario
+from tests.helpers_callbacks import advance
+from tests.helpers_callbacks import scenario as callbacks_scenario
 
 DOCUMENT = "/_sim/openapi.json"
 CONFIG = schemathesis.Config.from_dict({"seed": 1})
