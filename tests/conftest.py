@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -21,6 +21,9 @@ from gateway_sim.domain.records import Message
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
 from gateway_sim.server.app import GatewayApp, create_app
 from gateway_sim.server.httpserver import ServerThread
+
+if TYPE_CHECKING:
+    from tests.helpers_callbacks import Receiver
 
 SEND = "/smsgateway/sendmsg.aspx"
 MMS = "/smsgateway/default.aspx"
@@ -145,6 +148,17 @@ def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
         app.close()
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP receiver of callbacks on a free port (tests/helpers_callbacks.py), closed
+    after the test."""
+    from tests.helpers_callbacks import Receiver  # it imports this module's constants
+
+    running = Receiver()
+    yield running
+    running.close()
+
+
 def start_serve(
     argv: list[str], env: dict[str, str] | None = None, *, cwd: str | None = None
 ) -> tuple[subprocess.Popen[str], str]:
@@ -178,8 +192,9 @@ REAL_FIXTURES = frozenset({"live_server", "pytester", "receiver", "bench"})
 benchmark's servers)."""
 REAL_STARTERS = frozenset({"start_server", "start_serve", "served", "ServerThread", "Popen"})
 """Names that start a real server or process when a test module uses them."""
-REAL_MODULES = ("subprocess", "playwright", "socket", "tests.serving")
-"""Modules whose use makes a test module real: processes, browsers, sockets."""
+REAL_MODULES = ("subprocess", "playwright", "socket", "tests.serving", "tests.helpers_processes")
+"""Modules whose use makes a test module real: processes, browsers, sockets, and the shared
+helpers that start `gateway-sim` processes."""
 
 
 def _starts_something_real(module: Any, seen: frozenset[str] = frozenset()) -> bool:

@@ -3,23 +3,14 @@ seeded Faker sentence, forwarded like any inbound message."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from starlette.testclient import TestClient
 
 from gateway_sim.domain.scenario import ScenarioError, parse_scenario
 from tests.conftest import SEND, build_app
-from tests.test_callbacks import Receiver, advance
+from tests.helpers_callbacks import Receiver, advance
 
 LOGIN = {"username": "demo", "password": "demo"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.close()
 
 
 def scenario(url: str, reply: str) -> str:

@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import GATEWAY_PATHS
+from tests.helpers_processes import QUIET, start
 from tests.protocol_answers import assert_protocol_answer
-from tests.test_cli import QUIET, start
 
 LIMIT = 200_000
 SCENARIO = f"""
@@ -26,18 +27,6 @@ accounts:
   - {{username: demo, password: demo, credit: 1000000, default_sender: "447700900000",
      access_keys: [{{accesskey: bi-access, secretkey: "bi$%+[{{^~!`secret"}}]}}
 """
-GATEWAY_PATHS = [
-    "/smsgateway/sendmsg.aspx",
-    "/smsgateway/default.aspx",
-    "/smsgateway/getbalance.aspx",
-    "/smsgateway/getbalance/default.aspx",
-    "/smsgateway/createsubacc.aspx",
-    "/smsgateway/retrievemms.aspx",
-    "/api/https/sendmsg.aspx",
-    "/api/https/getbalance.aspx",
-    "/api/json/sendmsg.aspx",
-    "/api/json/getbalance.aspx",
-]
 HTTPS = {"x-forwarded-proto": "https"}  # the server trusts the proxy header: past the HTTPS gate
 CONTROL_PATHS = [
     ("GET", "/_sim/messages"),

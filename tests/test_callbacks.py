@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from starlette.testclient import TestClient
@@ -15,64 +12,8 @@ from gateway_sim.domain.clock import SystemClock
 from gateway_sim.domain.scenario import parse_scenario
 from gateway_sim.server.app import create_app
 from tests.conftest import SEND, build_app
-
-LOGIN = {"username": "demo", "password": "demo"}
-
-
-class Receiver:
-    """A real HTTP server that records POSTs and answers the statuses it is given, in turn."""
-
-    def __init__(self, port: int = 0) -> None:
-        self.received: list[tuple[str, dict[str, str]]] = []
-        self.bodies: list[bytes] = []
-        self.statuses: list[int] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                raw = self.rfile.read(length)
-                receiver.bodies.append(raw)
-                receiver.received.append((self.path, dict(parse_qsl(raw.decode()))))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.close()
-
-
-def scenario(url: str, extra: str = "", account: str = "") -> str:
-    return (
-        "version: 1\n"
-        f"accounts: [{{username: demo, password: demo, credit: 100, status_url: '{url}/status', "
-        f"retry_seconds: 60{account}}}]\n" + extra
-    )
-
-
-def advance(client: TestClient, seconds: float) -> dict[str, object]:
-    answer = client.post("/_sim/clock/advance", json={"seconds": seconds})
-    assert answer.status_code == 200, answer.text
-    result: dict[str, object] = answer.json()
-    return result
+from tests.helpers import LOGIN
+from tests.helpers_callbacks import Receiver, advance, scenario
 
 
 def test_reports_follow_the_default_timeline_with_exact_fields(receiver: Receiver) -> None:

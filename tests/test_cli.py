@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,19 +16,10 @@ import pytest
 
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO
 from gateway_sim.server.cli import main
-from tests.conftest import free_port, start_serve
-from tests.test_callback_restart import one_report_scenario
-from tests.test_callbacks import Receiver
-
-SCRIPT = Path(sys.executable).parent / "gateway-sim"
-
-
-QUIET = ("--log-level", "warning")
-"""For servers under load whose request log nobody reads (its pipe would fill and block)."""
-
-
-def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    return start_serve([str(SCRIPT), "serve", *args], env)
+from tests.conftest import free_port
+from tests.helpers_callbacks import Receiver, one_report_scenario, send_with_report
+from tests.helpers_processes import run_cli, start
+from tests.serving import SCRIPT
 
 
 @pytest.fixture
@@ -132,17 +122,6 @@ def test_port_in_use_is_reported(processes: list[subprocess.Popen[str]]) -> None
     assert "cannot listen" in result.stderr
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def test_healthcheck_and_readyz_exit_0_when_up_and_1_when_not(
     processes: list[subprocess.Popen[str]],
 ) -> None:
@@ -234,16 +213,7 @@ def test_a_signal_stops_serve_within_2_seconds_keeping_pending_callbacks(
     process, url = start(["--port", "0", "--scenario", str(scenario), "--db", str(db)])
     polled: list[object] = []
     try:
-        sent = httpx.post(
-            url + "/smsgateway/sendmsg.aspx",
-            data={
-                "username": "demo",
-                "password": "demo",
-                "to": "07700900123",
-                "text": "x",
-                "delrpt": "1",
-            },
-        )
+        sent = send_with_report(url)
         assert sent.text == "ID:10011000000000000001"
         poller = long_poll(url, polled)
         held = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))

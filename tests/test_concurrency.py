@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from tests.conftest import BALANCE, SEND, LiveServer, build_app
+from tests.helpers_processes import QUIET, start
 from tests.protocol_answers import assert_protocol_answer
-from tests.test_cli import QUIET, start
 
 
 def test_fifty_concurrent_sends_against_credit_for_twenty(

@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO
 from gateway_sim.server.app import GatewayApp
-from tests.conftest import BALANCE, MMS, SEND, ClientFor, LiveServer, build_app
+from tests.conftest import BALANCE, SEND, ClientFor, LiveServer, build_app
+from tests.helpers import post_mms
 
 LOGIN = {"username": "demo", "password": "demo"}
 
@@ -122,38 +123,6 @@ def test_get_one_message_and_unknown_ids(client: TestClient) -> None:
     missing = client.get("/_sim/messages/123")
     assert missing.status_code == 404
     assert missing.json() == {"error": "not_found", "detail": "no message with id '123'"}
-
-
-def mms_body(parts: list[tuple[str, str, bytes]]) -> bytes:
-    lines = [b"--XyZ"]
-    for name, value in (
-        ("username", "demo"),
-        ("password", "demo"),
-        ("to", "07700900123"),
-        ("type", "5"),
-    ):
-        lines += [
-            f'Content-Disposition: form-data; name="{name}"'.encode(),
-            b"",
-            value.encode(),
-            b"--XyZ",
-        ]
-    for filename, kind, data in parts:
-        lines += [
-            f'Content-Disposition: form-data; filename="{filename}"'.encode(),
-            f"Content-Type: {kind}".encode(),
-            b"",
-            data,
-            b"--XyZ",
-        ]
-    return b"\r\n".join(lines)[: -len(b"--XyZ")] + b"--XyZ--\r\n"
-
-
-def post_mms(client: TestClient, parts: list[tuple[str, str, bytes]]) -> str:
-    body = mms_body(parts)
-    return client.post(
-        MMS, content=body, headers={"content-type": "multipart/form-data; boundary=XyZ"}
-    ).text
 
 
 def test_mms_parts_are_served_raw_and_safely(client: TestClient) -> None:

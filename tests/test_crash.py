@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_cli import QUIET, start
+from tests.helpers_processes import QUIET, start
 
 SCENARIO = """
 version: 1

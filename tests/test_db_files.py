@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers_store import FIXTURES, Marker, old_file
 from tests.serving import SCRIPT, served
-from tests.test_store_format import FIXTURES, Marker, old_file
 
 LOGIN = {"username": "demo", "password": "demo"}
 

@@ -6,7 +6,6 @@ a "simple" no-cors request, a name that resolves to the simulator but is not its
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +19,7 @@ from gateway_sim.server.app import GatewayApp
 from gateway_sim.server.guard import Guard
 from gateway_sim.wire.asgi import Scope
 from tests.conftest import LiveServer, build_app
-from tests.test_inbox_page import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers_browser import launch_chromium
 
 Start = Callable[[GatewayApp], LiveServer]
 REBOUND = "rebound.example"
@@ -40,18 +39,7 @@ window.attempt = fetch(SIM + "/_sim/rules", {method: "POST", mode: "no-cors",
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium (make browser)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    args = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1"]
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
-        yield launched
-        launched.close()
+    yield from launch_chromium(f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1")
 
 
 @pytest.fixture

@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import SEND, build_app
-from tests.test_callbacks import Receiver, advance
+from tests.helpers_callbacks import Receiver, advance
 
 LOGIN = {"username": "demo", "password": "demo"}
 GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.close()
 
 
 def scenario(url: str, inbound_format: str = "form") -> str:

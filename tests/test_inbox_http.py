@@ -22,8 +22,8 @@ from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.inbox.feed import QUEUE_SIZE, Feed
 from gateway_sim.server.app import create_app
 from tests.conftest import SEND, START, LiveServer, app_of, build_app
-from tests.test_cli import start
-from tests.test_control import post_mms
+from tests.helpers import post_mms
+from tests.helpers_processes import start
 
 LOGIN = {"username": "demo", "password": "demo"}
 Start = Callable[..., LiveServer]

@@ -4,7 +4,6 @@ the simulator on a real socket: live arrivals, escaping, the inbound form, and s
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,19 +17,9 @@ from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.server.app import create_app
 from gateway_sim.server.demo import png_of
 from tests.conftest import MMS, SEND, START, LiveServer, build_app
-from tests.test_callbacks import Receiver, scenario
+from tests.helpers_browser import launch_chromium
+from tests.helpers_callbacks import Receiver, scenario
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "inbox"
 LOGIN = {"username": "demo", "password": "demo"}
 WAIT_MS = 10_000
@@ -54,17 +43,7 @@ def send_sms(url: str, **fields: str) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium (make browser)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture

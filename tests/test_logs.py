@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 
 from gateway_sim.observe import logs
 from tests.conftest import SEND, build_app, start_serve
-from tests.test_callbacks import Receiver, advance, scenario
-from tests.test_cli import run_cli
+from tests.helpers_callbacks import Receiver, advance, scenario
+from tests.helpers_processes import run_cli
 
 SCRIPT = Path(sys.executable).parent / "gateway-sim"
 LOGIN = {"username": "demo", "password": "demo"}

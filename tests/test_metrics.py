@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from tests.conftest import BALANCE, MMS, SEND, LiveServer, build_app
-from tests.test_callbacks import Receiver, advance, scenario
+from tests.helpers_callbacks import Receiver, advance, scenario
 
 LOGIN = {"username": "demo", "password": "demo"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

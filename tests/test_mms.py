@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from gateway_sim.domain.records import ContentPart
 from gateway_sim.server.app import GatewayApp
 from tests.conftest import BALANCE, MMS, SEND, LiveServer, app_of, build_app, credit, only_message
+from tests.helpers import SMALL_BODY_SCENARIO
 
 ClientFor = Callable[[str], TestClient]
 
@@ -38,13 +39,6 @@ FILE3 = ContentPart("file3.bin", "application/octet-stream", bytes(range(256)))
 SMALL_MMS_SCENARIO = """
 version: 1
 settings: {mms_max_bytes: 10}
-accounts:
-  - {username: demo, password: demo, credit: 100, default_sender: "447700900000"}
-"""
-
-SMALL_BODY_SCENARIO = """
-version: 1
-settings: {max_body_bytes: 1000}
 accounts:
   - {username: demo, password: demo, credit: 100, default_sender: "447700900000"}
 """

@@ -25,9 +25,10 @@ from gateway_sim.domain.clock import ManualClock
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.server.app import GatewayApp, create_app
 from gateway_sim.store.store import FLUSH_DELAY, Retention, Store
-from tests.conftest import BALANCE, MMS, SEND, START, SUBACCOUNT, build_app
-from tests.test_callbacks import advance
-from tests.test_callbacks import scenario as callbacks_scenario
+from tests.conftest import BALANCE, SEND, START, SUBACCOUNT, build_app
+from tests.helpers import post_mms
+from tests.helpers_callbacks import advance
+from tests.helpers_callbacks import scenario as callbacks_scenario
 
 DOCUMENT = "/_sim/openapi.json"
 CONFIG = schemathesis.Config.from_dict({"seed": 1})
@@ -46,25 +47,8 @@ GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
 # -- a seeded simulator -----------------------------------------------------------------------
 
 
-def mms_body(parts: list[tuple[str, str, bytes]], boundary: bytes = b"XyZ") -> bytes:
-    lines = [b"--" + boundary]
-    for name, value in (*LOGIN.items(), ("to", "07700900123"), ("type", "5"), ("text", "pics")):
-        lines += [f'Content-Disposition: form-data; name="{name}"'.encode(), b"", value.encode()]
-        lines.append(b"--" + boundary)
-    for filename, kind, data in parts:
-        lines += [
-            f'Content-Disposition: form-data; filename="{filename}"'.encode(),
-            f"Content-Type: {kind}".encode(),
-            b"",
-            data,
-            b"--" + boundary,
-        ]
-    return b"\r\n".join(lines) + b"--\r\n"
-
-
 def send_mms(client: TestClient, parts: list[tuple[str, str, bytes]]) -> str:
-    headers = {"content-type": "multipart/form-data; boundary=XyZ"}
-    return client.post(MMS, content=mms_body(parts), headers=headers).text
+    return post_mms(client, parts, text="pics")
 
 
 def seed(client: TestClient) -> None:

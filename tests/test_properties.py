@@ -28,6 +28,7 @@ from gateway_sim.domain.text import charset_of, decode_field
 from gateway_sim.wire.form import parse_urlencoded
 from gateway_sim.wire.multipart import MalformedBody, MultipartReader
 from tests.conftest import BALANCE, MMS, SEND, build_app
+from tests.helpers import GATEWAY_PATHS
 from tests.protocol_answers import assert_protocol_answer
 
 FAST = settings(derandomize=True, deadline=None, max_examples=300, database=None)
@@ -427,18 +428,6 @@ accounts:
      access_keys: [{accesskey: ak, secretkey: sk}]}
 """
 """No magic numbers here: a rule's HTTP 500 or `hang` is no answer to judge."""
-GATEWAY_PATHS = [
-    "/smsgateway/sendmsg.aspx",
-    "/smsgateway/default.aspx",
-    "/smsgateway/getbalance.aspx",
-    "/smsgateway/getbalance/default.aspx",
-    "/smsgateway/createsubacc.aspx",
-    "/smsgateway/retrievemms.aspx",
-    "/api/https/sendmsg.aspx",
-    "/api/https/getbalance.aspx",
-    "/api/json/sendmsg.aspx",
-    "/api/json/getbalance.aspx",
-]
 WELL_FORMED = {
     "username": b"demo",
     "password": b"demo",

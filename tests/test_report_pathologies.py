@@ -5,7 +5,6 @@ Against a real HTTP receiver, on the manual clock (and once on the real one)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -17,20 +16,14 @@ from gateway_sim.domain.scenario import ScenarioError, parse_scenario
 from gateway_sim.server.app import create_app
 from gateway_sim.store.store import open_store
 from tests.conftest import SEND, START, build_app
-from tests.test_callbacks import LOGIN, Receiver, advance, scenario
+from tests.helpers import LOGIN
+from tests.helpers_callbacks import Receiver, advance, scenario
 
 FIRST = "10011000000000000001"
 ONE, TWO = "447700900123", "447700900124"
 AT = "2026-01-02T03:04:{:02d}+00:00"  # START is 03:04:05; the default step is 1 s
 BOTH = [f"{ONE},ID:{FIRST}", f"{TWO},ID:{FIRST}"]  # the answer to a send to ONE and TWO
 SLOW = 0.3  # how long the slow receiver takes to answer each report
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.close()
 
 
 def rule(delivery: str) -> str:

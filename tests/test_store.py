@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import re
 import signal
-import subprocess
-import sys
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +21,8 @@ from gateway_sim.server.app import create_app
 from gateway_sim.store.queries import ExchangeQuery, MessageQuery
 from gateway_sim.store.store import FLUSH_DELAY, Retention, Store
 from tests.conftest import MMS, SEND, START
-
-LOGIN = {"username": "demo", "password": "demo"}
-SCRIPT = Path(sys.executable).parent / "gateway-sim"
+from tests.helpers import LOGIN, message
+from tests.helpers_processes import run_cli, start, stop
 
 
 def app_with(retention: Retention) -> TestClient:
@@ -51,27 +45,6 @@ def test_message_and_journal_caps_drop_the_oldest() -> None:
 def exchange(n: int, **changes: Any) -> Exchange:
     fields = {"username": "demo", "to": "07700900123", "text": str(n)}
     made = Exchange(START, "POST", SEND, "", fields, 6, 200, "ID:1", "accepted", "", "demo")
-    return dataclasses.replace(made, **changes)
-
-
-def message(n: int, **changes: Any) -> Message:
-    """Message `n`: a plain text send from the demo account, with `changes` made."""
-    made = Message(
-        id=f"{n:020d}",
-        account="demo",
-        endpoint=SEND,
-        type=1,
-        kind="text",
-        sender="447700900000",
-        recipients=("447700900123",),
-        rejected=(),
-        text=str(n),
-        encoding="gsm7",
-        parts=1,
-        cost=Decimal(1),
-        truncated=False,
-        created_at=START,
-    )
     return dataclasses.replace(made, **changes)
 
 
@@ -255,29 +228,11 @@ def test_content_cap_drops_the_oldest_bytes_but_keeps_the_description() -> None:
         assert client.get("/_sim/messages/10011000000000000002/parts/0").content == b"\x01" * 1000
 
 
-def start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [str(SCRIPT), "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    found = re.search(r"listening on (http://\S+)", process.stdout.readline())
-    assert found, process.communicate(timeout=10)
-    return process, found.group(1)
-
-
-def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
-    process.send_signal(sig)
-    process.communicate(timeout=10)
-
-
 def test_database_file_keeps_messages_credit_ids_and_accounts_across_restarts(
     tmp_path: Path,
 ) -> None:
     db = str(tmp_path / "sim.db")
-    process, url = start(["--db", db])
+    process, url = start(["--port", "0", "--db", db])
     try:
         assert httpx.post(url + SEND, data={**LOGIN, "to": "07700900123", "text": "one"}).text == (
             "ID:10011000000000000001"
@@ -285,7 +240,7 @@ def test_database_file_keeps_messages_credit_ids_and_accounts_across_restarts(
         httpx.put(url + "/_sim/accounts/kept", json={"password": "k", "credit": 7})
     finally:
         stop(process)
-    process, url = start(["--db", db])
+    process, url = start(["--port", "0", "--db", db])
     try:
         assert httpx.get(url + "/smsgateway/getbalance.aspx", params=LOGIN).text == "BALANCE:99"
         assert httpx.get(
@@ -300,7 +255,7 @@ def test_database_file_keeps_messages_credit_ids_and_accounts_across_restarts(
         httpx.post(url + "/_sim/reset")
     finally:
         stop(process, signal.SIGINT)
-    process, url = start(["--db", db])
+    process, url = start(["--port", "0", "--db", db])
     try:  # a reset is kept too: back to the scenario
         assert httpx.get(url + "/smsgateway/getbalance.aspx", params=LOGIN).text == "BALANCE:100"
         assert httpx.get(url + "/_sim/messages").json()["messages"] == []
@@ -309,28 +264,15 @@ def test_database_file_keeps_messages_credit_ids_and_accounts_across_restarts(
 
 
 def test_unusable_database_path_is_reported(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(SCRIPT), "serve", "--port", "0", "--db", str(tmp_path / "no" / "such" / "dir.db")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    result = run_cli(
+        "serve", "--port", "0", "--db", str(tmp_path / "no" / "such" / "dir.db"), timeout=30
     )
     assert result.returncode == 1
     assert "cannot open the database" in result.stderr
 
 
 def test_retention_flags_and_their_environment_twins(tmp_path: Path) -> None:
-    env = {**os.environ, "GATEWAY_SIM_MAX_MESSAGES": "2"}
-    process = subprocess.Popen(
-        [str(SCRIPT), "serve", "--port", "0", "--max-journal", "3"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    url = re.search(r"(http://\S+)", process.stdout.readline()).group(1)  # type: ignore[union-attr]
+    process, url = start(["--port", "0", "--max-journal", "3"], {"GATEWAY_SIM_MAX_MESSAGES": "2"})
     try:
         for n in range(4):
             httpx.post(url + SEND, data={**LOGIN, "to": "07700900123", "text": str(n)})
@@ -338,27 +280,13 @@ def test_retention_flags_and_their_environment_twins(tmp_path: Path) -> None:
         assert len(httpx.get(url + "/_sim/requests").json()["requests"]) == 3
     finally:
         stop(process)
-    bad = subprocess.run(
-        [str(SCRIPT), "serve", "--max-messages", "0"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    bad = run_cli("serve", "--max-messages", "0", timeout=30)
     assert bad.returncode == 2
     assert "must be a whole number of 1 or more, not '0'" in bad.stderr
 
 
 def test_control_token_flag(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [str(SCRIPT), "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "GATEWAY_SIM_CONTROL_TOKEN": "t0k"},
-    )
-    assert process.stdout is not None
-    url = re.search(r"(http://\S+)", process.stdout.readline()).group(1)  # type: ignore[union-attr]
+    process, url = start(["--port", "0"], {"GATEWAY_SIM_CONTROL_TOKEN": "t0k"})
     try:
         assert httpx.get(url + "/_sim/health").status_code == 401
         assert (

@@ -35,27 +35,11 @@ from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
 from gateway_sim.store.rows import Unusable
 from gateway_sim.store.store import Store
 from tests.conftest import START
-from tests.test_store import message
+from tests.helpers import message
+from tests.helpers_store import POISON, Marker, old_file
 
-FIXTURES = Path(__file__).parent / "fixtures"
+
 PACKAGE = Path(gateway_sim.__file__).parent
-
-
-def old_file(path: Path) -> Path:
-    """A database file written by gateway-sim before schema version 1 (tests/fixtures)."""
-    with sqlite3.connect(path) as db:
-        db.executescript((FIXTURES / "old_format.sql").read_text())
-    return path
-
-
-class Marker:
-    """Pickles as a call that creates `path`: what a crafted file would hold."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, (f"touch {self.path}",))
 
 
 def exchange(n: int) -> Exchange:
@@ -370,12 +354,6 @@ def test_with_a_file_only_the_send_of_the_failing_row_learns_it_failed(tmp_path:
         return stored
 
     assert asyncio.run(sends()) == [True, True, False, True, True, False, True]
-
-
-POISON = (
-    "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.text = 'poison' "
-    "BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
-)
 
 
 def test_pending_callbacks_keep_their_times_exactly() -> None:

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from gateway_sim.server.app import GatewayApp
 from tests.conftest import BALANCE, MMS, SEND, app_of, credit, only_message
+from tests.helpers import SMALL_BODY_SCENARIO
 
 ClientFor = Callable[[str], TestClient]
 
@@ -23,13 +24,6 @@ LOGIN = b"username=demo&password=demo"
 LF_SCENARIO = """
 version: 1
 settings: {line_ending: lf, trailing_newline: true}
-accounts:
-  - {username: demo, password: demo, credit: 100, default_sender: "447700900000"}
-"""
-
-SMALL_BODY_SCENARIO = """
-version: 1
-settings: {max_body_bytes: 1000}
 accounts:
   - {username: demo, password: demo, credit: 100, default_sender: "447700900000"}
 """

@@ -20,8 +20,8 @@ from gateway_sim.domain.scenario import parse_scenario
 from gateway_sim.server.app import create_app
 from gateway_sim.store.store import Store
 from tests.conftest import START
+from tests.helpers_store import POISON
 from tests.serving import served
-from tests.test_store_format import POISON
 
 SEND = "/smsgateway/sendmsg.aspx"
 CREDIT = 1000
