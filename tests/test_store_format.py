@@ -38,7 +38,6 @@ from tests.conftest import START
 from tests.helpers import message
 from tests.helpers_store import POISON, Marker, old_file
 
-
 PACKAGE = Path(gateway_sim.__file__).parent
 
 
