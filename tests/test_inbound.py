@@ -85,6 +85,30 @@ def test_inbound_json_format(receiver: Receiver) -> None:
     }
 
 
+@pytest.mark.parametrize("inbound_format", ["form", "json"])
+def test_sent_is_uk_local_time_on_gmt_and_on_bst(receiver: Receiver, inbound_format: str) -> None:
+    """The vendor's examples: `-00:00` while the UK is on GMT, `+01:00` on BST; the time is the
+    simulator's clock (moved into summer here), or the `sent` a test gives, shown in UK time."""
+    with TestClient(build_app(scenario(receiver.url, inbound_format))) as client:
+        inbound = {"account": "demo", "from": "447700900555", "text": "hi"}
+        client.post("/_sim/inbound", json=inbound)
+        advance(client, 159 * 86_400 + 10 * 3_600)  # 2026-01-02T03:04:05Z -> 2026-06-10T13:04:05Z
+        client.post("/_sim/inbound", json=inbound)
+        client.post("/_sim/inbound", json={**inbound, "sent": "2010-06-10T13:45:12Z"})
+        client.post("/_sim/inbound", json={**inbound, "sent": "2010-02-03T13:50:05+00:00"})
+        advance(client, 0)
+    if inbound_format == "form":
+        sent = [dict(fields)["sent"] for _, fields in receiver.received]
+    else:
+        sent = [json.loads(body)["messages"][0]["sent"] for body in receiver.bodies]
+    assert sent == [
+        "2026-01-02T03:04:05-00:00",
+        "2026-06-10T14:04:05+01:00",
+        "2010-06-10T14:45:12+01:00",
+        "2010-02-03T13:50:05-00:00",
+    ]
+
+
 def test_a_reply_carries_the_user_context_of_the_message_it_answers(receiver: Receiver) -> None:
     with TestClient(build_app(scenario(receiver.url))) as client:
         sent = client.post(
