@@ -200,6 +200,26 @@ def test_journal_reasons_name_the_count_and_cost_of_each_send(client: TestClient
     ]
 
 
+def test_a_cut_text_is_answered_id_and_said_so_in_the_journal(client: TestClient) -> None:
+    """A text past maxconcat is still cut and answered ID: (the policy), and the journal's
+    reason and the message say so; the unicode path (no maxconcat sent, so 1) too."""
+    assert send(client, text="x" * 222, maxconcat="1").startswith("ID:")
+    assert send(client, text="y" * 400, maxconcat="2").startswith("ID:")
+    hex_text = ("ł" * 75).encode("utf-16-be").hex()
+    answer = client.post(SEND, data={**LOGIN, "to": "07700900123", "type": "2", "hex": hex_text})
+    assert answer.text.startswith("ID:")
+    assert send(client, text="z" * 160).startswith("ID:")  # fits: nothing said
+    entries = client.get("/_sim/requests").json()["requests"]
+    assert [e["reason"] for e in reversed(entries)] == [
+        "accepted for 1 recipient(s), cost 1; cut to 1 part by maxconcat 1, 62 characters dropped",
+        "accepted for 1 recipient(s), cost 2; cut to 2 parts by maxconcat 2, 94 characters dropped",
+        "accepted for 1 recipient(s), cost 1; cut to 1 part by maxconcat 1, 5 characters dropped",
+        "accepted for 1 recipient(s), cost 1",
+    ]
+    messages = client.get("/_sim/messages").json()["messages"]
+    assert [m["truncated"] for m in reversed(messages)] == [True, True, True, False]
+
+
 def test_journal_filters(client: TestClient) -> None:
     send(client)
     client.post(SEND, data={**LOGIN, "to": "07700900124", "text": "x", "maxconcat": "0"})

@@ -23,12 +23,13 @@ Encoding = Literal["gsm7", "ucs2"]
 
 
 class Segmented(NamedTuple):
-    """A text as it will be sent: its encoding, the kept text and the SMS parts per recipient."""
+    """A text as it will be sent: its encoding, the kept text, the SMS parts per recipient, and
+    how many characters (code points) `maxconcat` cut off its end."""
 
     encoding: Encoding
     text: str
     parts: int
-    truncated: bool
+    dropped: int
 
 
 def encoding_of(text: str) -> Encoding:
@@ -43,17 +44,17 @@ def segment(text: str, maxconcat: int, encoding: Encoding | None = None) -> Segm
     """Count the parts `text` needs and cut it to `maxconcat` parts if it needs more."""
     if encoding is None:
         if len(text) <= SINGLE["gsm7"] and _PLAIN_ASCII.issuperset(text):
-            return Segmented("gsm7", text, 1, False)
+            return Segmented("gsm7", text, 1, 0)
         encoding = encoding_of(text)
     widths = _widths(text, encoding)
     single, concatenated = SINGLE[encoding], CONCATENATED[encoding]
     if sum(widths) <= single:
-        return Segmented(encoding, text, 1, False)
+        return Segmented(encoding, text, 1, 0)
     part_ends = _part_ends(widths, concatenated)
     if len(part_ends) <= maxconcat:
-        return Segmented(encoding, text, len(part_ends), False)
+        return Segmented(encoding, text, len(part_ends), 0)
     keep = _prefix_fitting(widths, single) if maxconcat == 1 else part_ends[maxconcat - 1]
-    return Segmented(encoding, text[:keep], maxconcat, True)
+    return Segmented(encoding, text[:keep], maxconcat, len(text) - keep)
 
 
 def _widths(text: str, encoding: Encoding) -> list[int]:

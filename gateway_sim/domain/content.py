@@ -39,7 +39,8 @@ class Content(NamedTuple):
     text: str | None = None
     encoding: Encoding | None = None
     parts: int = 1
-    truncated: bool = False
+    dropped: int = 0
+    """Characters `maxconcat` cut off the text's end (0: the text went whole)."""
     udh: str | None = None
     ud: str | None = None
     href: str | None = None
@@ -99,7 +100,7 @@ def _text(kind: int, fields: Mapping[str, str]) -> Content:
     if not text:
         raise NoText("the text field is missing or empty")
     cut = segment(text, _maxconcat(fields))
-    return Content(kind, cut.text, cut.encoding, cut.parts, cut.truncated)
+    return Content(kind, cut.text, cut.encoding, cut.parts, cut.dropped)
 
 
 def _unicode(fields: Mapping[str, str]) -> Content:
@@ -111,7 +112,7 @@ def _unicode(fields: Mapping[str, str]) -> Content:
     # A lone surrogate unit becomes U+FFFD (still one unit): the policy for all text that comes in.
     text = storable(bytes.fromhex(digits).decode("utf-16-be", errors="surrogatepass"))
     cut = segment(text, _maxconcat(fields), encoding="ucs2")
-    return Content(2, cut.text, "ucs2", cut.parts, cut.truncated)
+    return Content(2, cut.text, "ucs2", cut.parts, cut.dropped)
 
 
 def _binary(fields: Mapping[str, str]) -> Content:

@@ -228,7 +228,7 @@ class Gateway:
             encoding=content.encoding,
             parts=content.parts,
             cost=cost,
-            truncated=content.truncated,
+            truncated=content.dropped > 0,
             created_at=now,
             content=content.files,
             udh=content.udh,
@@ -245,7 +245,10 @@ class Gateway:
             self._uncommitted[message.id] = message
         else:
             self._announce(message)
-        return Outcome(routing.shown, results, self._accepted(len(routable), cost), message)
+        reason = self._accepted(len(routable), cost)
+        if content.dropped:
+            reason += _cut(content.parts, content.dropped)
+        return Outcome(routing.shown, results, reason, message)
 
     def confirm(self, message_id: str, *, stored: bool) -> None:
         """With a database file: a send's message was committed (`stored`), or could not be
@@ -376,4 +379,13 @@ def _delivery(decision: Decision | None) -> DeliveryPlan | None:
     d = decision.action.delivery
     return DeliveryPlan(
         d.final, d.steps, d.delay_seconds, d.never, d.duplicate, d.out_of_order, d.before_answer
+    )
+
+
+def _cut(parts: int, dropped: int) -> str:
+    """What a journal reason adds for a text `maxconcat` cut (the send is still answered `ID:`,
+    so this is where a person looking sees it): parts is maxconcat, as a cut text fills it."""
+    return (
+        f"; cut to {parts} part{'s' if parts > 1 else ''} by maxconcat {parts}, "
+        f"{dropped} character{'s' if dropped > 1 else ''} dropped"
     )
