@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/gateway-sim serve
+	$(BIN)/gateway-sim serve $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

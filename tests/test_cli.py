@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import httpx
 import pytest
 
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO
-from gateway_sim.server.cli import main
+from gateway_sim.server.cli import _parser, main
 from tests.conftest import free_port
 from tests.helpers_callbacks import Receiver, one_report_scenario, send_with_report
 from tests.helpers_processes import run_cli, start
@@ -246,3 +249,100 @@ def test_a_signal_stops_serve_within_2_seconds_keeping_pending_callbacks(
         process.terminate()
         process.communicate(timeout=10)
         receiver.close()
+
+
+SHIPPED = ["default.yaml", "low-credit.yaml", "multi-account.yaml"]
+
+
+def test_init_writes_the_shipped_scenarios_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    def init(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SCRIPT), "init", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            cwd=tmp_path,
+        )
+
+    first = init()
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [f"wrote scenarios/{name}" for name in SHIPPED]
+    for name in SHIPPED:
+        assert (tmp_path / "scenarios" / name).read_bytes() == (
+            DEFAULT_SCENARIO.parent / name
+        ).read_bytes()
+    edited = tmp_path / "scenarios" / "default.yaml"
+    edited.write_text("version: 1\n")
+    again = init()
+    assert again.returncode == 1
+    assert again.stdout == ""
+    assert again.stderr.startswith("gateway-sim init: scenarios/default.yaml, ")
+    assert "--force" in again.stderr
+    assert edited.read_text() == "version: 1\n"  # refused before anything was written
+    forced = init("--force")
+    assert forced.returncode == 0, forced.stderr
+    assert edited.read_bytes() == DEFAULT_SCENARIO.read_bytes()
+    other = init("deep/er")
+    assert other.stdout.splitlines() == [f"wrote deep/er/{name}" for name in SHIPPED]
+    assert init("deep/er/default.yaml").stderr == (
+        "gateway-sim init: deep/er/default.yaml exists and is not a folder\n"
+    )
+    under_a_file = init("deep/er/default.yaml/x")
+    assert under_a_file.returncode == 1
+    assert under_a_file.stderr.startswith(
+        "gateway-sim init: cannot write into deep/er/default.yaml/x"
+    )
+    assert "Traceback" not in under_a_file.stderr
+
+
+def test_a_wheel_of_the_project_holds_the_scenarios_and_the_license(tmp_path: Path) -> None:
+    """What `pip wheel . -w dist` builds (hatchling, in pip's isolated build environment) carries
+    the scenarios `init` copies and the LICENSE."""
+    root = Path(__file__).parent.parent
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            str(root),
+            "-w",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("gateway_sim-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"gateway_sim/scenarios/{name}" for name in SHIPPED} <= names
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), sorted(names)
+
+
+def flags_without_help(parser: argparse.ArgumentParser, prefix: str = "gateway-sim") -> list[str]:
+    """Every argument of `parser` and its subcommands that --help would list without a text."""
+    missing = []
+    for action in parser._actions:
+        if isinstance(action.choices, dict):  # the subcommands
+            for name, sub in action.choices.items():
+                missing += flags_without_help(sub, f"{prefix} {name}")
+            continue
+        if not action.help or action.help == argparse.SUPPRESS:
+            missing.append(f"{prefix} {'/'.join(action.option_strings) or action.dest}")
+    return missing
+
+
+def test_every_flag_and_argument_has_help_text() -> None:
+    parser = _parser()
+    assert flags_without_help(parser) == []
+    helpless = argparse.ArgumentParser(prog="x")
+    helpless.add_argument("--quiet", action="store_true")
+    assert flags_without_help(helpless) == ["gateway-sim --quiet"]  # the check can fail
+    listing = parser.format_help()
+    for command in ("serve", "validate", "init", "demo", "healthcheck", "readyz"):
+        assert re.search(rf"^ {{4}}{command}\s+\w", listing, flags=re.M), command

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import ast
-import itertools
+import json
+import os
 import re
 import shlex
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
+from pydantic import BaseModel
+from starlette.testclient import TestClient
 
+from gateway_sim.control.views_records import MessageView, RequestView
 from gateway_sim.domain.errors import JSON_ERROR_NUMBERS
 from gateway_sim.domain.rule_schema import Action, Match
 from gateway_sim.domain.scenario import load_scenario, parse_scenario
-from tests.conftest import LiveServer, build_app
+from tests.conftest import build_app, free_port
 
 pytest_plugins = ["pytester"]
 
@@ -25,30 +32,6 @@ README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8"
 
 def code_blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
-
-
-def test_every_curl_command_works_and_prints_what_the_readme_says(live_server) -> None:  # type: ignore[no-untyped-def]
-    """Every `curl` line of the README runs, in order, against one fresh simulator; where the
-    README shows the output (a `# ...` line after it), the output is exactly that."""
-    server: LiveServer = live_server(build_app(trust_proxy=True))  # as the README says
-    port = server.url.rsplit(":", 1)[1]
-    lines = [line for block in code_blocks("sh") for line in block.splitlines()] + [""]
-    commands = [
-        (line, after) for line, after in itertools.pairwise(lines) if line.startswith("curl ")
-    ]
-    assert len(commands) >= 5
-    for command, after in commands:
-        argv = shlex.split(command.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
-        result = subprocess.run(
-            [*argv, "-sS", "--fail-with-body"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert result.returncode == 0, (command, result.stdout, result.stderr)
-        if after.startswith("# "):
-            assert result.stdout == after.removeprefix("# "), command
 
 
 def test_quick_start_names_the_two_commands() -> None:
@@ -172,44 +155,6 @@ def test_every_json_error_number_is_in_the_what_is_simulated_table() -> None:
         assert f"`{code.lower()}` {number}" in table, code
 
 
-NOT_RUN_HERE = {
-    "docker ": "no Docker engine runs where the tests run: tests/test_docker.py replays the image",
-    "make ": "the two commands that run this very suite",
-}
-
-
-def sh_commands() -> list[str]:
-    return [
-        line.split("  #", 1)[0].strip()
-        for block in code_blocks("sh")
-        for line in block.splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-
-
-def test_every_shell_command_is_run_by_a_test_or_named_as_not_run_here() -> None:
-    """`curl` lines run above, `gateway-sim` lines in test_every_gateway_sim_command_runs; the
-    rest must be named, with the reason, in NOT_RUN_HERE."""
-    for command in sh_commands():
-        runnable = command.startswith(("curl ", "gateway-sim "))
-        assert runnable or command.startswith(tuple(NOT_RUN_HERE)), command
-
-
-def test_every_gateway_sim_command_runs(live_server) -> None:  # type: ignore[no-untyped-def]
-    """Each `gateway-sim` line of the README's shell blocks exits 0 against a running simulator."""
-    server: LiveServer = live_server(build_app())
-    port = server.url.rsplit(":", 1)[1]
-    script = Path(sys.executable).parent / "gateway-sim"
-    commands = [line for line in sh_commands() if line.startswith("gateway-sim ")]
-    assert len(commands) >= 2
-    for command in commands:
-        argv = shlex.split(command.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
-        result = subprocess.run(
-            [str(script), *argv[1:]], capture_output=True, text=True, timeout=60, check=False
-        )
-        assert result.returncode == 0, (command, result.stdout, result.stderr)
-
-
 def test_github_actions_snippet_uses_the_image_health_check() -> None:
     (snippet,) = [block for block in code_blocks("yml") if "services:" in block]
     workflow = yaml.safe_load(snippet)
@@ -246,3 +191,229 @@ def test_the_limits_table_is_the_limits_module() -> None:
     assert [(c[0], c[1], c[2]) for c in cells] == [
         (f"`{info.flag}`", f"`{info.env}`", info.shown) for info in LIMITS
     ]
+
+
+# -- every shell example, run as written -------------------------------------------------------
+# The README's ```sh blocks run in order, as a reader would run them: `make run ...` and
+# `gateway-sim serve ...` start the simulator (stopping the one before; each on a free port, which
+# stands for 8080 in what the examples send and print), every other line runs in bash, in a
+# scratch folder, with the tests' virtual environment on PATH as `. .venv/bin/activate` puts it.
+# The `# ` lines under a command are its output (stdout and stderr, as a terminal shows them);
+# `# exit status N` after a command is its exit status (else 0).
+
+NOT_RUN_MARK = re.compile(r"<!-- not run in CI: `([^`]+)` \((.+?)\) -->")
+NOT_RUN_IN_CI = {"make test", "pipx install", "pip wheel", "pip install", "docker "}
+"""The commands CI does not run, each marked in the README with the reason (right above its
+block). A new one must be added here as well, so that the set stays small and looked at."""
+SERVERS = ("make run", "gateway-sim serve")
+VENV = Path(sys.executable).parent.parent
+"""The environment the tests run in: what `make run` makes as .venv (in CI, that very one)."""
+
+
+@dataclass
+class Example:
+    command: str
+    output: list[str] | None = None
+    """The lines the README shows under it; None when it shows none."""
+    status: int = 0
+    not_run: str | None = None
+    """Why CI does not run it, from its README marker."""
+
+
+def sh_examples(readme: str) -> list[Example]:
+    examples: list[Example] = []
+    blocks = re.findall(r"((?:<!--[^\n]*-->\n)*)```sh\n(.*?)```", readme, flags=re.S)
+    for markers, block in blocks:
+        not_run = dict(NOT_RUN_MARK.findall(markers))
+        assert len(not_run) == markers.count("<!--"), f"a marker the test cannot read: {markers}"
+        in_block: list[Example] = []
+        for line in block.splitlines():
+            if line.startswith("#"):
+                assert in_block, f"output with no command above it: {line}"
+                shown = in_block[-1].output = in_block[-1].output or []
+                shown.append(line.removeprefix("#").removeprefix(" "))
+            elif line.strip():
+                command, _, note = line.partition("  #")
+                status = re.match(r"\s*exit status (\d+)", note)
+                reasons = [why for prefix, why in not_run.items() if command.startswith(prefix)]
+                in_block.append(
+                    Example(
+                        command.strip(),
+                        status=int(status.group(1)) if status else 0,
+                        not_run=reasons[0] if reasons else None,
+                    )
+                )
+        for prefix in not_run:
+            assert any(e.command.startswith(prefix) for e in in_block), f"unused marker {prefix}"
+        examples += in_block
+    return examples
+
+
+def make_run_recipe() -> str:
+    """The Makefile's `run` recipe (its prerequisites install .venv, which the tests run in)."""
+    makefile = (Path(__file__).parent.parent / "Makefile").read_text()
+    recipe = re.search(r"^run:.*\n\t(.+)$", makefile, flags=re.M)
+    assert recipe is not None, "no run: target in the Makefile"
+    return recipe.group(1)
+
+
+class Flow:
+    """The examples' shell: the simulator the README last started, and a scratch folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = 0
+        self.server: subprocess.Popen[bytes] | None = None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_SIM_")}
+        self.env = {**env, "PATH": f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
+
+    def serve(self, command: str) -> None:
+        self.stop()
+        if command.startswith("make run"):
+            words = shlex.split(command)
+            assert words[:2] == ["make", "run"]
+            assert all(word.startswith("ARGS=") for word in words[2:])
+            args = " ".join(word.removeprefix("ARGS=") for word in words[2:])  # make's text
+            recipe = make_run_recipe().replace("$(BIN)", str(VENV / "bin"))
+            command = recipe.replace("$(ARGS)", args)  # which the recipe's shell splits
+            assert "$(" not in command, f"a make variable the test does not know: {command}"
+        self.port = free_port()
+        log = self.folder / f"serve-{self.port}.log"
+        with log.open("wb") as output:
+            self.server = subprocess.Popen(
+                ["bash", "-c", f"exec {command}"],
+                cwd=self.folder,
+                env={**self.env, "GATEWAY_SIM_PORT": str(self.port)},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.server.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/_sim/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"{command} did not start: {log.read_text()}")
+
+    def run(self, example: Example) -> None:
+        command = example.command.replace("127.0.0.1:8080", f"127.0.0.1:{self.port}")
+        command = re.sub(r"(?<![\w/.])\.venv/", f"{VENV}/", command)
+        if command.startswith("curl "):  # errors said, and an HTTP error fails
+            command = "curl -sS --fail-with-body " + command.removeprefix("curl ")
+        result = subprocess.run(
+            ["bash", "-c", command],
+            cwd=self.folder,
+            env={**self.env, "GATEWAY_SIM_PORT": str(self.port)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        printed = result.stdout.replace(f"127.0.0.1:{self.port}", "127.0.0.1:8080")
+        assert result.returncode == example.status, (example.command, printed)
+        if example.output is not None:
+            assert printed.removesuffix("\n").split("\n") == example.output, example.command
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(timeout=10)
+            self.server = None
+
+
+def test_every_shell_example_runs_and_prints_what_the_readme_shows(tmp_path: Path) -> None:
+    examples = sh_examples(README)
+    flow = Flow(tmp_path)
+    try:
+        for example in examples:
+            if example.not_run is not None:
+                continue
+            if example.command.startswith(SERVERS):
+                flow.serve(example.command)
+            else:
+                flow.run(example)
+    finally:
+        flow.stop()
+    ran = [e for e in examples if e.not_run is None]
+    assert sum(e.command.startswith(SERVERS) for e in ran) >= 3
+    assert sum(e.output is not None for e in ran) >= 10
+
+
+def test_the_examples_not_run_in_ci_are_few_and_say_why() -> None:
+    markers = NOT_RUN_MARK.findall(README)
+    assert {prefix for prefix, _ in markers} == NOT_RUN_IN_CI
+    assert all(len(reason) > 20 for _, reason in markers)
+    skipped = [e.command for e in sh_examples(README) if e.not_run is not None]
+    assert len(skipped) <= 10, skipped
+
+
+def test_an_example_that_breaks_fails_the_run(tmp_path: Path) -> None:
+    flow = Flow(tmp_path)
+    flow.run(Example("echo hi", ["hi"]))
+    with pytest.raises(AssertionError):
+        flow.run(Example("echo hi", ["ho"]))
+    with pytest.raises(AssertionError):
+        flow.run(Example("false"))
+    flow.run(Example("false", status=1))
+    (parsed,) = sh_examples("```sh\nx  # exit status 3\n# out\n#\n```\n")
+    assert parsed == Example("x", ["out", ""], 3)
+
+
+# -- the README and --help agree -----------------------------------------------------------------
+
+
+def synopsis_flags(readme: str) -> dict[str, set[str]]:
+    """The flags the README's synopsis (the first block of "Command line") gives each command."""
+    block = readme.split("## Command line", 1)[1].split("```\n", 2)[1]
+    flags: dict[str, set[str]] = {}
+    command = None
+    for line in block.splitlines():
+        text = line.split("#", 1)[0]
+        if not line.startswith(" "):
+            command = text.split()[1] if text.startswith("gateway-sim ") else None
+        if command is not None:
+            flags.setdefault(command, set()).update(re.findall(r"--[a-z][a-z-]*", text))
+    return flags
+
+
+def test_the_synopsis_lists_the_flags_that_help_lists() -> None:
+    from gateway_sim.server.cli import _parser
+
+    commands = next(a for a in _parser()._actions if isinstance(a.choices, dict))
+    assert isinstance(commands.choices, dict)
+    in_help = {
+        name: {
+            flag
+            for action in sub._actions
+            for flag in action.option_strings
+            if flag.startswith("--") and flag != "--help"
+        }
+        for name, sub in commands.choices.items()
+    }
+    assert synopsis_flags(README) == in_help
+    assert synopsis_flags(README.replace(" [--password P]", "")) != in_help  # it can fail
+
+
+def documented_keys(model: type[BaseModel]) -> set[str]:
+    return {f.serialization_alias or f.alias or n for n, f in model.model_fields.items()}
+
+
+def test_every_field_of_a_message_a_journal_entry_and_the_clock_is_documented() -> None:
+    control = README.split("## Control API", 1)[1]
+    message = control.split("A message, as listed", 1)[1].split("```json\n", 1)[1]
+    assert set(json.loads(message.split("```", 1)[0])) == documented_keys(MessageView)
+    entry = control.split("A journal entry: ", 1)[1].split("\n\n", 1)[0]
+    assert set(re.findall(r'"(\w+)"', entry)) == documented_keys(RequestView)
+    with TestClient(build_app()) as client:  # no view model: the answers are the truth
+        shown = set(client.get("/_sim/clock").json())
+        advanced = client.post("/_sim/clock/advance", json={"seconds": 1})
+        assert advanced.status_code == 200, advanced.text
+    for path, keys in (
+        ("GET /_sim/clock", shown),
+        ("POST /_sim/clock/advance", set(advanced.json())),
+    ):
+        row = next(line for line in control.splitlines() if line.startswith(f"| `{path}`"))
+        answer = re.findall(r"\{[^{}]*\}", row)[-1]
+        assert set(re.findall(r'"(\w+)"', answer)) == keys, path

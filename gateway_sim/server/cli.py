@@ -1,5 +1,5 @@
-"""The command line: `gateway-sim serve | validate | demo | healthcheck | readyz`. Thin: parse
-flags, then call the library.
+"""The command line: `gateway-sim serve | validate | init | demo | healthcheck | readyz`. Thin:
+parse flags, then call the library.
 
 Every flag has an environment twin, `GATEWAY_SIM_<FLAG>` (for example `GATEWAY_SIM_PORT=9000`),
 so a Docker service or CI job can be configured without changing its command.
@@ -27,6 +27,7 @@ EPILOG = """examples:
   gateway-sim serve --tls                             HTTPS; the CA file to trust is printed
   gateway-sim serve --db sim.db --log-format json     keep state across restarts; JSON logs
   gateway-sim validate scenarios/*.yaml               check scenario files (exit 1 if invalid)
+  gateway-sim init my-scenarios                       copy the shipped scenarios to edit them
   gateway-sim demo --count 100                        seeded demo traffic into a running one
   gateway-sim healthcheck                             exit 0 if the local simulator is alive
   gateway-sim readyz --wait --timeout 30 --url URL    wait until a simulator is ready (exit 0/1)
@@ -167,12 +168,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--url", default=default_url(), help="the simulator")
     demo.add_argument("--count", type=_positive, default=50, help="sends to make (default 50)")
-    demo.add_argument("--seed", type=int, default=_int_or_none(_env("seed")) or 0)
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=_int_or_none(_env("seed")) or 0,
+        help="seed of the traffic's choices: the same seed sends the same traffic (default 0)",
+    )
     demo.add_argument("--username", default="demo", help="account (default demo)")
     demo.add_argument("--password", default="demo", help="its password (default demo)")
 
     validate = commands.add_parser("validate", help="check scenario files; exit 1 if any is bad")
-    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="scenario YAML files to check"
+    )
+    init = commands.add_parser(
+        "init",
+        help="write the shipped scenarios into a folder, to edit and serve",
+        description="Write the scenarios shipped in the package (default, low-credit, "
+        "multi-account) into DIR, for `serve --scenario DIR/<name>.yaml`. Existing files are "
+        "left alone unless --force.",
+    )
+    init.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("scenarios"),
+        metavar="DIR",
+        help="the folder, made if missing (default: ./scenarios)",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite files already there")
     _add_probes(commands)
     return parser
 
@@ -275,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "validate":
         return _validate(args.files)
+    if args.command == "init":
+        return _init(args.dir, force=args.force)
     if args.command == "serve":
         from gateway_sim.server.serve import serve
 
@@ -324,6 +350,19 @@ def _demo(args: argparse.Namespace) -> int:
         f"{tally.sent} sent ({tally.mms} MMS), {tally.refused} refused, "
         f"{tally.replies} replies from handsets, into {args.url}"
     )
+    return 0
+
+
+def _init(target: Path, *, force: bool) -> int:
+    from gateway_sim.server.scaffold import ScaffoldError, write_scenarios
+
+    try:
+        written = write_scenarios(target, force=force)
+    except ScaffoldError as error:
+        print(f"gateway-sim init: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
