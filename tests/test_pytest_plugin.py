@@ -189,7 +189,7 @@ def test_a_message_that_never_comes_fails_readably(suite: pytest.Pytester) -> No
             "E*MessageNotArrived: no message matching to='07700900123', account='t-*' "
             "arrived within 0.3 s",
             "E*recent messages of account 't-*' (newest first):",
-            brackets("E*[t-*] from (none) to 447700900124: 'to someone else' at *"),
+            brackets("E*[t-*] from 447700900100 to 447700900124: 'to someone else' at *"),
             "E*requests of account 't-*' that were not accepted (newest first):",
             "E*to='07700900999'] -> 'ERR:INVALID_NUMBER' (refused; reason: *)",
         ]
@@ -291,6 +291,53 @@ def test_accounts_of_a_suite_see_only_their_own_messages(suite: pytest.Pytester)
     result.assert_outcomes(passed=4)
 
 
+def test_each_account_sends_from_a_number_of_its_own(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_senders="""
+        import pytest
+
+        from helpers import send
+
+        SENDERS = {}
+
+
+        @pytest.mark.parametrize("name", ["a", "b", "c"])
+        def test_sends(gateway_sim, sim_account, name):
+            assert send(gateway_sim, sim_account, text=name).startswith("ID:")
+            message = sim_account.wait_for_message(to="07700900123")
+            assert message.sender == sim_account.default_sender == sim_account.account().default_sender
+            SENDERS[name] = message.sender
+
+
+        @pytest.mark.gateway_sim_account(default_sender="Acme")
+        def test_a_chosen_sender_wins(gateway_sim, sim_account):
+            send(gateway_sim, sim_account)
+            assert sim_account.wait_for_message().sender == "Acme"
+
+
+        def test_the_senders_are_distinct_numbers():
+            senders = list(SENDERS.values())
+            assert len(senders) == 3 == len(set(senders))
+            assert all(s.isdigit() and s.startswith("447700900") for s in senders), senders
+        """
+    )
+    run(suite, "-v").assert_outcomes(passed=5)
+
+
+def test_the_report_header_names_the_in_process_simulator(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = run(suite)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "gateway-sim: in-process simulator, scenario default "
+            "(started when a test first asks for it)"
+        ]
+    )
+    scenario = run(suite, "--gateway-sim-scenario", "my.yaml", "--co")
+    scenario.stdout.fnmatch_lines(["gateway-sim: in-process simulator, scenario my.yaml *"])
+
+
 def test_a_scenario_file_for_the_in_process_simulator(suite: pytest.Pytester) -> None:
     scenario = DEFAULT_SCENARIO.read_text(encoding="utf-8").replace(
         "username: demo, password: demo", "username: alice, password: pw"
@@ -350,6 +397,9 @@ def test_an_external_simulator_by_option(suite: pytest.Pytester, external: str) 
     suite.makepyfile(test_external=EXTERNAL_SUITE.format(url=external))
     result = run(suite, "--gateway-sim-url", external, "--gateway-sim-token", TOKEN)
     result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"gateway-sim: external simulator at {external} (from --gateway-sim-url)"]
+    )
 
 
 def test_an_external_simulator_by_environment(
@@ -358,7 +408,13 @@ def test_an_external_simulator_by_environment(
     monkeypatch.setenv("GATEWAY_SIM_URL", external + "/")
     monkeypatch.setenv("GATEWAY_SIM_CONTROL_TOKEN", TOKEN)
     suite.makepyfile(test_external=EXTERNAL_SUITE.format(url=external))
-    run(suite).assert_outcomes(passed=1)
+    result = run(suite)
+    result.assert_outcomes(passed=1)
+    # The exported variable switched the simulator: the header says so.
+    result.stdout.fnmatch_lines(
+        [f"gateway-sim: external simulator at {external}/ (from GATEWAY_SIM_URL)"]
+    )
+    assert "in-process" not in result.stdout.str()
 
 
 def test_an_external_simulator_needs_its_token(suite: pytest.Pytester, external: str) -> None:

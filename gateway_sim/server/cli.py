@@ -176,6 +176,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--username", default="demo", help="account (default demo)")
     demo.add_argument("--password", default="demo", help="its password (default demo)")
+    demo.add_argument(
+        "--control-token",
+        default=_env("control_token"),
+        help="the simulator's control token, for the handsets' replies (they go through /_sim)",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files; exit 1 if any is bad")
     validate.add_argument(
@@ -342,14 +347,35 @@ def _demo(args: argparse.Namespace) -> int:
             seed=args.seed,
             username=args.username,
             password=args.password,
+            control_token=args.control_token,
         )
     except httpx.HTTPError as error:
         print(f"gateway-sim demo: cannot reach {args.url}: {error}", file=sys.stderr)
         return 1
+    except demo.ControlRefused as refused:
+        hint = (
+            "; give its control token with --control-token (env GATEWAY_SIM_CONTROL_TOKEN)"
+            if refused.status in (401, 403)
+            else ""
+        )
+        print(
+            f"gateway-sim demo: the control API of {args.url} refused the demo: {refused}{hint}",
+            file=sys.stderr,
+        )
+        return 1
     print(
-        f"{tally.sent} sent ({tally.mms} MMS), {tally.refused} refused, "
+        f"{tally.sent} sent ({tally.mms} of them MMS), {tally.refused} refused, "
         f"{tally.replies} replies from handsets, into {args.url}"
     )
+    if tally.sent == 0:
+        login = "ERR:LOGIN_INVALID" in tally.answers
+        hint = f"; check --username ({args.username!r}) and --password" if login else ""
+        print(
+            f"gateway-sim demo: every send was refused (the first answer: {tally.answers[0]!r})"
+            + hint,
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

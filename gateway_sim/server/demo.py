@@ -1,8 +1,10 @@
 """`gateway-sim demo`: realistic, seeded traffic into a running simulator, for demos and UI work.
 
-It sends as a client would (texts from Faker, some with delivery reports, some MMS with small
-generated pictures, some to magic numbers that fail) and injects replies from handsets, all
-through the simulator's own HTTP interfaces. The same seed gives the same traffic.
+It sends as a client would (what `demo_content` writes: reminders, codes, delivery notices, chats,
+MMS postcards and cards; some with delivery reports, some to magic numbers that fail) and injects
+the handsets' replies, all through the simulator's own HTTP interfaces. The same seed gives the
+same traffic. A control API that refuses it (a control token not given) stops it with
+`ControlRefused` before anything is sent.
 """
 
 from __future__ import annotations
@@ -13,19 +15,30 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
+
+from gateway_sim.server.demo_content import Exchange, Script
 
 SEND = "/smsgateway/sendmsg.aspx"
 MMS = "/smsgateway/default.aspx"
 FAILING = ("07700900900", "07700900801", "07700900803", "07700900808")
 """Magic numbers of the default scenario: unroutable, gateway error, throttled, no credit."""
+FAILING_SHARE = 0.15
+
+
+class ControlRefused(Exception):
+    """The simulator's control API (`/_sim`) refused the demo: its status and error."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(f"{status} {error}")
+        self.status = status
+        self.error = error
 
 
 @dataclass
 class Tally:
-    """What the demo did."""
+    """What the demo did: `sent` counts every accepted send, `mms` those of them that are MMS."""
 
     sent: int = 0
     refused: int = 0
@@ -34,13 +47,8 @@ class Tally:
     answers: list[str] = field(default_factory=list)
 
 
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A small solid-colour PNG, made by hand (no imaging library needed)."""
-    return png_of(width, height, lambda x, y: rgb)
-
-
 def png_of(width: int, height: int, pixel: Callable[[int, int], tuple[int, int, int]]) -> bytes:
-    """An RGB PNG whose pixel at (x, y) is `pixel(x, y)`."""
+    """An RGB PNG whose pixel at (x, y) is `pixel(x, y)`, made by hand (no imaging library)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
@@ -59,59 +67,80 @@ def png_of(width: int, height: int, pixel: Callable[[int, int], tuple[int, int, 
     )
 
 
-def run(url: str, *, count: int, seed: int, username: str, password: str) -> Tally:
-    """Make `count` sends (and replies to about a third of them) against the simulator at `url`."""
-    from faker import Faker  # noqa: PLC0415 (only the demo needs it)
-
-    fake = Faker("en_GB")
-    fake.seed_instance(seed)
-    rng = random.Random(seed)
+def run(
+    url: str,
+    *,
+    count: int,
+    seed: int,
+    username: str,
+    password: str,
+    control_token: str | None = None,
+) -> Tally:
+    """Make `count` sends, and inject the replies their recipients send back, against the
+    simulator at `url`. Raises `ControlRefused` if `/_sim` refuses it, `httpx.HTTPError` if the
+    simulator cannot be reached."""
+    script = Script(seed)
+    rng = script.rng
     tally = Tally()
     login = {"username": username, "password": password}
-    with httpx.Client(base_url=url, timeout=10) as http:
+    headers = {"authorization": f"Bearer {control_token}"} if control_token else {}
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as http:
+        _check(http.get("/_sim/health"))
         for _ in range(count):
-            roll = rng.random()
-            to = rng.choice(FAILING) if roll < 0.15 else f"077009{rng.randrange(100, 800):05d}"
-            if roll > 0.85:
-                answer = _send_mms(http, login, to, fake, rng)
-                tally.mms += 1
-            else:
-                text = f"Hi {fake.first_name()}, {fake.sentence(nb_words=8)}"
-                fields = {**login, "to": to, "text": text, "maxconcat": "3"}
-                if rng.random() < 0.5:
-                    fields["delrpt"] = "1"
-                answer = http.post(SEND, data=fields).text
+            exchange = script.next()
+            failing = rng.random() < FAILING_SHARE
+            to = rng.choice(FAILING) if failing else f"077009{rng.randrange(100, 800):05d}"
+            answer = _send(http, login, to, exchange, rng)
             tally.answers.append(answer)
             if not answer.startswith("ID:"):
                 tally.refused += 1
                 continue
             tally.sent += 1
-            if rng.random() < 0.35:
+            tally.mms += exchange.picture is not None
+            if exchange.reply is not None:
                 reply = {
                     "account": username,
                     "from": _international(to),
-                    "text": fake.sentence(nb_words=5),
+                    "text": exchange.reply,
                     "reply_to": answer.removeprefix("ID:"),
                 }
-                if http.post("/_sim/inbound", json=reply).status_code == 201:
-                    tally.replies += 1
+                _check(http.post("/_sim/inbound", json=reply))
+                tally.replies += 1
     return tally
 
 
-def _send_mms(
-    http: httpx.Client, login: dict[str, str], to: str, fake: Any, rng: random.Random
+def _check(response: httpx.Response) -> None:
+    """Raise `ControlRefused` unless a control API call succeeded."""
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+        error = f"{body['error']}: {body['detail']}"
+    except (ValueError, KeyError, TypeError):
+        error = response.text[:200]
+    raise ControlRefused(response.status_code, error)
+
+
+def _send(
+    http: httpx.Client, login: dict[str, str], to: str, exchange: Exchange, rng: random.Random
 ) -> str:
-    picture = png(64, 48, (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    fields = {**login, "to": to, "text": exchange.text}
+    if exchange.report:
+        fields["delrpt"] = "1"
+    picture = exchange.picture
+    if picture is None:
+        return http.post(SEND, data={**fields, "maxconcat": "3"}).text
+    # By hand: the gateway's own clients send each part base64-encoded, which httpx cannot.
     boundary = f"demo{rng.randrange(10**9)}"
-    fields = {**login, "to": to, "type": "5", "text": f"Photo from {fake.city()}"}
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
+        for name, value in {**fields, "type": "5"}.items()
     ]
     parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; filename="photo.png"\r\n'
-        f"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode()
-        + base64.encodebytes(picture)
+        f'--{boundary}\r\nContent-Disposition: form-data; filename="{picture.filename}"\r\n'
+        f"Content-Type: {picture.content_type}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n".encode()
+        + base64.encodebytes(picture.data)
         + b"\r\n"
     )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()

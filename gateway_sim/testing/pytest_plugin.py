@@ -7,8 +7,9 @@ Fixtures:
   one at `--gateway-sim-url URL` / `GATEWAY_SIM_URL` (a Docker service in CI, say). `.url` is what
   to hand to the client under test; `.api` is a typed `SimClient` of the `/_sim` API.
 - `sim_account` (function): a fresh account of its own per test (unique username, random
-  password, and a random access key pair for `/api/https` and `/api/json`), so tests running in
-  parallel never see each other's messages; removed afterwards.
+  password, a random access key pair for `/api/https` and `/api/json`, and a default sender
+  number of its own), so tests running in parallel never see each other's messages; removed
+  afterwards.
   Credit 100 unless `@pytest.mark.gateway_sim_account(credit=5)` or indirect parametrization
   (`@pytest.mark.parametrize("sim_account", [5], indirect=True)`, or a dict of the marker's
   keywords) says otherwise; `daily_allowance=N` caps its messages per day.
@@ -25,11 +26,13 @@ that header.
 
 Options (each with an environment twin): `--gateway-sim-url` (`GATEWAY_SIM_URL`),
 `--gateway-sim-token` (`GATEWAY_SIM_CONTROL_TOKEN`), `--gateway-sim-scenario`
-(`GATEWAY_SIM_SCENARIO`, in-process only).
+(`GATEWAY_SIM_SCENARIO`, in-process only). The report header names the simulator the session
+uses, and where an external one's URL came from, since an exported variable switches it.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import uuid
@@ -60,6 +63,9 @@ from gateway_sim.testing.client import (
 MARKER = "gateway_sim_account"
 ACCOUNT_KEYWORDS = ("credit", "default_sender", "default_country", "daily_allowance")
 DEFAULT_CREDIT = Decimal(100)
+SENDERS = range(447700900100, 447700900800)
+"""Default senders of `sim_account`s, in turn: Ofcom's drama range (never a real handset), past
+the default scenario's own sender (447700900000) and short of its magic numbers (9008xx, 9009xx)."""
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
@@ -97,11 +103,29 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which simulator the session uses: an exported `GATEWAY_SIM_URL` must not switch it
+    unseen."""
+    url, source = _setting_from(config, "gateway_sim_url", "GATEWAY_SIM_URL")
+    if url is not None:
+        return f"gateway-sim: external simulator at {url} (from {source})"
+    scenario = _setting(config, "gateway_sim_scenario", "GATEWAY_SIM_SCENARIO")
+    return (
+        f"gateway-sim: in-process simulator, scenario {scenario or 'default'} "
+        "(started when a test first asks for it)"
+    )
+
+
 def _setting(config: pytest.Config, option: str, env: str) -> str | None:
+    return _setting_from(config, option, env)[0]
+
+
+def _setting_from(config: pytest.Config, option: str, env: str) -> tuple[str | None, str]:
+    """An option's value (else its environment twin's), and which of the two gave it."""
     value = config.getoption(option)
     if value:
-        return str(value)
-    return os.environ.get(env) or None
+        return str(value), "--" + option.replace("_", "-")
+    return os.environ.get(env) or None, env
 
 
 class GatewaySim:
@@ -111,6 +135,11 @@ class GatewaySim:
         self.url = url.rstrip("/")
         self.api = api
         self.external = external
+        self._senders = itertools.cycle(SENDERS)
+
+    def next_sender(self) -> str:
+        """A sender number for a new account: none of the session's last 700 had it."""
+        return str(next(self._senders))
 
     def __repr__(self) -> str:
         where = "external" if self.external else "in-process"
@@ -307,11 +336,13 @@ def sim_account(
     username = f"t-{uuid.uuid4().hex[:12]}"
     password = secrets.token_urlsafe(12)
     accesskey, secretkey = f"ak-{username}", secrets.token_urlsafe(18)
+    sender = settings.default_sender
     created = gateway_sim.api.put_account(
         username,
         password,
         settings.credit,
-        default_sender=settings.default_sender,
+        # Its own number, so that its messages show a sender, and not another account's.
+        default_sender=gateway_sim.next_sender() if sender is None else sender,
         default_country=settings.default_country,
         access_keys={accesskey: secretkey},
         daily_allowance=settings.daily_allowance,
