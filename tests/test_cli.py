@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO
-from gateway_sim.server.cli import _parser, main
+from gateway_sim.server.cli import build_parser, main
 from tests.conftest import free_port
 from tests.helpers_callbacks import Receiver, one_report_scenario, send_with_report
 from tests.helpers_processes import run_cli, start
@@ -338,7 +338,7 @@ def flags_without_help(parser: argparse.ArgumentParser, prefix: str = "gateway-s
 
 
 def test_every_flag_and_argument_has_help_text() -> None:
-    parser = _parser()
+    parser = build_parser()
     assert flags_without_help(parser) == []
     helpless = argparse.ArgumentParser(prog="x")
     helpless.add_argument("--quiet", action="store_true")

@@ -166,11 +166,11 @@ def test_github_actions_snippet_uses_the_image_health_check() -> None:
 
 
 def test_every_serve_flag_and_its_environment_twin_is_in_the_flag_table() -> None:
-    from gateway_sim.server.cli import _parser
+    from gateway_sim.server.cli import build_parser
 
     tables = README.split("| flag | environment twin | default |")[1:]
     table = "\n".join(part.split("\n\n", 1)[0] for part in tables)
-    commands = next(a for a in _parser()._actions if a.dest == "command")
+    commands = next(a for a in build_parser()._actions if a.dest == "command")
     serve = commands.choices["serve"]  # type: ignore[index]
     flags = [a.option_strings[0] for a in serve._actions if a.option_strings[0] != "-h"]
     assert "--tls" in flags
@@ -379,9 +379,9 @@ def synopsis_flags(readme: str) -> dict[str, set[str]]:
 
 
 def test_the_synopsis_lists_the_flags_that_help_lists() -> None:
-    from gateway_sim.server.cli import _parser
+    from gateway_sim.server.cli import build_parser
 
-    commands = next(a for a in _parser()._actions if isinstance(a.choices, dict))
+    commands = next(a for a in build_parser()._actions if isinstance(a.choices, dict))
     assert isinstance(commands.choices, dict)
     in_help = {
         name: {

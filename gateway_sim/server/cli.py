@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from gateway_sim import __version__
 from gateway_sim.domain.limits import LIMITS
-from gateway_sim.domain.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+from gateway_sim.domain.scenario import DEFAULT_SCENARIO
 from gateway_sim.observe.logs import FORMATS, LEVELS
+from gateway_sim.server import commands
 from gateway_sim.server.guard import WILDCARDS
 
 ENV_PREFIX = "GATEWAY_SIM_"
@@ -64,7 +64,7 @@ def _env(flag: str, default: str | None = None) -> str | None:
     return os.environ.get(ENV_PREFIX + flag.upper().replace("-", "_"), default)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway-sim",
         description="A local simulator of the IntelliSoftware (IntelliSMS) SMS/MMS gateway.",
@@ -72,9 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"gateway-sim {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser(
+    serve = subcommands.add_parser(
         "serve",
         help="run the simulator (env twins GATEWAY_SIM_*)",
         description="Run the simulator until SIGTERM or SIGINT (a clean stop within 2 s). Every "
@@ -163,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_tls(serve)
     _add_limits(serve)
 
-    demo = commands.add_parser(
+    demo = subcommands.add_parser(
         "demo", help="send seeded, realistic traffic into a running simulator"
     )
     demo.add_argument("--url", default=default_url(), help="the simulator")
@@ -182,11 +182,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the simulator's control token, for the handsets' replies (they go through /_sim)",
     )
 
-    validate = commands.add_parser("validate", help="check scenario files; exit 1 if any is bad")
+    validate = subcommands.add_parser("validate", help="check scenario files; exit 1 if any is bad")
     validate.add_argument(
         "files", nargs="+", type=Path, metavar="FILE", help="scenario YAML files to check"
     )
-    init = commands.add_parser(
+    init = subcommands.add_parser(
         "init",
         help="write the shipped scenarios into a folder, to edit and serve",
         description="Write the scenarios shipped in the package (default, low-credit, "
@@ -202,7 +202,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the folder, made if missing (default: ./scenarios)",
     )
     init.add_argument("--force", action="store_true", help="overwrite files already there")
-    _add_probes(commands)
+    _add_probes(subcommands.add_parser)
     return parser
 
 
@@ -250,11 +250,12 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _add_probes(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    health = commands.add_parser(
+def _add_probes(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    """The probes' commands, added with the subcommands' `add_parser`."""
+    health = add_parser(
         "healthcheck", help="exit 0 if a simulator answers /_sim/health, else 1 (Docker)"
     )
-    ready = commands.add_parser(
+    ready = add_parser(
         "readyz", help="exit 0 if a simulator is ready, else 1; --wait to wait for it"
     )
     for probe in (health, ready):
@@ -300,106 +301,19 @@ def _int_or_none(value: str | None) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; the return value is the process exit code."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "validate":
-        return _validate(args.files)
+        return commands.validate(args.files)
     if args.command == "init":
-        return _init(args.dir, force=args.force)
+        return commands.init(args.dir, force=args.force)
     if args.command == "serve":
         from gateway_sim.server.serve import serve
 
         return serve(args)
     if args.command == "demo":
-        return _demo(args)
+        return commands.demo(args)
     if args.command in ("healthcheck", "readyz"):
-        return _probe(args)
+        return commands.probe(args)
     parser.print_help()
     return 2
-
-
-def _probe(args: argparse.Namespace) -> int:
-    from gateway_sim.server.probe import Probe
-
-    probe = Probe(args.url, token=args.control_token, ca=args.ca)
-    if args.command == "healthcheck":
-        problem = probe.healthy()
-    elif args.wait:
-        problem = probe.wait_ready(args.timeout)
-    else:
-        problem = probe.ready()
-    if problem is not None:
-        print(f"gateway-sim {args.command}: {args.url}: {problem}", file=sys.stderr)
-        return 1
-    print(f"{args.url}: {'healthy' if args.command == 'healthcheck' else 'ready'}")
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    import httpx
-
-    from gateway_sim.server import demo
-
-    try:
-        tally = demo.run(
-            args.url,
-            count=args.count,
-            seed=args.seed,
-            username=args.username,
-            password=args.password,
-            control_token=args.control_token,
-        )
-    except httpx.HTTPError as error:
-        print(f"gateway-sim demo: cannot reach {args.url}: {error}", file=sys.stderr)
-        return 1
-    except demo.ControlRefused as refused:
-        hint = (
-            "; give its control token with --control-token (env GATEWAY_SIM_CONTROL_TOKEN)"
-            if refused.status in (401, 403)
-            else ""
-        )
-        print(
-            f"gateway-sim demo: the control API of {args.url} refused the demo: {refused}{hint}",
-            file=sys.stderr,
-        )
-        return 1
-    print(
-        f"{tally.sent} sent ({tally.mms} of them MMS), {tally.refused} refused, "
-        f"{tally.replies} replies from handsets, into {args.url}"
-    )
-    if tally.sent == 0:
-        login = "ERR:LOGIN_INVALID" in tally.answers
-        hint = f"; check --username ({args.username!r}) and --password" if login else ""
-        print(
-            f"gateway-sim demo: every send was refused (the first answer: {tally.answers[0]!r})"
-            + hint,
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def _init(target: Path, *, force: bool) -> int:
-    from gateway_sim.server.scaffold import ScaffoldError, write_scenarios
-
-    try:
-        written = write_scenarios(target, force=force)
-    except ScaffoldError as error:
-        print(f"gateway-sim init: {error}", file=sys.stderr)
-        return 1
-    for path in written:
-        print(f"wrote {path}")
-    return 0
-
-
-def _validate(files: list[Path]) -> int:
-    status = 0
-    for path in files:
-        try:
-            load_scenario(path)
-        except ScenarioError as error:
-            print(error, file=sys.stderr)
-            status = 1
-        else:
-            print(f"{path}: valid")
-    return status
