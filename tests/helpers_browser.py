@@ -4,12 +4,19 @@ the flags it runs with, and launching it (a test is skipped where it is missing,
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import LiveServer
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "inbox"
+"""Where the page tests save their screenshots (not committed: CI keeps them)."""
+WAIT_MS = 10_000
+Start = Callable[..., LiveServer]
+"""The `live_server` fixture: starts an app on a free port."""
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

@@ -5,7 +5,7 @@ the simulator on a real socket: live arrivals, escaping, the inbound form, and s
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,10 @@ from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.server.app import create_app
 from gateway_sim.server.demo import png_of
 from tests.conftest import MMS, SEND, START, LiveServer, build_app
-from tests.helpers_browser import launch_chromium
+from tests.helpers_browser import ARTIFACTS, WAIT_MS, Start, launch_chromium
 from tests.helpers_callbacks import Receiver, scenario
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "inbox"
 LOGIN = {"username": "demo", "password": "demo"}
-WAIT_MS = 10_000
-Start = Callable[..., LiveServer]
 
 
 def png(width: int, height: int) -> bytes:
@@ -166,6 +163,7 @@ def test_rules_switch_off_and_credit_tops_up_from_the_page(
     inbox: tuple[Any, LiveServer],
 ) -> None:
     page, server = inbox
+    page.click("#tab-rules")  # rules share the side panel with the journal and callbacks
     toggle = page.locator(".rule", has_text="magic-gateway-error").locator("input")
     toggle.press("Space")
     page.wait_for_selector(".rule.off >> text=magic-gateway-error", timeout=WAIT_MS)
@@ -204,12 +202,12 @@ def test_search_by_number_or_text_from_the_keyboard(inbox: tuple[Any, LiveServer
     page.wait_for_function("() => document.querySelectorAll('.message').length === 1")
     assert "parcel" in page.locator(".message").inner_text()
     page.fill("#search", "900789")
-    page.wait_for_selector(".conversation >> text=447700900789", timeout=WAIT_MS)
+    page.wait_for_selector(".conversation >> text=+44 7700 900789", timeout=WAIT_MS)
     page.wait_for_function("() => document.querySelectorAll('.conversation').length === 2")
     assert "parcel" not in page.locator("#conversation-list").inner_text()
     page.keyboard.press("Escape")
     page.wait_for_function("() => document.querySelectorAll('.message').length === 2")
-    conversation = page.locator(".conversation", has_text="447700900456")
+    conversation = page.locator(".conversation", has_text="+44 7700 900456")
     conversation.focus()
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelectorAll('.message').length === 1")
@@ -221,6 +219,7 @@ def test_the_reset_button_empties_the_inbox(inbox: tuple[Any, LiveServer]) -> No
     send_sms(server.url, to="07700900123", text="soon gone")
     page.wait_for_selector("text=soon gone", timeout=WAIT_MS)
     page.click("#reset")
+    page.click("#reset-confirm")  # it asks first (tests/test_inbox_busy.py tries both answers)
     page.wait_for_selector("text=soon gone", state="detached", timeout=WAIT_MS)
     assert httpx.get(server.url + "/_sim/messages").json()["messages"] == []
 
@@ -238,6 +237,7 @@ def test_callback_attempts_appear_live_failures_highlighted(
         page.wait_for_selector("#live[data-mode='on']", timeout=WAIT_MS)
         assert send_sms(server.url, to="07700900123", text="hi", delrpt="1").startswith("ID:")
         httpx.post(server.url + "/_sim/clock/advance", json={"seconds": 1})
+        page.click("#tab-callbacks")
         failed = page.wait_for_selector("#callbacks li.refused", timeout=WAIT_MS)
         assert "HTTP 500" in failed.inner_text()
         assert f"{receiver.url}/status" in failed.inner_text()
@@ -305,7 +305,7 @@ def test_screenshots_at_desktop_and_phone_widths(browser: Any, live_server: Star
         page.goto(server.url + "/_sim/ui")
         page.wait_for_selector("#live[data-mode='on']", timeout=WAIT_MS)
         page.wait_for_selector("text=Holiday snaps", state="attached", timeout=WAIT_MS)
-        page.click(".conversation >> text=447700900123")
+        page.click(".conversation >> text=+44 7700 900123")
         page.wait_for_function(
             "() => [...document.images].every(img => img.complete)"
             " && !document.querySelector('.loading')",

@@ -14,6 +14,9 @@ const INLINE_IMAGES = new Set(["image/png", "image/jpeg", "image/gif", "image/we
 const KEEP_MESSAGES = 500;
 const KEEP_REQUESTS = 200;
 const KEEP_CALLBACKS = 100;
+// Country codes of two digits in the ITU's E.164 plan; 1 and 7 are one digit, all others three.
+const TWO_DIGIT_CODES = new Set(("20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 "
+  + "54 55 56 57 58 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98").split(" "));
 
 const state = {
   messages: new Map(), // id -> message (newest last in insertion order is not assumed)
@@ -24,6 +27,7 @@ const state = {
   selected: null, // conversation key, or null for all messages
   search: "",
   token: sessionStorage.getItem("gateway-sim-token") || "",
+  loaded: false, // until the first load answers the page says "loading", never "empty"
   source: null,
 };
 const blobs = new Map(); // part URL -> Promise<object URL>
@@ -74,6 +78,7 @@ async function api(path, options = {}) {
 
 function askForToken() {
   $("token-form").hidden = false;
+  if (!state.loaded) $("loading").textContent = "Waiting for the control token…";
   $("token").focus();
   setLive("locked", "off");
 }
@@ -98,6 +103,60 @@ function size(bytes) {
 
 function mediaType(contentType) {
   return (contentType || "").split(";")[0].trim().toLowerCase();
+}
+
+// A number is shown grouped for reading and used raw everywhere else (hover title, copy, search,
+// the reply form). The country code comes first (its length by E.164, see TWO_DIGIT_CODES),
+// then: UK +44 7700 900123 (4 and 6 digits), NANP +1 202 555 0123 (3, 3, 4), any other country
+// groups of three (a lone last digit joins the group before). What is not 8 to 15 digits in
+// international form (a short code, a name, a national 0… number) is shown as it came.
+function readable(raw) {
+  const value = String(raw ?? "");
+  const digits = value.startsWith("+") ? value.slice(1) : value;
+  if (!/^[1-9][0-9]{7,14}$/.test(digits)) return value;
+  const codeLength = "17".includes(digits[0]) ? 1 : TWO_DIGIT_CODES.has(digits.slice(0, 2)) ? 2 : 3;
+  const code = digits.slice(0, codeLength);
+  const rest = digits.slice(codeLength);
+  let groups;
+  if (code === "44" && rest.length === 10) groups = [rest.slice(0, 4), rest.slice(4)];
+  else if (code === "1" && rest.length === 10) groups = [rest.slice(0, 3), rest.slice(3, 6), rest.slice(6)];
+  else {
+    groups = rest.match(/.{1,3}/g);
+    if (groups.length > 1 && groups[groups.length - 1].length === 1) {
+      const last = groups.pop();
+      groups[groups.length - 1] += last;
+    }
+  }
+  return `+${code} ${groups.join(" ")}`;
+}
+
+function numberView(raw, className = "number") {
+  return el("span", { class: className, title: raw, "data-raw": raw, text: readable(raw) });
+}
+
+// Copying a selection that lies inside one shown number copies the raw number.
+function copyRaw(event) {
+  const selection = document.getSelection();
+  if (!selection || selection.isCollapsed) return;
+  const holder = (node) => {
+    const element = node && (node.nodeType === Node.ELEMENT_NODE ? node : node.parentElement);
+    return element ? element.closest("[data-raw]") : null;
+  };
+  const start = holder(selection.anchorNode);
+  if (!start || start !== holder(selection.focusNode)) return;
+  event.clipboardData.setData("text/plain", start.dataset.raw);
+  event.preventDefault();
+}
+
+async function copyNumber() {
+  const button = $("copy-number");
+  try {
+    await navigator.clipboard.writeText(button.dataset.raw);
+    button.textContent = "Copied";
+  } catch (_) {
+    button.textContent = "Copy failed";
+  }
+  setTimeout(() => { button.textContent = "Copy"; }, 1500);
 }
 
 function setLive(text, mode) {
@@ -167,7 +226,8 @@ function renderConversations() {
       entry.messages.length, account, last.created_at));
   }
   list.replaceChildren(...items);
-  $("no-conversations").hidden = state.messages.size > 0;
+  $("loading").hidden = state.loaded;
+  $("no-conversations").hidden = !state.loaded || state.messages.size > 0;
 }
 
 function conversationItem(key, title, line, count, account, at) {
@@ -178,7 +238,7 @@ function conversationItem(key, title, line, count, account, at) {
   },
   el("span", { class: "avatar", "aria-hidden": "true", text: key ? initials(title) : "✱" }),
   el("span", { class: "who" },
-    el("span", { class: "number", text: title }),
+    key ? numberView(title) : el("span", { class: "number", text: title }),
     account ? el("span", { class: "account", text: account }) : null,
     el("span", { class: "line", text: line })),
   el("span", { class: "when" },
@@ -213,11 +273,15 @@ function renderThread() {
     const entry = conversations().find((c) => c.key === state.selected);
     messages = entry ? entry.messages : [];
     const [account, number] = state.selected.split("\n");
-    $("thread-title").textContent = number;
+    $("thread-title").replaceChildren(numberView(number));
+    $("copy-number").dataset.raw = number;
+    $("copy-number").setAttribute("aria-label", `Copy number ${number}`);
+    $("copy-number").hidden = false;
     $("thread-sub").textContent = `with account ${account} · ${messages.length} message(s)`;
   } else {
     messages = [...state.messages.values()].filter(matchesSearch).sort(newestFirst);
     $("thread-title").textContent = "All messages";
+    $("copy-number").hidden = true;
     $("thread-sub").textContent = state.search
       ? `${messages.length} matching “${state.search}”` : "every account, newest first";
   }
@@ -233,8 +297,9 @@ function renderThread() {
   });
   bubbles = drawn;
   if (!nodes.length) {
-    const hint = state.search ? `Nothing matches “${state.search}”.`
-      : "Nothing here yet: send a message to the simulator and it appears at once.";
+    const hint = !state.loaded ? "Loading messages…"
+      : state.search ? `Nothing matches “${state.search}”.`
+        : "Nothing here yet: send a message to the simulator and it appears at once.";
     nodes.push(el("li", { class: "empty", text: hint }));
   }
   $("thread").replaceChildren(...nodes);
@@ -244,7 +309,7 @@ function bubble(message, recipient) {
   const inbound = message.direction === "inbound";
   const head = el("div", { class: "bubble-head" },
     el("span", { class: `kind kind-${message.kind}`, text: message.kind.replace("_", " ") }),
-    el("span", { class: "from", text: inbound ? `from ${message.from}` : `${message.from} → ${message.to.join(", ")}` }));
+    el("span", { class: "from" }, ...route(message)));
   const body = el("div", { class: "bubble-body" }, ...content(message));
   const facts = el("dl", { class: "facts" },
     ...fact("parts", String(message.parts)),
@@ -256,6 +321,12 @@ function bubble(message, recipient) {
     ...(message.rejected.length ? fact("rejected", message.rejected.join(", ")) : []));
   return el("li", { class: `message ${inbound ? "in" : "out"}`, "data-id": message.id, tabindex: "0" },
     el("article", { class: "bubble" }, head, body, facts), timeline(message, recipient));
+}
+
+function route(message) {
+  if (message.direction === "inbound") return ["from ", numberView(message.from, "num")];
+  const to = message.to.flatMap((n, i) => (i ? [", ", numberView(n, "num")] : [numberView(n, "num")]));
+  return message.from ? [numberView(message.from, "num"), " → ", ...to] : ["to ", ...to];
 }
 
 function fact(name, value) {
@@ -389,6 +460,7 @@ function renderCallbacks() {
       attempt.message_id ? el("p", { class: "muted", text: `message ${attempt.message_id}` }) : null);
   }));
   $("no-callbacks").hidden = state.callbacks.length > 0;
+  $("callbacks-count").textContent = state.callbacks.length ? String(state.callbacks.length) : "";
 }
 
 function renderAccounts() {
@@ -417,7 +489,7 @@ function renderAccounts() {
 function accountLine(account) {
   return [
     account.parent ? `sub-account of ${account.parent}` : null,
-    account.default_sender ? `sender ${account.default_sender}` : null,
+    account.default_sender ? `sender ${readable(account.default_sender)}` : null,
     account.default_country,
     account.status_url || account.inbound_url ? "callbacks on" : null,
   ].filter(Boolean).join(" · ") || "no defaults";
@@ -435,6 +507,7 @@ function renderRules() {
       el("span", { class: "rule-meta", text: `${what} · fired ${rule.fired}${rule.retired ? " · retired" : ""}` }));
   }));
   $("no-rules").hidden = state.rules.length > 0;
+  $("rules-count").textContent = state.rules.length ? String(state.rules.length) : "";
 }
 
 async function topUp(account, amount) {
@@ -526,6 +599,7 @@ async function loadAll() {
   texts.clear();
   bubbles = new Map();
   state.requests = requests.requests;
+  state.loaded = true;
   await Promise.all([loadAccounts(), loadRules()]);
   scheduleRender();
 }
@@ -579,6 +653,33 @@ function showPanel(id) {
   }
 }
 
+// The activity tabs (journal, callbacks, rules) follow the WAI-ARIA tabs pattern: one tab in the
+// Tab order, arrows and Home/End move between them.
+function showSideTab(tab) {
+  for (const each of document.querySelectorAll("#side [role='tab']")) {
+    const on = each === tab;
+    each.setAttribute("aria-selected", on ? "true" : "false");
+    each.tabIndex = on ? 0 : -1;
+    $(each.getAttribute("aria-controls")).hidden = !on;
+  }
+}
+
+function sideTabKeys(event) {
+  const tabs = [...document.querySelectorAll("#side [role='tab']")];
+  const at = tabs.indexOf(document.activeElement);
+  const moves = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: tabs.length - 1 };
+  if (at < 0 || !(event.key in moves)) return;
+  event.preventDefault();
+  const tab = tabs[(moves[event.key] + tabs.length) % tabs.length];
+  showSideTab(tab);
+  tab.focus();
+}
+
+function resetAfterConfirm() {
+  $("reset-dialog").close();
+  api("/reset", { method: "POST" }).then(loadAll).catch(() => {});
+}
+
 function start() {
   for (const button of document.querySelectorAll(".tabs button")) {
     button.addEventListener("click", () => showPanel(button.dataset.panel));
@@ -605,9 +706,16 @@ function start() {
   });
   $("refused-only").addEventListener("change", renderJournal);
   $("reply-form").addEventListener("submit", sendReply);
-  $("reset").addEventListener("click", () => {
-    api("/reset", { method: "POST" }).then(loadAll).catch(() => {});
-  });
+  for (const tab of document.querySelectorAll("#side [role='tab']")) {
+    tab.addEventListener("click", () => showSideTab(tab));
+  }
+  document.querySelector("#side [role='tablist']").addEventListener("keydown", sideTabKeys);
+  $("copy-number").addEventListener("click", copyNumber);
+  document.addEventListener("copy", copyRaw);
+  // Reset drops everything shown: it asks first (Escape or "Keep everything" leaves it be).
+  $("reset").addEventListener("click", () => $("reset-dialog").showModal());
+  $("reset-cancel").addEventListener("click", () => $("reset-dialog").close());
+  $("reset-confirm").addEventListener("click", resetAfterConfirm);
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     state.token = $("token").value;
