@@ -27,6 +27,8 @@ COPY README.md ./
 COPY gateway_sim ./gateway_sim
 RUN pip install --no-cache-dir --no-deps .
 
+# A host folder bind-mounted at /data keeps its host owner: the start then stops with one line
+# naming this uid and the fix (`docker run --user` the folder's owner, or `chown 10001` it).
 USER 10001
 EXPOSE 8080
 VOLUME ["/data"]

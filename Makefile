@@ -1,11 +1,15 @@
 # `make run` starts the simulator on the default scenario; `make test` runs the whole suite.
-# Both create .venv and install what they need, on any machine with Python 3.11 or newer.
+# Both create .venv and install what they need, on any machine with Python 3.11 or newer: `run`
+# the package and its runtime dependencies only, the test targets the `test` extra on top (the
+# linters, the type checker, Playwright, Schemathesis: most of the venv's size and install time).
 
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && echo $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
+# One stamp per tier: STAMP once `pip install -e .` is done, TEST_STAMP once the extra is too.
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test test-quick test-newest lint bench bench-peers bench-tools soak browser clean
 
@@ -13,13 +17,17 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
 
 run: $(STAMP)
 	$(BIN)/gateway-sim serve $(ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -30,7 +38,7 @@ test: lint
 
 # The quick tier for the edit loop: every test that stays in process (no real server, process,
 # browser or pytest run: tests/conftest.py marks those `slow`), in under a minute.
-test-quick: $(STAMP)
+test-quick: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The suite on the newest versions that pyproject's ranges allow: a fresh venv, upgraded eagerly
@@ -45,7 +53,7 @@ test-newest:
 	$(NEWEST)/bin/python -m pytest -q
 
 # The long part of the reliability suite: 1,000,000 sends through a real server (SOAK_SENDS=N).
-soak: $(STAMP)
+soak: $(TEST_STAMP)
 	$(BIN)/python -m pytest soak -s
 
 # Debian's Chromium, for the inbox page's browser tests (Playwright drives it; it never downloads

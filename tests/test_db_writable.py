@@ -1,6 +1,8 @@
 """A --db file that cannot be written stops the start with one line (exit 1), before "listening
-on": otherwise sends would be answered `ID:` that the file never keeps. Run as an unprivileged
-user (root may write anywhere); skipped where no such user can be had, never faked."""
+on": otherwise sends would be answered `ID:` that the file never keeps. The line names the uid
+and the fix (a root-owned folder bind-mounted at the image's /data is the usual case). Run as
+an unprivileged user (root may write anywhere); skipped where no such user can be had, never
+faked."""
 
 from __future__ import annotations
 
@@ -47,7 +49,9 @@ def test_a_read_only_database_file_in_a_writable_folder_stops_the_start(folder: 
     assert finished.returncode == 1, finished
     assert "listening on" not in finished.stdout
     assert finished.stderr.strip().splitlines() == [
-        f"gateway-sim: cannot open the database {db}: the file is not writable by this user"
+        f"gateway-sim: cannot open the database {db}: the file is not writable by this user "
+        f"(uid {NOBODY}): give it to that uid (chown {NOBODY} {db}) or run as its owner "
+        "(docker run --user)"
     ]
 
 
@@ -58,5 +62,6 @@ def test_a_database_in_a_folder_the_user_cannot_write_stops_the_start(folder: Pa
     assert "listening on" not in finished.stdout
     assert finished.stderr.strip().splitlines() == [
         f"gateway-sim: cannot open the database {db}: the folder {folder} is not writable by "
-        "this user"
+        f"this user (uid {NOBODY}): give it to that uid (chown {NOBODY} {folder}) or run as its "
+        "owner (docker run --user)"
     ]

@@ -235,11 +235,13 @@ def test_the_image_replayed_in_a_fresh_venv_serves_and_is_healthy(
 
 def test_compose_example_waits_on_health_and_its_client_sends(tmp_path: Path) -> None:
     """The compose file's simulator, with its environment (the mounts mapped onto this checkout
-    and a temporary folder), and its client's exact command, aimed at that simulator."""
+    and a temporary folder), and its client's exact command, aimed at that simulator. Run twice
+    on the same /data, as two `docker compose up`s: the second run goes as the first did."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     simulator, client = compose["services"]["gateway-sim"], compose["services"]["client"]
     assert client["depends_on"]["gateway-sim"]["condition"] == "service_healthy"
     assert client["image"] == simulator["image"]
+    assert client["build"] == simulator["build"] == "."  # `up` builds it, never pulls it
     mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in simulator["volumes"]}
     assert set(mounts) == {"/scenarios", "/data"}
     local = {"/scenarios": str(ROOT / mounts["/scenarios"]), "/data": str(tmp_path)}
@@ -247,16 +249,36 @@ def test_compose_example_waits_on_health_and_its_client_sends(tmp_path: Path) ->
         name: next((value.replace(k, v) for k, v in local.items() if value.startswith(k)), value)
         for name, value in simulator["environment"].items()
     }
-    script = str(Path(sys.executable).parent / "gateway-sim")
-    process, url = start_serve([script, "serve", "--port", "0"], env)
-    try:
-        argv = [script, *(arg.replace("http://gateway-sim:8080", url) for arg in client["command"])]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        assert result.returncode == 0, result.stderr
-        assert re.match(r"\d+ sent \(\d+ of them MMS\), \d+ refused", result.stdout), result.stdout
-        assert (tmp_path / "gateway-sim.db").exists()
-        listed = httpx.get(url + "/_sim/requests", params={"limit": 1000}).json()["requests"]
-        assert len([r for r in listed if r["path"].endswith(".aspx")]) >= 20
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+    bin_dir = Path(sys.executable).parent
+    # the image's PATH finds its python and gateway-sim; here the venv's do
+    client_env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    # compose's `entrypoint` replaces the image's ENTRYPOINT; without one, the image's runs
+    image_entrypoint = json.loads(one(instructions(DOCKERFILE.read_text()), "ENTRYPOINT"))
+    command = [*client.get("entrypoint", image_entrypoint), *client["command"]]
+    (account,) = re.findall(r"--username (\S+)", " ".join(command))
+    runs: list[tuple[str, dict[str, float]]] = []
+    for _ in range(2):
+        process, url = start_serve([str(bin_dir / "gateway-sim"), "serve", "--port", "0"], env)
+        try:
+            argv = [arg.replace("http://gateway-sim:8080", url) for arg in command]
+            result = subprocess.run(
+                argv, env=client_env, capture_output=True, text=True, timeout=60, check=False
+            )
+            assert result.returncode == 0, result.stderr
+            assert re.match(r"\d+ sent \(\d+ of them MMS\), \d+ refused", result.stdout), (
+                result.stdout
+            )
+            assert (tmp_path / "gateway-sim.db").exists()
+            listed = httpx.get(url + "/_sim/requests", params={"limit": 1000}).json()["requests"]
+            assert len([r for r in listed if r["path"].endswith(".aspx")]) >= 20
+            accounts = httpx.get(url + "/_sim/accounts").json()["accounts"]
+            credit = {entry["username"]: float(entry["credit"]) for entry in accounts}
+            runs.append((result.stdout.replace(url, "URL"), credit))
+        finally:
+            process.terminate()
+            process.communicate(timeout=10)
+    (first_tally, first), (second_tally, second) = runs
+    assert account != "demo"
+    assert first[account] == second[account] < 100  # spent from the same 100 each time
+    assert second_tally == first_tally  # the same seeded traffic, nothing refused for credit
+    assert first["demo"] == second["demo"] == 100  # the scenario's account is left alone

@@ -15,12 +15,20 @@ from gateway_sim.domain.scenario import (
 )
 from tests.conftest import BALANCE, SEND, build_app
 
-SHIPPED = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
+TOP = Path(__file__).parent.parent / "scenarios"
+SHIPPED = sorted(TOP.glob("*.yaml"))
 
 
-def test_scenarios_folder_is_the_packaged_one() -> None:
-    assert DEFAULT_SCENARIO.resolve() in [path.resolve() for path in SHIPPED]
-    assert {"default.yaml", "low-credit.yaml", "multi-account.yaml"} <= {p.name for p in SHIPPED}
+def test_the_top_level_scenarios_are_copies_of_the_packaged_ones() -> None:
+    """`scenarios/` is a real folder (a symlink breaks Windows checkouts) holding the same files,
+    byte for byte, as the package's own (gateway_sim/scenarios/, which the wheel ships)."""
+    assert TOP.is_dir()
+    assert not TOP.is_symlink()
+    packaged = DEFAULT_SCENARIO.parent
+    assert packaged.resolve() != TOP.resolve()
+    top = {path.name: path.read_bytes() for path in TOP.iterdir()}
+    assert top == {path.name: path.read_bytes() for path in packaged.iterdir()}
+    assert {"default.yaml", "low-credit.yaml", "multi-account.yaml"} <= set(top)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

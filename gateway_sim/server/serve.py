@@ -113,11 +113,23 @@ def unwritable(db: str) -> str | None:
     if not folder.is_dir():
         return f"cannot open the database {db}: the folder {folder} does not exist"
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        return f"cannot open the database {db}: the file is not writable by this user"
+        return f"cannot open the database {db}: the file {_not_writable(path)}"
     if not os.access(folder, os.W_OK | os.X_OK):
         # SQLite writes its journal beside the file
-        return f"cannot open the database {db}: the folder {folder} is not writable by this user"
+        return f"cannot open the database {db}: the folder {folder} {_not_writable(folder)}"
     return None
+
+
+def _not_writable(path: Path) -> str:
+    """The end of the line that stops the start, with the way out: in a container, a bind-mounted
+    /data belongs to the host's user while the image runs as uid 10001."""
+    if not hasattr(os, "geteuid"):  # Windows: no uids to name
+        return "is not writable by this user"
+    uid = os.geteuid()
+    return (
+        f"is not writable by this user (uid {uid}): give it to that uid (chown {uid} {path}) "
+        "or run as its owner (docker run --user)"
+    )
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
