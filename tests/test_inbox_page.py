@@ -135,6 +135,18 @@ def test_markup_in_a_message_shows_literally(inbox: tuple[Any, LiveServer]) -> N
     assert markup in page.locator("#conversation-list").inner_text()
 
 
+def test_a_text_cut_by_maxconcat_is_marked_truncated(inbox: tuple[Any, LiveServer]) -> None:
+    page, server = inbox
+    assert send_sms(server.url, to="07700900123", text="a" * 222, maxconcat="1").startswith("ID:")
+    assert send_sms(server.url, to="07700900123", text="whole").startswith("ID:")
+    page.wait_for_selector("text=whole", timeout=WAIT_MS)
+    cut = page.locator("li.message", has_text="a" * 160)
+    assert cut.locator(".truncated").inner_text() == "truncated"
+    assert "maxconcat" in (cut.locator(".truncated").get_attribute("title") or "")
+    assert page.locator("li.message", has_text="whole").locator(".truncated").count() == 0
+    page.screenshot(path=ARTIFACTS / "inbox-truncated.png")
+
+
 def test_refused_requests_appear_live_with_their_reason(inbox: tuple[Any, LiveServer]) -> None:
     page, server = inbox
     answer = httpx.post(server.url + SEND, data={"username": "demo", "password": "nope"}).text

@@ -309,6 +309,11 @@ function bubble(message, recipient) {
   const inbound = message.direction === "inbound";
   const head = el("div", { class: "bubble-head" },
     el("span", { class: `kind kind-${message.kind}`, text: message.kind.replace("_", " ") }),
+    ...(message.truncated ? [el("span", {
+      class: "truncated",
+      text: "truncated",
+      title: `cut to ${message.parts} part${message.parts > 1 ? "s" : ""} by maxconcat; the journal says how much was dropped`,
+    })] : []),
     el("span", { class: "from" }, ...route(message)));
   const body = el("div", { class: "bubble-body" }, ...content(message));
   const facts = el("dl", { class: "facts" },
@@ -348,7 +353,6 @@ function content(message) {
   if (message.kind === "binary") {
     shown.push(el("p", { class: "hex", text: `udh ${message.udh || "—"} · ud ${message.ud || ""}` }));
   }
-  if (message.truncated) shown.push(el("p", { class: "muted", text: "(cut to maxconcat parts)" }));
   return shown;
 }
 
