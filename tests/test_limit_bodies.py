@@ -143,7 +143,22 @@ def test_a_body_that_stalls_is_refused_after_the_body_timeout() -> None:
             )
             sock.sendall(head + b"username=demo")
             assert _answer(sock).startswith(b"HTTP/1.1 408")
+            client = f"127.0.0.1:{sock.getsockname()[1]}"
         assert server.send_seconds() < 0.3
+        # the gateway's refusal is journaled (the control API's is not: /_sim is not the gateway)
+        url = f"http://127.0.0.1:{server.port}/_sim/requests"
+        entries = httpx.get(url, params={"outcome": "http_error"}).json()["requests"]
+        refused = [e for e in entries if e["status"] == 408]
+        assert len(refused) == 1, entries
+        (entry,) = refused
+        assert (entry["method"], entry["path"], entry["client"]) == (
+            "POST",
+            "/smsgateway/sendmsg.aspx",
+            client,
+        )
+        assert entry["body_size"] == len(b"username=demo")
+        assert "--body-timeout" in entry["reason"]
+        assert entry["answer"] == entry["reason"]
 
 
 def test_a_client_gone_mid_body_is_one_info_line_and_no_traceback() -> None:
@@ -160,3 +175,21 @@ def test_a_client_gone_mid_body_is_one_info_line_and_no_traceback() -> None:
     gone = [line for line in logged.splitlines() if "went away" in line]
     assert len(gone) == 2, logged
     assert all("POST /_sim/" in line for line in gone), gone
+
+
+def test_a_gateway_send_refused_busy_is_journaled_with_the_bytes_that_came() -> None:
+    """Past --max-pending-body-bytes a send is refused 503 before the gateway reads it; the
+    journal shows it (status, method, path, bytes received, why), as the gateway's own refusals."""
+    with served("--max-pending-body-bytes", "1000") as server:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(_head("/smsgateway/sendmsg.aspx", 5000) + b"username=demo")
+            assert _answer(sock).startswith(b"HTTP/1.1 503")
+        url = f"http://127.0.0.1:{server.port}/_sim/requests"
+        (entry,) = httpx.get(url, params={"outcome": "http_error"}).json()["requests"]
+        assert (entry["status"], entry["method"], entry["path"]) == (
+            503,
+            "POST",
+            "/smsgateway/sendmsg.aspx",
+        )
+        assert entry["body_size"] == 0  # refused on its Content-Length, before a byte was read
+        assert "--max-pending-body-bytes" in entry["reason"]

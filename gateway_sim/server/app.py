@@ -61,7 +61,7 @@ class GatewayApp(Starlette):
         self.simulator = simulator
         self.guard = guard or Guard()
         self.limits = simulator.limits
-        self.edge = Edge(self.limits)
+        self.edge = Edge(self.limits, simulator.legacy.journal_refusal)
         # The simulator's parts, at hand for the dispatch below and for tests.
         self.gateway, self.store = simulator.gateway, simulator.store
         self.scheduler, self.callbacks = simulator.scheduler, simulator.callbacks

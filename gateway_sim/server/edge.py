@@ -12,7 +12,8 @@ Every HTTP request passes `Edge.handle` before the app proper sees it:
 - a body that stalls (no bytes for `body_timeout` seconds) is refused with 408;
 - a body the app left unread is read (within those bounds) and dropped before its answer.
 
-A refusal is JSON `{"error", "detail"}` under `/_sim`, plain text elsewhere.
+A refusal is JSON `{"error", "detail"}` under `/_sim`, plain text elsewhere; the edge tells its
+`refused` hook of each (the app journals those of the emulated paths).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from gateway_sim.wire.asgi import Message, Receive, Scope, Send
 
 log = logging.getLogger("gateway_sim")
 Dispatch = Callable[[Scope, Receive, Send], Awaitable[None]]
+Refused = Callable[[Scope, int, str, int], None]
+"""Told of each refusal the edge answers: the request, the status, why, and the body bytes
+that had arrived."""
 DRAIN_MOST_BYTES = 1024 * 1024
 """The most of an unread body read (and dropped) to keep its connection; past it, it closes."""
 CLOSE = (b"connection", b"close")
@@ -59,8 +63,9 @@ def refusal(path: str, refused: BodyRefused) -> Response:
 class Edge:
     """Bounds request bodies and keeps the requests under way."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, refused: Refused | None = None) -> None:
         self.limits = limits
+        self.refused = refused
         self.pending_body_bytes = 0
         """Bytes of bodies that are still arriving (reserved as they are announced or read)."""
         self.under_way: set[asyncio.Task[object]] = set()
@@ -180,6 +185,8 @@ class _Exchange:
             self.started = True
             response = refusal(self.scope["path"], refused)
             await response(self.scope, self.inner, self.outer_send)
+        if self.edge.refused is not None:
+            self.edge.refused(self.scope, refused.status, refused.detail, self.read)
 
     async def drain(self) -> bool:
         """Read what is left of the body and drop it: whether it all came, within the body's

@@ -343,6 +343,14 @@ class LegacyEndpoints:
             )
         )
 
+    def journal_refusal(self, scope: Scope, status: int, reason: str, received: int) -> None:
+        """Journal a request to an emulated path that the server's edge refused (a body that
+        stalled, or too many under way), with the body bytes that had arrived."""
+        if self.handler_for(scope["path"]) is not None:
+            request = GatewayRequest({}, scope["path"].lower(), body_size=received)
+            reply = Reply(reason.encode(), reason)
+            self._journal(scope, request, status, reply, started=perf_counter())
+
     async def _refuse(
         self,
         scope: Scope,
