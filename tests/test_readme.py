@@ -263,6 +263,7 @@ class Flow:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.port = 0
+        self.backup = 0
         self.server: subprocess.Popen[bytes] | None = None
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_SIM_")}
         self.env = {**env, "PATH": f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
@@ -278,6 +279,8 @@ class Flow:
             command = recipe.replace("$(ARGS)", args)  # which the recipe's shell splits
             assert "$(" not in command, f"a make variable the test does not know: {command}"
         self.port = free_port()
+        self.backup = free_port()  # stands for 8081, the second of `--port 8080,8081`
+        command = command.replace("--port 8080,8081", f"--port {self.port},{self.backup}")
         log = self.folder / f"serve-{self.port}.log"
         with log.open("wb") as output:
             self.server = subprocess.Popen(
@@ -298,6 +301,8 @@ class Flow:
 
     def run(self, example: Example) -> None:
         command = example.command.replace("127.0.0.1:8080", f"127.0.0.1:{self.port}")
+        command = command.replace("127.0.0.1:8081", f"127.0.0.1:{self.backup}")
+        command = command.replace('"*:8080"', f'"*:{self.port}"')
         command = re.sub(r"(?<![\w/.])\.venv/", f"{VENV}/", command)
         if command.startswith("curl "):  # errors said, and an HTTP error fails
             command = "curl -sS --fail-with-body " + command.removeprefix("curl ")
@@ -312,6 +317,8 @@ class Flow:
             check=False,
         )
         printed = result.stdout.replace(f"127.0.0.1:{self.port}", "127.0.0.1:8080")
+        printed = printed.replace(f"127.0.0.1:{self.backup}", "127.0.0.1:8081")
+        printed = printed.replace(f'"*:{self.port}"', '"*:8080"')
         assert result.returncode == example.status, (example.command, printed)
         if example.output is not None:
             assert printed.removesuffix("\n").split("\n") == example.output, example.command

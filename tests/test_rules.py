@@ -98,6 +98,23 @@ def test_first_matching_rule_wins_and_the_journal_names_it(client_for: ClientFor
     assert journal[1]["reason"] == "rule 'first' fired"
 
 
+def test_host_matches_the_host_header_as_sent_port_included(client_for: ClientFor) -> None:
+    client = client_for(
+        scenario(
+            "  - {name: primary-down, match: {host: '*:8080'}, action: {error: GATEWAY_ERROR}}\n"
+        )
+    )
+    to_primary = {**LOGIN, "to": "07700900123", "text": "hi"}
+    answer = client.post(SEND, data=to_primary, headers={"host": "GW.example:8080"})
+    assert answer.text == "ERR:GATEWAY_ERROR"
+    assert client.post(SEND, data=to_primary, headers={"host": "gw.example:8081"}).text.startswith(
+        "ID:"
+    )
+    assert client.post(SEND, data=to_primary, headers={"host": "gw.example"}).text.startswith("ID:")
+    journal = client.get("/_sim/requests").json()["requests"]
+    assert [entry["rule"] for entry in journal] == [None, None, "primary-down"]
+
+
 def test_recipient_error_only_hits_matching_recipients(client_for: ClientFor) -> None:
     client = client_for(
         scenario(

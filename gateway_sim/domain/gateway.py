@@ -120,10 +120,11 @@ class Gateway:
         )
 
     def decide(
-        self, path: str, fields: Mapping[str, str], account_name: str | None
+        self, path: str, fields: Mapping[str, str], account_name: str | None, host: str = ""
     ) -> Decision | None:
         """The rule that fires for this request, if any (rules are checked before anything);
-        `account_name` is the account it names (`account_named`), resolved once per request."""
+        `account_name` is the account it names (`account_named`), resolved once per request,
+        `host` its Host header."""
         if not len(self.rules):
             return None
         username = account_name or ""
@@ -142,6 +143,7 @@ class Gateway:
             text=fields.get("text", ""),
             recipients=recipients,
             now=self.clock.now(),
+            host=host,
         )
         return self.rules.decide(facts)
 
@@ -172,11 +174,14 @@ class Gateway:
         """What a restart with a database file must get back: accounts, credit, id counter."""
         return {"next_id": str(self.ids.next_value), "accounts": json.dumps(self.accounts.saved())}
 
-    def restore(self, saved: Mapping[str, str]) -> None:
-        """Take back the accounts and id counter of an earlier `snapshot`, if there is one."""
-        if "next_id" in saved and "accounts" in saved:
-            self.ids = IdCounter(int(saved["next_id"]))
-            self.accounts = Accounts.from_saved(json.loads(saved["accounts"]))
+    def restore(self, saved: Mapping[str, str]) -> bool:
+        """Take back the accounts and id counter of an earlier `snapshot`, if there is one;
+        whether there was."""
+        if "next_id" not in saved or "accounts" not in saved:
+            return False
+        self.ids = IdCounter(int(saved["next_id"]))
+        self.accounts = Accounts.from_saved(json.loads(saved["accounts"]))
+        return True
 
     def submit(
         self,

@@ -180,6 +180,9 @@ class Match(_Model):
 
     account: str | None = None
     endpoint: str | None = None
+    host: str | None = None
+    """A glob on the Host header as the client sent it, port included (`"*:8081"`), ignoring
+    case: tells apart the ports (or names) of one simulator, a client's primary and backup."""
     type: Annotated[int, Field(ge=1, le=6)] | str | None = None
     to: str | None = None
     sender: str | None = Field(default=None, alias="from")

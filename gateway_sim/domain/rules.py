@@ -41,6 +41,8 @@ class Facts:
     text: str
     recipients: Callable[[], tuple[str, ...]]
     now: datetime
+    host: str = ""
+    """The Host header as the client sent it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +211,10 @@ def _static_match(match: Match, facts: Facts, text: TextPattern | None) -> bool:
     ):
         return False
     if match.endpoint is not None and not _endpoint_matches(match.endpoint, facts.path):
+        return False
+    if match.host is not None and not fnmatch.fnmatchcase(
+        facts.host.casefold(), match.host.casefold()
+    ):
         return False
     if match.type is not None:
         wanted = KIND_TYPES[match.type] if isinstance(match.type, str) else match.type

@@ -67,6 +67,8 @@ class GatewayApp(Starlette):
         self.scheduler, self.callbacks = simulator.scheduler, simulator.callbacks
         self.reports, self.inbound = simulator.reports, simulator.inbound
         self.events, self.feed, self.legacy = simulator.events, simulator.feed, simulator.legacy
+        self.restored = False
+        """Whether the accounts, credit and id counter came from a database file's saved state."""
         self.tally = metrics.Tally()
         self.store.observers.append(self.tally.observe)
         self.metrics = metrics.registry_for(
@@ -203,8 +205,8 @@ def create_app(
     store = store if store is not None else open_store()
     rng = rng or random.Random(scenario.settings.seed)
     gateway = Gateway(scenario, clock=clock or SystemClock(), store=store, seed=rng.getrandbits(32))
+    restored = store.persistent and gateway.restore(store.state())
     if store.persistent:
-        gateway.restore(store.state())
         store.snapshot = gateway.snapshot
     guard = Guard(
         allowed_hosts or (),
@@ -214,6 +216,7 @@ def create_app(
     )
     simulator = Simulator(gateway, store, rng, limits=limits or Limits(), trust_proxy=trust_proxy)
     app = GatewayApp(simulator, control_token=control_token, guard=guard)
+    app.restored = restored
     if store.persistent:
         app.callbacks.resume()
     return app

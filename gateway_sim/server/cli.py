@@ -34,11 +34,14 @@ EPILOG = """examples:
 """
 
 
-SERVE_EPILOG = """It prints where it listens, the scenario, the accounts, the inbox and metrics URLs
-(and with --tls the CA file to trust), then a log line per request on stderr.
+SERVE_EPILOG = """It prints where it listens (each port), the scenario, whether the state came from
+the --db file (and how many messages it kept), the accounts it has, --trust-proxy and
+--control-token when on, the inbox and metrics URLs (and with --tls the CA file to trust), then a
+log line per request on stderr.
 
 examples:
   gateway-sim serve --port 0 --seed 7
+  gateway-sim serve --port 8080,8081        # a primary and a backup, one simulator
   GATEWAY_SIM_HOST=0.0.0.0 GATEWAY_SIM_SCENARIO=/scenarios/my.yaml gateway-sim serve
   gateway-sim serve --tls --tls-ca-file ca.pem --tls-hostnames gateway-sim
   gateway-sim serve --clock manual --control-token s3cret --log-level warning
@@ -56,7 +59,7 @@ def default_url(environ: Mapping[str, str] | None = None) -> str:
     host = env.get("GATEWAY_SIM_HOST", "127.0.0.1")
     host = "127.0.0.1" if host in WILDCARDS else host
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    port = env.get("GATEWAY_SIM_PORT") or "8080"
+    port = (env.get("GATEWAY_SIM_PORT") or "8080").split(",")[0].strip()  # the first of several
     return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
@@ -89,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default=_env("host", "127.0.0.1"), help="default 127.0.0.1")
     serve.add_argument(
-        "--port", type=int, default=int(_env("port", "8080") or 8080), help="default 8080; 0 = any"
+        "--port",
+        type=ports,
+        default=_env("port", "8080") or "8080",
+        help="default 8080; 0 = any; several, comma-separated (8080,8081), serve one simulator",
     )
     serve.add_argument(
         "--seed",
@@ -277,6 +283,20 @@ def _add_probes(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     ready.add_argument(
         "--timeout", type=float, default=30.0, help="seconds to wait with --wait (default 30)"
     )
+
+
+def ports(value: str) -> list[int]:
+    """`--port`: one port or several, comma-separated, each 0 (any free one) to 65535."""
+    given = [part.strip() for part in value.split(",")]
+    if not all(part.isascii() and part.isdigit() and int(part) <= 65535 for part in given):
+        raise argparse.ArgumentTypeError(
+            f"must be a port (0-65535) or ports separated by commas, not {value!r}"
+        )
+    chosen = [int(part) for part in given]
+    named = [port for port in chosen if port]
+    if len(set(named)) != len(named):
+        raise argparse.ArgumentTypeError(f"names a port twice: {value!r}")
+    return chosen
 
 
 def _positive(value: str) -> int:

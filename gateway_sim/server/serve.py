@@ -1,9 +1,9 @@
 """Serving: what `gateway-sim serve` does once its flags are parsed. Load the scenario, open the
 store (a --db file that cannot be used, of another schema or a newer version, stops the start
 with one line; one of an older version is migrated and the migration told in one line), check
-the port and the TLS certificate, serve the app (`httpserver`) and announce it once
-it accepts connections (so "listening on" is true when printed), until SIGTERM or SIGINT stops it
-cleanly.
+the ports and the TLS certificate, serve the app (`httpserver`, one server per port, all on one
+simulator) and announce it once every port accepts connections (so "listening on" is true when
+printed), until SIGTERM or SIGINT stops it cleanly.
 
 Heavy imports (the server, the app) happen inside the functions: `validate` and `--help` stay fast.
 """
@@ -30,6 +30,7 @@ from gateway_sim.store.repository import VERSION, Repository, Retention, Unusabl
 from gateway_sim.store.store import open_store
 
 if TYPE_CHECKING:
+    from gateway_sim.server.app import GatewayApp
     from gateway_sim.server.tls import TlsFiles
 
 GRACE_SECONDS = 0.6
@@ -74,23 +75,26 @@ def serve(args: argparse.Namespace) -> int:
             f"{store.migrated}",
             file=sys.stderr,
         )
+    port = 0
     try:
         tls = tls_files(args)
-        port = httpserver.pick_port(args.host, args.port)
+        ports = []
+        for port in args.port:
+            ports.append(httpserver.pick_port(args.host, port))
     except TlsError as error:
         store.close()
         print(f"gateway-sim: {error}", file=sys.stderr)
         return 1
     except OSError as error:
         store.close()
-        print(f"gateway-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        print(f"gateway-sim: cannot listen on {args.host}:{port}: {error}", file=sys.stderr)
         return 1
     # until the loop takes the signals over, a stop is clean too
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
     try:
         store.observers.append(request_log.observe)
-        run(scenario, args, port=port, store=store, limits=limits, tls=tls)
+        run(scenario, args, ports=ports, store=store, limits=limits, tls=tls)
     finally:
         store.close()
         if tls is not None:
@@ -148,16 +152,33 @@ def tls_files(args: argparse.Namespace) -> TlsFiles | None:
     return tls.generate(names, Path(args.tls_ca_file) if args.tls_ca_file else None)
 
 
-def announce(scenario: Scenario, source: str, url: str, tls: TlsFiles | None) -> None:
-    """Where it listens (first line: scripts read it), the scenario, the accounts, the inbox."""
-    scheme, _, rest = url.partition("://")
+def announce(
+    app: GatewayApp, args: argparse.Namespace, urls: list[str], tls: TlsFiles | None
+) -> None:
+    """Where it listens (first line: scripts read it; other ports after), the scenario, the
+    accounts it has (a database file's, when it restored them), the guards that are on, the
+    inbox and the metrics."""
+    scheme, _, rest = urls[0].partition("://")
     host, _, port = rest.rpartition(":")
     local = "127.0.0.1" if host.strip("[]") in WILDCARDS else host
-    accounts = ", ".join(account.username for account in scenario.accounts) or "(none)"
-    lines = [
-        f"gateway-sim {__version__} listening on {url}",
-        f"  scenario: {source}",
-        f"  accounts: {accounts}",
+    accounts = ", ".join(account.username for account in app.gateway.accounts) or "(none)"
+    lines = [f"gateway-sim {__version__} listening on {urls[0]}"]
+    lines += [f"  also on:  {url} (the same simulator)" for url in urls[1:]]
+    lines.append(f"  scenario: {args.scenario}")
+    if app.restored:
+        kept = len(app.store)
+        lines.append(
+            f"  state:    from {args.db} ({kept} message{'' if kept == 1 else 's'} kept; its "
+            "accounts, credit and ids win over the scenario's)"
+        )
+    lines.append(f"  accounts: {accounts}")
+    if args.trust_proxy:
+        lines.append(
+            "  --trust-proxy: on (X-Forwarded-Proto and -For from any client are believed)"
+        )
+    if args.control_token:
+        lines.append("  --control-token: on (/_sim and the inbox need it)")
+    lines += [
         f"  inbox:    {scheme}://{local}:{port}/",
         f"  metrics:  {scheme}://{local}:{port}/metrics",
     ]
@@ -172,7 +193,7 @@ def run(
     scenario: Scenario,
     args: argparse.Namespace,
     *,
-    port: int,
+    ports: list[int],
     store: Repository,
     limits: Limits,
     tls: TlsFiles | None,
@@ -204,9 +225,9 @@ def run(
         tls_hostnames=[name for name in args.tls_hostnames.split(",") if name.strip()],
     )
     served = httpserver.Tls(tls.cert, tls.key) if tls else None
-    server = httpserver.build(app, args.host, port, limits, served)
+    servers = [httpserver.build(app, args.host, port, limits, served) for port in ports]
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    url = f"{'https' if tls else 'http'}://{shown}:{port}"
+    urls = [f"{'https' if tls else 'http'}://{shown}:{port}" for port in ports]
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -215,7 +236,8 @@ def run(
         async def stop() -> None:
             app.feed.close()  # an inbox page's event stream would never end by itself
             await app.edge.finish(GRACE_SECONDS)
-            server.stop()  # type: ignore[no-untyped-call]
+            for server in servers:
+                server.stop()  # type: ignore[no-untyped-call]
 
         def on_signal() -> None:
             if not stopping:
@@ -223,12 +245,14 @@ def run(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
-        serving = asyncio.create_task(server.serve())
-        await httpserver.accepting(args.host, port)
-        announce(scenario, args.scenario, url, tls)
-        watching = asyncio.create_task(httpserver.watch_cap(port, limits))
-        await serving
-        watching.cancel()
+        serving = [asyncio.create_task(server.serve()) for server in servers]
+        for port in ports:
+            await httpserver.accepting(args.host, port)
+        announce(app, args, urls, tls)
+        watching = [asyncio.create_task(httpserver.watch_cap(port, limits)) for port in ports]
+        await asyncio.gather(*serving)
+        for watch in watching:
+            watch.cancel()
 
     try:
         if uvloop is None:

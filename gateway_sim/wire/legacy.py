@@ -25,7 +25,7 @@ from gateway_sim.domain.text import header_media_type
 from gateway_sim.store.repository import Repository
 from gateway_sim.wire import faults
 from gateway_sim.wire.answers import AnswerFormat, respond
-from gateway_sim.wire.asgi import Receive, Scope, Send
+from gateway_sim.wire.asgi import Receive, Scope, Send, host_of
 from gateway_sim.wire.exchanges import Reply, exchange_of
 from gateway_sim.wire.request import (
     BodyTooLarge,
@@ -168,8 +168,8 @@ class LegacyEndpoints:
         account = self.gateway.account_named(request.fields)
         decision = (
             None
-            if request.malformed
-            else self.gateway.decide(request.path, request.fields, account)
+            if request.malformed or not len(self.gateway.rules)
+            else self.gateway.decide(request.path, request.fields, account, host_of(scope))
         )
         if decision is not None and decision.action.awaited:
             return Fault(request, decision, account)
