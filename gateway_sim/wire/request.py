@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from starlette.requests import ClientDisconnect, Request
-
 from gateway_sim.domain.content import UploadedFile
 from gateway_sim.domain.text import charset_of
 from gateway_sim.wire.asgi import Receive, Scope
@@ -55,12 +53,10 @@ async def read_request(
         query_raw: bytes = scope["query_string"]
         charset = charset_of(content_type)
         query = parse_urlencoded(query_raw, charset) if query_raw else {}
-        incoming = Request(scope, receive)
-        request = await _read_multipart(incoming, content_type, charset, query, max_body_bytes)
+        request = await _read_multipart(receive, content_type, charset, query, max_body_bytes)
         request.path, request.query = scope["path"].lower(), query_raw
         return request
-    body = await _read_body(Request(scope, receive), max_body_bytes)
-    return form_request(scope, body, content_type)
+    return form_request(scope, await _read_body(receive, max_body_bytes), content_type)
 
 
 def request_head(scope: Scope, max_body_bytes: int, max_header_bytes: int) -> str:
@@ -105,27 +101,32 @@ def _decoded(content_type: bytes) -> str:
     return content_type.decode("latin-1")
 
 
-async def _chunks(incoming: Request, limit: int) -> AsyncIterator[bytes]:
-    """The body's chunks as they arrive (`Request.stream`, the one receive loop of the gateway
-    paths): past `limit` bytes `BodyTooLarge`, a client gone `ClientGone`."""
+async def _chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive (the one receive loop of the gateway paths, on ASGI's
+    own `receive`): past `limit` bytes `BodyTooLarge`, a client gone `ClientGone`. Not
+    Starlette's `Request.stream`: a Request and a second async generator per send cost more
+    than the renovation's budget allowed (bench/RESULTS.md, "Issue 17's budget")."""
     size = 0
-    try:
-        async for chunk in incoming.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"body is over {limit} bytes")
-            yield chunk
-    except ClientDisconnect:
-        raise ClientGone from None
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body is over {limit} bytes")
+        yield chunk
+        if not message.get("more_body", False):
+            return
 
 
-async def _read_body(incoming: Request, limit: int) -> bytes:
-    chunks = [chunk async for chunk in _chunks(incoming, limit) if chunk]
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks = [chunk async for chunk in _chunks(receive, limit)]
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _read_multipart(
-    incoming: Request,
+    receive: Receive,
     content_type: str,
     charset: str | None,
     query: Fields,
@@ -136,7 +137,7 @@ async def _read_multipart(
     except MalformedBody as exc:
         reader, problem = None, str(exc)
     size = 0
-    async for chunk in _chunks(incoming, limit):
+    async for chunk in _chunks(receive, limit):
         size += len(chunk)
         if reader is not None and chunk:
             try:
