@@ -26,7 +26,7 @@ from gateway_sim.store.repository import Repository
 from gateway_sim.wire import faults
 from gateway_sim.wire.answers import AnswerFormat, respond
 from gateway_sim.wire.asgi import Receive, Scope, Send, host_of
-from gateway_sim.wire.exchanges import Reply, exchange_of
+from gateway_sim.wire.exchanges import Reply, exchange_of, with_account
 from gateway_sim.wire.request import (
     BodyTooLarge,
     ClientGone,
@@ -174,7 +174,7 @@ class LegacyEndpoints:
         if decision is not None and decision.action.awaited:
             return Fault(request, decision, account)
         if decision is None:
-            reply = self._answer(handler, request)._replace(account=account)
+            reply = with_account(self._answer(handler, request), account)
         else:
             reply = self._rule_reply(decision, handler, request)
             reason = _rule_reason(decision, reply.reason, "")
