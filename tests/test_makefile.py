@@ -4,6 +4,7 @@ fresh copy of the Makefile and pyproject.toml, so every install a fresh clone wo
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,8 +21,17 @@ def planned(target: str, folder: Path) -> list[str]:
     make = shutil.which("make")
     if make is None:
         pytest.skip("make is not installed")
+    # As a fresh shell would run it: not as a sub-make of `make test` (whose MAKEFLAGS and
+    # MAKELEVEL would add "Entering directory" lines and pass its variables on).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     result = subprocess.run(
-        [make, "-n", target], cwd=folder, capture_output=True, text=True, timeout=30, check=False
+        [make, "-n", "--no-print-directory", target],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()

@@ -142,11 +142,11 @@ def test_a_maxconcat_of_5000_digits_is_refused_like_any_out_of_range(
     huge = "1" * 5000
     with httpx.Client(base_url=server.url, timeout=10, headers=HTTPS) as http:
         form = http.post(SEND, data={**LOGIN, "to": "07700900123", "text": "hi", "maxconcat": huge})
-        assert (form.status_code, form.text) == (200, "ERR:INVALID_REQUEST")
+        assert (form.status_code, form.text) == (200, "ERR:PARAMETER_INVALID")
         body = _json_send({"to": "07700900123", "content": {"text": "hi", "maxconcat": huge}})
         answer = http.post(JSON_SEND, content=body)
         assert answer.status_code == 200
-        assert answer.json()["errors"][0]["error"] == "invalid_request"
+        assert answer.json()["errors"][0]["error"] == "parameter_invalid"
 
 
 def test_a_content_length_of_5000_digits_is_too_large(client: TestClient) -> None:

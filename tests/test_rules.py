@@ -296,7 +296,7 @@ def test_delivery_override_is_recorded_with_the_message(client_for: ClientFor) -
         ),
         (
             "  - {name: r, match: {colour: red}, action: {}}\n",
-            "rules[0].match.colour: unknown key; allowed keys: account, endpoint, type, to, from",
+            "rules[0].match.colour: unknown key; allowed keys: account, endpoint, host, type, to, from",
         ),
         (
             "  - {name: r, action: {}, times: 0}\n",
