@@ -21,6 +21,7 @@ LAYERS = {
     "inbox": 4,
     "control": 5,
     "server": 6,
+    "kit": 6,
     "testing": 7,
 }
 """Lowest first: a module may import from its own layer and from those with a lower number."""
