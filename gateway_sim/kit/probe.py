@@ -23,6 +23,9 @@ from gateway_sim.kit.recording import Redactor, append
 
 SEND = "/smsgateway/sendmsg.aspx"
 BALANCE = "/smsgateway/getbalance.aspx"
+DUMMY = "probe-not-a-password"
+"""The password of a login probe without credentials: long and odd enough that its redaction
+(everywhere it appears) touches nothing else."""
 NOWHERE = "447700900000"
 """A UK number reserved for drama (Ofcom): the `to` of free probes, which never send."""
 
@@ -43,7 +46,11 @@ class Probe:
 def free_probes(username: str | None, password: str | None) -> list[Probe]:
     """The free set; those that need the account's credentials only when given."""
     probes = [
-        Probe("missing username", SEND, {"password": "x", "to": NOWHERE, "text": "probe"}),
+        Probe(
+            "missing username",
+            SEND,
+            {"password": password or DUMMY, "to": NOWHERE, "text": "probe"},
+        ),
         Probe(
             "missing password",
             SEND,
@@ -54,7 +61,7 @@ def free_probes(username: str | None, password: str | None) -> list[Probe]:
             SEND,
             {
                 "username": f"{username or 'probe'}-no-such-user",
-                "password": password or "x",
+                "password": password or DUMMY,
                 "to": NOWHERE,
                 "text": "probe",
             },
@@ -62,7 +69,7 @@ def free_probes(username: str | None, password: str | None) -> list[Probe]:
         Probe(
             "api/https over plain HTTP",
             "/api/https/getbalance.aspx",
-            {"accesskey": "probe", "secretkey": "probe"},
+            {"accesskey": "probe-access-key-0000", "secretkey": "probe-secret-key-0000"},
             plain_http=True,
         ),
         Probe("unknown path", "/smsgateway/no-such-page.aspx"),
