@@ -302,6 +302,7 @@ class Flow:
     def run(self, example: Example) -> None:
         command = example.command.replace("127.0.0.1:8080", f"127.0.0.1:{self.port}")
         command = command.replace("127.0.0.1:8081", f"127.0.0.1:{self.backup}")
+        command = command.replace("--port 8081", f"--port {self.backup}")  # `record`'s port
         command = command.replace('"*:8080"', f'"*:{self.port}"')
         command = re.sub(r"(?<![\w/.])\.venv/", f"{VENV}/", command)
         if command.startswith("curl "):  # errors said, and an HTTP error fails

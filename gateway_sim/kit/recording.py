@@ -144,7 +144,9 @@ def _parsed(path: Path, lines: Iterable[str]) -> Iterator[Exchange]:
 class Redactor:
     """Turns secret values into numbered placeholders, the same value always the same one."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret_fields: Iterable[str] = SECRET_FIELDS) -> None:
+        self.secret_fields = tuple(secret_fields)
+        """The fields whose values are secrets (`record --redact-usernames` adds `username`)."""
         self.placeholders: dict[tuple[str, str], str] = {}
         """(field, value) -> placeholder."""
         self._counts: dict[str, int] = {}
@@ -159,7 +161,7 @@ class Redactor:
 
     def learn(self, fields: Mapping[str, str]) -> None:
         """Give placeholders to the secrets among a request's parsed `fields`."""
-        for name in SECRET_FIELDS:
+        for name in self.secret_fields:
             value = fields.get(name)
             if value:
                 self.placeholder(name, value)
@@ -171,7 +173,7 @@ class Redactor:
         for pair in data.split(b"&"):
             name, equals, value = pair.partition(b"=")
             field = unquote_plus(name.decode("latin-1")).lower()
-            if equals and field in SECRET_FIELDS:
+            if equals and field in self.secret_fields:
                 secret = unquote_plus(value.decode("latin-1"), encoding="utf-8")
                 if secret:
                     value = _plus(self.placeholder(field, secret))

@@ -1,5 +1,5 @@
-"""The command line: `gateway-sim serve | validate | init | demo | healthcheck | readyz`. Thin:
-parse flags, then call the library.
+"""The command line: `gateway-sim serve | validate | init | demo | healthcheck | readyz | record |
+probe`. Thin: parse flags, then call the library.
 
 Every flag has an environment twin, `GATEWAY_SIM_<FLAG>` (for example `GATEWAY_SIM_PORT=9000`),
 so a Docker service or CI job can be configured without changing its command.
@@ -209,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--force", action="store_true", help="overwrite files already there")
     _add_probes(subcommands.add_parser)
+    from gateway_sim.kit import probe, proxy  # the kit sits beside this layer
+
+    proxy.add_parser(subcommands.add_parser, _env)
+    probe.add_parser(subcommands.add_parser, _env)
     return parser
 
 
@@ -335,5 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.demo(args)
     if args.command in ("healthcheck", "readyz"):
         return commands.probe(args)
+    if args.command in ("record", "probe"):
+        from gateway_sim.kit import probe, proxy
+
+        ran: int = (proxy if args.command == "record" else probe).run(args)
+        return ran
     parser.print_help()
     return 2
