@@ -204,3 +204,15 @@ def test_the_command_writes_a_fidelity_matrix(tmp_path: Path) -> None:
     )
     scenario = scenario_file(tmp_path, LF)
     assert run_cli("conform", str(recorded), "--scenario", str(scenario)).returncode == 0
+
+
+@pytest.mark.parametrize("flags", [[], ["--format", "markdown"]], ids=["text", "markdown"])
+def test_the_readme_shows_what_conform_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    """The README's examples are this recording (a stand-in gateway with LF line endings)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    command = " ".join(["$ gateway-sim conform traffic.jsonl", *flags]) + "\n"
+    shown = readme.split(command, 1)[1].split("```", 1)[0]
+    assert run(str(record(LF, tmp_path / "traffic.jsonl")), *flags) == 1
+    assert capsys.readouterr().out == shown
