@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO
 from gateway_sim.kit import command, conform, recording
+from gateway_sim.kit.normalise import Normaliser, visible
 from gateway_sim.kit.recording import Answer, Exchange, Redactor, Request
 from tests.conftest import START, LiveServer, build_app
 from tests.helpers_processes import run_cli
@@ -216,3 +217,31 @@ def test_the_readme_shows_what_conform_prints(
     shown = readme.split(command, 1)[1].split("```", 1)[0]
     assert run(str(record(LF, tmp_path / "traffic.jsonl")), *flags) == 1
     assert capsys.readouterr().out == shown
+
+
+def test_json_ids_and_balances_are_set_aside_alike() -> None:
+    side = Normaliser()
+    sent = b'{"response_status":"ok","messages":[{"to":"447700900123","id":"123"},{"id":"123"}]}'
+    assert side.body(sent, "key") == (
+        b'{"response_status":"ok","messages":[{"to":"447700900123","id":"<id:1>"},{"id":"<id:1>"}]}'
+    )
+    assert side.body(b'{"balance":"100.0"}', "key") == b'{"balance":"<balance:n.n first>"}'
+    assert side.body(b'{"balance":"97.0"}', "key") == b'{"balance":"<balance:n.n -3.0>"}'
+    assert side.body(b"BALANCE:5", "other") == b"BALANCE:<balance:n first>"
+    assert side.body(b"ID:9\r\n447,ID:123", "other") == b"ID:<id:2>\r\n447,ID:<id:1>"
+    assert visible(b"a\rb\n\n") == ["a\\r", "b\\n", "\\n"]
+
+
+def test_a_recorded_lack_of_answer_matches_a_reset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """07700 900805 resets the connection in the default scenario: no answer on either side."""
+    path = tmp_path / "r.jsonl"
+    query = "username=demo&password=demo&to=447700900805&text=x"
+    request = Request(method="GET", path="/smsgateway/sendmsg.aspx", query=query)
+    recording.append(path, Exchange(at=START, latency_ms=1, request=request, answer=None))
+    assert run(str(path)) == 0
+    answered = Answer(status=200, body_b64=recording.encode(b"ID:1"))
+    recording.append(path, Exchange(at=START, latency_ms=1, request=request, answer=answered))
+    assert run(str(path)) == 1
+    assert "  -ID:<id:1>\n" in capsys.readouterr().out
