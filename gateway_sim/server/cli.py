@@ -15,6 +15,7 @@ from pathlib import Path
 from gateway_sim import __version__
 from gateway_sim.domain.limits import LIMITS
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO
+from gateway_sim.kit import command
 from gateway_sim.observe.logs import FORMATS, LEVELS
 from gateway_sim.server import commands
 from gateway_sim.server.guard import WILDCARDS
@@ -31,6 +32,7 @@ EPILOG = """examples:
   gateway-sim demo --count 100                        seeded demo traffic into a running one
   gateway-sim healthcheck                             exit 0 if the local simulator is alive
   gateway-sim readyz --wait --timeout 30 --url URL    wait until a simulator is ready (exit 0/1)
+  gateway-sim conform traffic.jsonl --format markdown replay a recording; a fidelity matrix
 """
 
 
@@ -213,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     proxy.add_parser(subcommands.add_parser, _env)
     probe.add_parser(subcommands.add_parser, _env)
+    command.add_parser(subcommands.add_parser)
     return parser
 
 
@@ -344,5 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         ran: int = (proxy if args.command == "record" else probe).run(args)
         return ran
+    if args.command == "conform":
+        from gateway_sim.kit import conform
+
+        return conform.run(args)
     parser.print_help()
     return 2
