@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from gateway_sim.server.app import GatewayApp, create_app
 from gateway_sim.server.httpserver import ServerThread
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+RUNTIME_WIND_DOWN = 0.1
+"""Seconds the command waits after stopping its in-process server (see `target`)."""
 """The fixed clock of an in-process replay, so a run repeats."""
 _PLACEHOLDER = re.compile(r"<(password|accesskey|secretkey|subacc_password):(\d+)>")
 _SET_BY_CLIENT = frozenset({"host", "content-length", "transfer-encoding", "connection"})
@@ -63,6 +66,10 @@ def target(scenario: Scenario, against: str | None) -> Iterator[str]:
     finally:
         server.stop()
         app.close()
+        # granian's own (Rust) threads wind down a moment after its serve() returns, and a
+        # process that exits meanwhile aborts (1 run in 7 did); the server offers nothing to
+        # wait on, so the command, which exits next, waits this long.
+        time.sleep(RUNTIME_WIND_DOWN)
 
 
 async def _finish(app: GatewayApp) -> None:
