@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from gateway_sim.kit.capture import Sent, redactor_for
-from gateway_sim.kit.proxy import Upstream, add_upstream, forward, upstream_client
+from gateway_sim.kit.proxy import Upstream, forward, upstream_client
 from gateway_sim.kit.recording import Redactor, append
 
 SEND = "/smsgateway/sendmsg.aspx"
@@ -203,46 +201,6 @@ def _plain(url: str) -> str | None:
     if parts.port is not None:
         return None
     return urlunsplit(("http", parts.netloc, parts.path, "", ""))
-
-
-def add_parser(add: Callable[..., argparse.ArgumentParser], env: Callable[..., Any]) -> None:
-    """`probe`'s flags, added with the subcommands' `add_parser`."""
-    probe = add(
-        "probe",
-        help="record a set of probes of the real gateway (the free set costs nothing)",
-        description="Send the probe set to --upstream and append each exchange, secrets "
-        "redacted, to --out. The free set only makes requests the gateway refuses before "
-        "sending, and balance calls; --paid adds real sends to --to.",
-    )
-    add_upstream(probe, env)
-    probe.add_argument(
-        "--username",
-        default=env("probe_username"),
-        help="your account (GATEWAY_SIM_PROBE_USERNAME); without it and "
-        "--password only the probes that need no login run",
-    )
-    probe.add_argument(
-        "--password",
-        default=env("probe_password"),
-        help="its password (GATEWAY_SIM_PROBE_PASSWORD); recorded as <password:1>",
-    )
-    probe.add_argument(
-        "--paid",
-        action="store_true",
-        help="also make real sends (they cost credit): needs --to and --max-credit",
-    )
-    probe.add_argument(
-        "--to",
-        default="",
-        metavar="N1,N2,...",
-        help="your own numbers for the paid sends, comma-separated",
-    )
-    probe.add_argument(
-        "--max-credit",
-        type=float,
-        default=0.0,
-        help="credit the paid sends may spend at most (default 0)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:

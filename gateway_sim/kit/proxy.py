@@ -11,17 +11,16 @@ import asyncio
 import signal
 import ssl
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
-from typing import Any
 
 import httpx
 
 from gateway_sim.domain.limits import DEFAULT_LIMITS
 from gateway_sim.kit.capture import Sent, exchange_of, redactor_for, request_of
+from gateway_sim.kit.command import DEFAULT_MAX_BODY
 from gateway_sim.kit.recording import Exchange, Redactor, append
 from gateway_sim.server import httpserver
 from gateway_sim.wire.asgi import Receive, Scope, Send
@@ -57,7 +56,6 @@ HOP_BY_HOP = frozenset(
 )
 """Headers of one connection, not of the message (and Content-Length, set again for the bytes
 actually forwarded)."""
-DEFAULT_MAX_BODY = 16 * 1024 * 1024
 """The gateway's own cap is 10 MiB (`settings.max_body_bytes`); a little over it lets the
 upstream refuse a large body in its own words."""
 
@@ -217,66 +215,6 @@ async def _answer(send: Send, status: int, headers: list[tuple[str, str]], body:
         raw.append((b"content-type", b"text/plain; charset=utf-8"))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
-
-
-def add_parser(add: Callable[..., argparse.ArgumentParser], env: Callable[..., Any]) -> None:
-    """`record`'s flags, added with the subcommands' `add_parser`; `env(flag, default)` reads a
-    flag's environment twin."""
-    record = add(
-        "record",
-        help="a recording proxy to the real gateway: forward, answer unchanged, record redacted",
-        description="Forward every request on the gateway's paths to --upstream and answer with "
-        "its exact answer; append each exchange, secrets redacted, to --out (one JSON line).",
-    )
-    add_upstream(record, env)
-    host, port = env("record_host", "127.0.0.1"), int(env("record_port", "8081") or 8081)
-    record.add_argument("--host", default=host, help="default 127.0.0.1 (GATEWAY_SIM_RECORD_HOST)")
-    record.add_argument(
-        "--port",
-        type=int,
-        default=port,
-        help="default 8081; 0 = any free port (GATEWAY_SIM_RECORD_PORT)",
-    )
-    record.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=int(env("record_max_body_bytes", str(DEFAULT_MAX_BODY)) or DEFAULT_MAX_BODY),
-        help="largest request body (413 past it) and upstream answer (502) passed on "
-        "(default 16 MiB; GATEWAY_SIM_RECORD_MAX_BODY_BYTES)",
-    )
-
-
-def add_upstream(parser: argparse.ArgumentParser, env: Callable[..., Any]) -> None:
-    """The flags `record` and `probe` share."""
-    parser.add_argument(
-        "--upstream",
-        required=env("upstream") is None,
-        default=env("upstream"),
-        help="the gateway's base URL, e.g. https://www.intellisoftware.co.uk "
-        "(GATEWAY_SIM_UPSTREAM)",
-    )
-    parser.add_argument(
-        "--out", type=Path, required=True, help="the recording to append to (JSON lines)"
-    )
-    parser.add_argument(
-        "--upstream-ca",
-        default=env("upstream_ca"),
-        help="a CA file to trust as well as the system's, for an https upstream "
-        "(GATEWAY_SIM_UPSTREAM_CA)",
-    )
-    parser.add_argument(
-        "--upstream-timeout",
-        type=float,
-        default=float(env("upstream_timeout", "30") or 30),
-        help="seconds to wait for the upstream (default 30; then 502, recorded "
-        "with its error) (GATEWAY_SIM_UPSTREAM_TIMEOUT)",
-    )
-    parser.add_argument(
-        "--redact-usernames",
-        action="store_true",
-        default=(env("redact_usernames") or "") not in ("", "0", "false"),
-        help="record usernames as <username:n> too (GATEWAY_SIM_REDACT_USERNAMES)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:

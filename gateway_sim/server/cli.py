@@ -211,10 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--force", action="store_true", help="overwrite files already there")
     _add_probes(subcommands.add_parser)
-    from gateway_sim.kit import probe, proxy  # the kit sits beside this layer
-
-    proxy.add_parser(subcommands.add_parser, _env)
-    probe.add_parser(subcommands.add_parser, _env)
+    command.add_record_parser(subcommands.add_parser, _env)
+    command.add_probe_parser(subcommands.add_parser, _env)
     command.add_parser(subcommands.add_parser)
     return parser
 
