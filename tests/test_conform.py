@@ -245,3 +245,29 @@ def test_a_recorded_lack_of_answer_matches_a_reset(
     recording.append(path, Exchange(at=START, latency_ms=1, request=request, answer=answered))
     assert run(str(path)) == 1
     assert "  -ID:<id:1>\n" in capsys.readouterr().out
+
+
+def test_a_request_recorded_over_https_is_replayed_as_https(tmp_path: Path) -> None:
+    """The real gateway is reached over https: /api/https answers there, so the replay says
+    the recorded scheme (X-Forwarded-Proto) and gets the same balance, not CONNECTION_NOT_SECURE."""
+    keys = {"accesskey": "demo-access", "secretkey": "demo-secret"}
+    query = urlencode(keys).encode()
+    with TestClient(build_app(DEFAULT), base_url="https://testserver") as upstream:
+        got = upstream.get("/api/https/getbalance.aspx?" + query.decode())
+    assert got.text.startswith("BALANCE:")
+    redactor = Redactor()
+    redactor.learn(keys)
+    for scheme, answer in (("https", got.content), ("http", b"ERR:CONNECTION_NOT_SECURE")):
+        request = Request(
+            method="GET",
+            path="/api/https/getbalance.aspx",
+            scheme=scheme,
+            query=redactor.redact_form(query).decode(),
+            fields=redactor.fields(keys),
+        )
+        recorded = Answer(
+            status=200, headers=list(got.headers.multi_items()), body_b64=recording.encode(answer)
+        )
+        exchange = Exchange(at=START, latency_ms=1.0, request=request, answer=recorded)
+        recording.append(tmp_path / "https.jsonl", exchange)
+    assert run(str(tmp_path / "https.jsonl")) == 0

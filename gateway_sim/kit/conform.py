@@ -59,7 +59,9 @@ def target(scenario: Scenario, against: str | None) -> Iterator[str]:
             raise Unusable(f"{against}: no simulator answers: {error}") from None
         yield against.rstrip("/")
         return
-    app = create_app(scenario, clock=ManualClock(START))
+    # trusting X-Forwarded-Proto: each replayed request says how the recorded one reached the
+    # gateway (https for the real one), so /api/https answers as it did
+    app = create_app(scenario, clock=ManualClock(START), trust_proxy=True)
     server = ServerThread(app, before_stop=lambda: _finish(app))
     try:
         yield server.url
@@ -155,8 +157,9 @@ def _send(
     headers = [
         (name, Redactor.restore(value.encode("utf-8"), values).decode("utf-8"))
         for name, value in request.headers
-        if name.lower() not in _SET_BY_CLIENT
+        if name.lower() not in _SET_BY_CLIENT and name.lower() != "x-forwarded-proto"
     ]
+    headers.append(("x-forwarded-proto", request.scheme))
     address = url + request.path + (f"?{query}" if query else "")
     try:
         got = client.request(request.method, address, content=body, headers=headers)

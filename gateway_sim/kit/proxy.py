@@ -86,7 +86,8 @@ async def forward(
 ) -> tuple[Exchange, int, list[tuple[str, str]], bytes]:
     """Send one request upstream and record it: the exchange, and the status, headers and
     exact bytes to give the client (502 and the reason when the upstream gave no answer)."""
-    request = request_of(redactor, sent)
+    scheme = "https" if upstream.url.lower().startswith("https://") else "http"
+    request = request_of(redactor, sent).model_copy(update={"scheme": scheme})
     headers = [(name, value) for name, value in sent.headers if name.lower() not in HOP_BY_HOP]
     query = sent.query.decode("latin-1")
     url = upstream.url.rstrip("/") + sent.path + ("?" + query if query else "")

@@ -60,6 +60,9 @@ class Request(_Model):
 
     method: str
     path: str
+    scheme: str = "http"
+    """How the gateway was reached (`https` for the real one): `/api/https` and `/api/json`
+    answer `CONNECTION_NOT_SECURE` over plain HTTP, so a replay says it (X-Forwarded-Proto)."""
     query: str = ""
     """The raw query string (percent-encoded as sent)."""
     headers: list[tuple[str, str]] = Field(default_factory=list)
