@@ -200,3 +200,58 @@ def test_the_free_probe_costs_nothing_and_records_each_probe(
         assert expected in bodies, expected
     assert bodies[-2:] == [f"BALANCE:{before:g}"] * 2
     assert leaks(out, [PASSWORD]) == []
+
+
+@pytest.mark.parametrize(("cap", "sends"), [(3, 1), (100, 4)])
+def test_the_paid_probe_sends_for_real_within_max_credit(
+    upstream: LiveServer, tmp_path: Path, cap: int, sends: int
+) -> None:
+    """--paid sends to the numbers given, reading the balance around each send, and stops
+    before one could pass --max-credit (here: the 4-recipient send would pass 3)."""
+    out = tmp_path / "paid.jsonl"
+    before = credit(upstream.app, "alice")
+    login = ("--username", "alice", "--password", PASSWORD)
+    numbers = ("--to", "07700900123,07700900124", "--max-credit", str(cap))
+    done = run_cli(
+        "probe", "--upstream", upstream.url, *login, "--paid", *numbers, "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    spent = before - credit(upstream.app, "alice")
+    assert 0 < spent <= cap
+    assert f"paid probes spent {spent:g} credit" in done.stdout
+    sent = [e for e in read(out) if e.answer is not None and b"ID:" in e.answer.body]
+    assert len(sent) == sends  # the free probes (run first) are all refused
+    assert leaks(out, [PASSWORD]) == []
+
+
+def test_record_forwards_to_an_https_upstream_it_was_given_the_ca_of(tmp_path: Path) -> None:
+    """The proxy checks the upstream's certificate (--upstream-ca adds a CA) and records the
+    scheme, so conform replays the request as https."""
+    ca = tmp_path / "ca.pem"
+    server, upstream = start_process(
+        [str(SCRIPT), "serve", "--port", "0", "--tls", "--tls-ca-file", str(ca)]
+    )
+    try:
+        out = tmp_path / "tls.jsonl"
+        refused, refused_url = start_proxy(upstream, tmp_path / "unused.jsonl")
+        try:  # without the CA, the certificate is not trusted: 502, recorded with the error
+            answer = httpx.get(
+                refused_url + BALANCE, params={"username": "demo", "password": "demo"}
+            )
+            assert answer.status_code == 502
+        finally:
+            stop(refused)
+        process, url = start_proxy(upstream, out, "--upstream-ca", str(ca))
+        try:
+            keys = {"accesskey": "demo-access", "secretkey": "demo-secret"}
+            answer = httpx.get(url + "/api/https/getbalance.aspx", params=keys)
+            assert answer.text.startswith("BALANCE:"), answer.text
+        finally:
+            stop(process)
+    finally:
+        stop(server)
+    (exchange,) = read(out)
+    assert exchange.request.scheme == "https"
+    assert leaks(out, ["demo-secret"]) == []
+    done = run_cli("conform", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr

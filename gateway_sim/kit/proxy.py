@@ -174,8 +174,8 @@ class RecordingProxy:
         exchange, status, answer_headers, data = await forward(
             self.upstream, self.redactor, sent, self.max_body_bytes
         )
+        append(self.out, exchange)  # before the answer: a client that has it finds it recorded
         await _answer(send, status, answer_headers, data)
-        append(self.out, exchange)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
