@@ -39,7 +39,7 @@ from gateway_sim.domain.records import Attempt, Exchange, Message, Record, Statu
 from gateway_sim.store.entries import Entries
 from gateway_sim.store.retention import Retention
 
-__all__ = ["FLUSH_DELAY", "Batch", "Observer", "Record", "WriteBehind", "Writer"]
+__all__ = ["FLUSH_DELAY", "Batch", "Observer", "WriteBehind", "Writer"]
 
 T = TypeVar("T")
 log = logging.getLogger("gateway_sim")

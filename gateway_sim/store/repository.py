@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
-from gateway_sim.store.batching import Observer, Record
+from gateway_sim.store.batching import Observer
 from gateway_sim.store.migration import Migrated
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
 from gateway_sim.store.retention import Retention
@@ -25,7 +25,6 @@ __all__ = [
     "ExchangeQuery",
     "MessageQuery",
     "Observer",
-    "Record",
     "Repository",
     "Retention",
     "Unusable",
