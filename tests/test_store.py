@@ -60,9 +60,9 @@ def test_in_memory_plain_sends_are_written_when_the_traffic_pauses_or_at_a_read(
         store = Store(retention=Retention(max_messages=4))
         for n in range(3):
             store.add(message(n))
-        store._batches._write_when_idle()  # the timer, while sends keep coming: nothing written
+        store.batches._write_when_idle()  # the timer, while sends keep coming: nothing written
         assert written(store) == []
-        store._batches._write_when_idle()  # a pause: all written
+        store.batches._write_when_idle()  # a pause: all written
         assert written(store) == ["0", "1", "2"]
         for n in range(3, 9):
             store.add(message(n))

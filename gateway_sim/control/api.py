@@ -40,11 +40,12 @@ from gateway_sim.control.views_records import (
     RequestView,
 )
 from gateway_sim.control.waits import LongPolls
-from gateway_sim.domain.accounts import Account, allowance_day
+from gateway_sim.domain.accounts import Account, Accounts, allowance_day
 from gateway_sim.domain.numbers import is_digits
 from gateway_sim.domain.records import Message
 from gateway_sim.effects.inbound import InboundError
 from gateway_sim.inbox.routes import event_stream, part_response
+from gateway_sim.store.repository import shared
 from gateway_sim.wire.asgi import Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -199,6 +200,9 @@ class ControlApi:
         return _show(200, RequestPage(items=page, next_cursor=cursor_of(found, query.limit)))
 
     async def list_accounts(self, request: Request) -> Response:
+        replicated = shared(self.store)
+        if replicated is not None:  # other replicas' debits, exact as the ledger has them now
+            self.sim.gateway.accounts = Accounts.from_saved(replicated.accounts())
         today = allowance_day(self.sim.gateway.clock.now())
         shown = [AccountView.of(a, today).shown() for a in self.sim.gateway.accounts]
         return _json(200, {"accounts": shown})
@@ -220,8 +224,11 @@ class ControlApi:
                 raise Problem(422, "invalid_account", problem, problems=[problem])
             account = Account(username=username, password=change.password, credit=Decimal(0))
             accounts.add(account)
-        accounts.change(account, **change.model_dump(exclude_unset=True))
+        changes = change.model_dump(exclude_unset=True)
+        accounts.change(account, **changes)
         self.store.state_changed()
+        if "credit" in changes:  # a shared ledger's credit is set there, and told back
+            self._credit_is(account, self.store.credit_changed(username, to=account.credit))
         today = allowance_day(self.sim.gateway.clock.now())
         return _show(201 if created else 200, AccountView.of(account, today))
 
@@ -233,8 +240,13 @@ class ControlApi:
         if account is None:
             raise Problem(404, "not_found", f"no account named {username!r}")
         self.sim.gateway.accounts.top_up(account, amount)
-        self.store.state_changed()
+        self._credit_is(account, self.store.credit_changed(username, add=amount))
         return _show(200, AccountView.of(account, allowance_day(self.sim.gateway.clock.now())))
+
+    def _credit_is(self, account: Account, ledger: Decimal | None) -> None:
+        """Take the shared ledger's credit, when there is one."""
+        if ledger is not None:
+            self.sim.gateway.accounts.change(account, credit=ledger)
 
     async def delete_account(self, request: Request) -> Response:
         username = request.path_params["username"]

@@ -87,18 +87,22 @@ class Simulator:
 
     async def reset(self, scenario: Scenario | None = None, rules: RuleBook | None = None) -> None:
         """Back to `scenario` (default: the loaded one): accounts, credit, ids, messages, journal;
-        with its `rules` if they were made already (`Gateway.rule_book`).
+        with its `rules` if they were made already (`Gateway.rule_book`). On a shared store, the
+        other replicas start over too (`replicas.Replicas`).
 
         Nothing is awaited between the store's clear and the gateway starting over, so no request
         is answered in between.
         """
-        if scenario is not None:
-            self.loaded_scenario = scenario
+        self.store.clear(journal=True)
+        self.start_over(scenario or self.loaded_scenario, rules if scenario is not None else None)
+        self.store.started_over(self.loaded_scenario.model_dump_json(by_alias=True))
+
+    def start_over(self, scenario: Scenario, rules: RuleBook | None = None) -> None:
+        """Everything this process holds back to `scenario` (the store is the caller's)."""
+        self.loaded_scenario = scenario
         self.scheduler.clear()
         self.callbacks.clear()
         self.auto_replies.reset()
-        self.store.clear(journal=True)
-        self.gateway.load(self.loaded_scenario, rules if scenario is not None else None)
+        self.gateway.load(scenario, rules)
         self.legacy.reload()
-        self.store.state_changed()
         self.feed.publish("reset", {})

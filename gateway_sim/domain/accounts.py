@@ -26,6 +26,20 @@ from gateway_sim.domain.errors import (
     NoUsername,
 )
 
+SUBACCOUNT_DETAILS = (  # what createsubacc.aspx keeps of a sub-account, beside its login
+    "subacc_service",
+    "subacc_fullname",
+    "subacc_company",
+    "subacc_address",
+    "subacc_town",
+    "subacc_county",
+    "subacc_country",
+    "subacc_postcode",
+    "subacc_email",
+    "subacc_phone",
+    "subacc_fax",
+)
+
 
 @dataclass(slots=True)
 class Account:

@@ -39,6 +39,16 @@ class ManualClock:
 ID_DIGITS = 20
 
 
+class IdSource(Protocol):
+    """Where message ids come from: a counter in this process, or a database's sequence that
+    replicas share."""
+
+    @property
+    def next_value(self) -> int: ...
+
+    def take(self) -> str: ...
+
+
 class IdCounter:
     """Hands out message ids: decimal, zero-padded to 20 digits, one per accepted submission."""
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
-from gateway_sim.domain.accounts import Account, Accounts
+from gateway_sim.domain.accounts import SUBACCOUNT_DETAILS, Account, Accounts
 from gateway_sim.domain.billing import PriceList
-from gateway_sim.domain.clock import Clock, IdCounter
+from gateway_sim.domain.clock import Clock, IdCounter, IdSource
 from gateway_sim.domain.content import UploadedFile, build_content, message_type
 from gateway_sim.domain.errors import (
     INVALID_NUMBER,
@@ -30,25 +30,12 @@ from gateway_sim.domain.errors import (
 )
 from gateway_sim.domain.numbers import NumberPlan, Routing, is_digits, normalise, split_recipients
 from gateway_sim.domain.ports import MessageLog
-from gateway_sim.domain.records import ContentPart, DeliveryPlan, JournalOutcome, Message, ReplyPlan
-from gateway_sim.domain.rules import Decision, Facts, RuleBook
+from gateway_sim.domain.records import ContentPart, JournalOutcome, Message
+from gateway_sim.domain.rules import Decision, Facts, RuleBook, delivery_plan, reply_plan
 from gateway_sim.domain.scenario import Scenario
 
 MAX_RECIPIENTS = 100
 INVALID_NUMBER_LINE = f"ERR:{INVALID_NUMBER}"
-SUBACCOUNT_DETAILS = (
-    "subacc_service",
-    "subacc_fullname",
-    "subacc_company",
-    "subacc_address",
-    "subacc_town",
-    "subacc_county",
-    "subacc_country",
-    "subacc_postcode",
-    "subacc_email",
-    "subacc_phone",
-    "subacc_fax",
-)
 
 
 class Outcome(NamedTuple):
@@ -83,14 +70,24 @@ class Gateway:
     """Accounts, numbers, billing and the record of messages, for one running scenario."""
 
     def __init__(
-        self, scenario: Scenario, *, clock: Clock, store: MessageLog, seed: int = 0
+        self,
+        scenario: Scenario,
+        *,
+        clock: Clock,
+        store: MessageLog,
+        seed: int = 0,
+        ids: Callable[[int], IdSource] = IdCounter,
     ) -> None:
         self.clock = clock
+        self.new_ids = ids
+        """Makes the id source from where it starts (a shared store's is its sequence)."""
         self.store = store
         self.seed = seed
         self.listeners: list[Callable[[Message], None]] = []
         """Told of each accepted send's message (delivery reports, long-polls, automatic
         replies); with a database file, once it is committed (`confirm`)."""
+        self.ledger: Callable[[str], Decimal | None] | None = None
+        """A shared store's ledger: an account's credit there (replicas debit it too)."""
         self._last_accepted: tuple[int, Decimal | None, str] = (0, None, "")
         self._uncommitted: dict[str, Message] = {}
         store.unstored = self.refund
@@ -101,7 +98,7 @@ class Gateway:
         (`rules`, if `rule_book` made them already)."""
         self.scenario = scenario
         self._uncommitted = {}  # the store was cleared: no listener hears of those
-        self.ids = IdCounter(scenario.settings.id_start)
+        self.ids = self.new_ids(scenario.settings.id_start)
         self.accounts = Accounts(scenario.accounts)
         self.numbers = NumberPlan(scenario.numbers)
         self.price = PriceList(scenario.prices)
@@ -176,12 +173,19 @@ class Gateway:
 
     def restore(self, saved: Mapping[str, str]) -> bool:
         """Take back the accounts and id counter of an earlier `snapshot`, if there is one;
-        whether there was."""
-        if "next_id" not in saved or "accounts" not in saved:
+        whether there was. A shared store saves no counter: its sequence is the counter."""
+        if "accounts" not in saved:
             return False
-        self.ids = IdCounter(int(saved["next_id"]))
+        if "next_id" in saved:
+            self.ids = self.new_ids(int(saved["next_id"]))
         self.accounts = Accounts.from_saved(json.loads(saved["accounts"]))
         return True
+
+    def credit_is(self, username: str, credit: Decimal) -> None:
+        """A shared store's ledger says the account's credit is `credit` now."""
+        account = self.accounts.get(username)
+        if account is not None:
+            self.accounts.change(account, credit=credit)
 
     def submit(
         self,
@@ -242,8 +246,8 @@ class Gateway:
             delivery_report=fields.get("delrpt", "").strip() == "1",
             user_context=fields.get("usercontext") or None,
             rule=decision.rule if decision else None,
-            delivery=_delivery(decision),
-            auto_reply=_auto_reply(decision),
+            delivery=delivery_plan(decision),
+            auto_reply=reply_plan(decision),
         )
         self.store.add(message)
         if self.store.persistent:
@@ -304,11 +308,18 @@ class Gateway:
     def balance(self, fields: Mapping[str, str]) -> int:
         """The whole credits of the logged-in account, rounded down."""
         account = self.accounts.login(fields.get("username"), fields.get("password"))
-        return math.floor(account.credit)
+        return math.floor(self._credit(account))
 
     def exact_balance(self, fields: Mapping[str, str]) -> Decimal:
         """The exact credit of the account logged in by access keys (the newer APIs)."""
-        return self.key_login(fields).credit
+        return self._credit(self.key_login(fields))
+
+    def _credit(self, account: Account) -> Decimal:
+        """The account's credit; a shared ledger's (`ledger`), read as the balance is asked."""
+        credit = self.ledger(account.username) if self.ledger is not None else None
+        if credit is not None:
+            self.accounts.change(account, credit=credit)
+        return account.credit
 
     def create_subaccount(self, fields: Mapping[str, str]) -> Account:
         """Create a sub-account of the logged-in account, starting with the scenario's credit."""
@@ -367,24 +378,6 @@ def _forced_errors(decision: Decision | None) -> dict[str, str]:
     if decision is None or decision.action.recipient_error is None:
         return {}
     return dict.fromkeys(decision.recipients, decision.action.recipient_error)
-
-
-def _auto_reply(decision: Decision | None) -> ReplyPlan | None:
-    """The rule's reply plan; with the recipients its `to` matched, when it has a `to`."""
-    if decision is None or decision.action.reply is None:
-        return None
-    reply = decision.action.reply
-    only = tuple(sorted(decision.recipients)) if decision.recipients else None
-    return ReplyPlan(reply.after_seconds, reply.text, only)
-
-
-def _delivery(decision: Decision | None) -> DeliveryPlan | None:
-    if decision is None or decision.action.delivery is None:
-        return None
-    d = decision.action.delivery
-    return DeliveryPlan(
-        d.final, d.steps, d.delay_seconds, d.never, d.duplicate, d.out_of_order, d.before_answer
-    )
 
 
 def _cut(parts: int, dropped: int) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway_sim.domain.patterns import TextPattern
-from gateway_sim.domain.records import KIND_TYPES
+from gateway_sim.domain.records import KIND_TYPES, DeliveryPlan, ReplyPlan
 from gateway_sim.domain.rule_schema import (
     ENDPOINT_ALIASES,
     RATE_WINDOW,
@@ -258,3 +258,22 @@ def _draw_latency(
     if isinstance(latency, LogNormalLatency):
         return rng.lognormvariate(math.log(latency.median), latency.sigma) / 1000
     return latency / 1000
+
+
+def reply_plan(decision: Decision | None) -> ReplyPlan | None:
+    """The rule's reply plan; with the recipients its `to` matched, when it has a `to`."""
+    if decision is None or decision.action.reply is None:
+        return None
+    reply = decision.action.reply
+    only = tuple(sorted(decision.recipients)) if decision.recipients else None
+    return ReplyPlan(reply.after_seconds, reply.text, only)
+
+
+def delivery_plan(decision: Decision | None) -> DeliveryPlan | None:
+    """The rule's delivery plan, recorded with the message for the delivery reports."""
+    if decision is None or decision.action.delivery is None:
+        return None
+    d = decision.action.delivery
+    return DeliveryPlan(
+        d.final, d.steps, d.delay_seconds, d.never, d.duplicate, d.out_of_order, d.before_answer
+    )

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from gateway_sim.domain.accounts import Account
 from gateway_sim.domain.billing import encoding_of
-from gateway_sim.domain.clock import Clock, IdCounter
+from gateway_sim.domain.clock import Clock, IdSource
 from gateway_sim.domain.records import ContentPart, Message
 from gateway_sim.domain.text import checked_media_type
 from gateway_sim.effects.callbacks import CallbackQueue
@@ -62,7 +62,7 @@ class Inbound:
         self,
         *,
         clock: Clock,
-        ids: Callable[[], IdCounter],
+        ids: Callable[[], IdSource],
         store: Repository,
         callbacks: CallbackQueue,
         account_of: Callable[[str], Account | None],

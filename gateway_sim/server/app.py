@@ -8,6 +8,7 @@ the inbox page (gateway_sim.inbox) at `/` and `/_sim/ui`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
@@ -21,8 +22,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from gateway_sim.control import api as control
+from gateway_sim.control.replicas import Replicas
 from gateway_sim.control.simulator import Simulator
-from gateway_sim.domain.clock import Clock, SystemClock
+from gateway_sim.domain.clock import Clock, IdCounter, SystemClock
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.limits import Limits
 from gateway_sim.domain.scenario import Scenario
@@ -30,7 +32,7 @@ from gateway_sim.inbox import routes as web
 from gateway_sim.observe import metrics
 from gateway_sim.server.edge import BodyRefused, Edge, refusal
 from gateway_sim.server.guard import Guard
-from gateway_sim.store.repository import Repository
+from gateway_sim.store.repository import Repository, shared
 from gateway_sim.store.store import open_store
 from gateway_sim.wire.asgi import ASGIApp, Receive, Scope, Send
 from gateway_sim.wire.legacy import TOO_LONG
@@ -67,6 +69,8 @@ class GatewayApp(Starlette):
         self.scheduler, self.callbacks = simulator.scheduler, simulator.callbacks
         self.reports, self.inbound = simulator.reports, simulator.inbound
         self.events, self.feed, self.legacy = simulator.events, simulator.feed, simulator.legacy
+        self.replicas: Replicas | None = None
+        """With a shared store: follows what the other replicas do, while the app runs."""
         self.restored = False
         """Whether the accounts, credit and id counter came from a database file's saved state."""
         self.tally = metrics.Tally()
@@ -169,9 +173,16 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    following: asyncio.Task[None] | None = None
     if isinstance(app, GatewayApp):
         app.scheduler.wake()
+        if app.replicas is not None:
+            following = asyncio.create_task(app.replicas.follow())
     yield
+    if following is not None:
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
     if isinstance(app, GatewayApp):
         await app.stop()
 
@@ -203,11 +214,23 @@ def create_app(
     scenario's, so a restart carries on where the last run stopped.
     """
     store = store if store is not None else open_store()
+    replicated = shared(store)
+    stored = replicated.scenario() if replicated is not None else None
+    if stored is not None:  # the scenario in force on the shared database wins, as its accounts
+        scenario = Scenario.model_validate_json(stored)
     rng = rng or random.Random(scenario.settings.seed)
-    gateway = Gateway(scenario, clock=clock or SystemClock(), store=store, seed=rng.getrandbits(32))
+    ids = replicated.ids if replicated is not None else IdCounter
+    gateway = Gateway(
+        scenario, clock=clock or SystemClock(), store=store, seed=rng.getrandbits(32), ids=ids
+    )
     restored = store.persistent and gateway.restore(store.state())
     if store.persistent:
         store.snapshot = gateway.snapshot
+    if replicated is not None:
+        replicated.credited = gateway.credit_is
+        gateway.ledger = replicated.credit_of
+        if not restored and not replicated.seed(scenario.model_dump_json(by_alias=True)):
+            restored = gateway.restore(store.state())  # another replica seeded it just now
     guard = Guard(
         allowed_hosts or (),
         listen_host=listen_host,
@@ -217,6 +240,8 @@ def create_app(
     simulator = Simulator(gateway, store, rng, limits=limits or Limits(), trust_proxy=trust_proxy)
     app = GatewayApp(simulator, control_token=control_token, guard=guard)
     app.restored = restored
+    if replicated is not None:
+        app.replicas = Replicas(simulator, replicated)
     if store.persistent:
         app.callbacks.resume()
     return app

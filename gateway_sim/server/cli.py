@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("db", ":memory:"),
         help="SQLite file that keeps messages, journal, credit and ids across restarts "
         "(default: in memory); a file of an older gateway-sim is migrated at start, one of "
-        "another program or a newer version refused",
+        "another program or a newer version refused. A postgresql:// URL keeps them in "
+        "PostgreSQL, which several replicas can share (the 'postgres' extra)",
     )
     serve.add_argument(
         "--max-messages",

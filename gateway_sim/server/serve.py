@@ -26,7 +26,7 @@ from gateway_sim.domain.scenario import Scenario, ScenarioError, load_scenario
 from gateway_sim.observe import logs
 from gateway_sim.server.guard import WILDCARDS
 from gateway_sim.server.tls import TlsError
-from gateway_sim.store.repository import VERSION, Repository, Retention, Unusable
+from gateway_sim.store.repository import VERSION, Repository, Retention, Unusable, is_url, shown
 from gateway_sim.store.store import open_store
 
 if TYPE_CHECKING:
@@ -60,14 +60,14 @@ def serve(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"gateway-sim: {problem}", file=sys.stderr)
         return 1
-    problem = unwritable(args.db)
+    problem = None if is_url(args.db) else unwritable(args.db)
     if problem is not None:
         print(f"gateway-sim: {problem}", file=sys.stderr)
         return 1
     try:
         store = open_store(args.db, retention)
     except (sqlite3.Error, Unusable) as error:
-        print(f"gateway-sim: cannot open the database {args.db}: {error}", file=sys.stderr)
+        print(f"gateway-sim: cannot open the database {shown(args.db)}: {error}", file=sys.stderr)
         return 1
     if store.migrated is not None:
         print(
@@ -166,9 +166,9 @@ def announce(
     lines += [f"  also on:  {url} (the same simulator)" for url in urls[1:]]
     lines.append(f"  scenario: {args.scenario}")
     if app.restored:
-        kept = len(app.store)
+        kept, db = len(app.store), shown(args.db)
         lines.append(
-            f"  state:    from {args.db} ({kept} message{'' if kept == 1 else 's'} kept; its "
+            f"  state:    from {db} ({kept} message{'' if kept == 1 else 's'} kept; its "
             "accounts, credit and ids win over the scenario's)"
         )
     lines.append(f"  accounts: {accounts}")

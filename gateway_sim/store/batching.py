@@ -39,7 +39,7 @@ from gateway_sim.domain.records import Attempt, Exchange, Message, Record, Statu
 from gateway_sim.store.entries import Entries
 from gateway_sim.store.retention import Retention
 
-__all__ = ["FLUSH_DELAY", "Batch", "Observer", "WriteBehind", "Writer"]
+__all__ = ["FLUSH_DELAY", "Batch", "Observer", "Queued", "WriteBehind", "Writer"]
 
 T = TypeVar("T")
 log = logging.getLogger("gateway_sim")
@@ -272,6 +272,46 @@ class WriteBehind:
                 observe(records)
             except Exception:
                 log.exception("a store observer failed")
+
+
+class Queued:
+    """The writes a store queues on its `WriteBehind` (`batches`) as they come; what it writes
+    and when is the store's `Writer` and the write policy's."""
+
+    batches: WriteBehind
+
+    @property
+    def unstored(self) -> Callable[[Message], None] | None:
+        """Told of each message that could not be written, before the state is saved (the
+        gateway refunds its cost)."""
+        return self.batches.unstored
+
+    @unstored.setter
+    def unstored(self, refund: Callable[[Message], None] | None) -> None:
+        self.batches.unstored = refund
+
+    def add(self, message: Message) -> None:
+        self.batches.add(message)
+
+    def add_status(self, change: StatusChange) -> None:
+        self.batches.add_status(change)
+
+    def record_attempt(self, attempt: Attempt) -> None:
+        self.batches.record_attempt(attempt)
+
+    def state_changed(self) -> None:
+        """Accounts or the id counter changed outside a send: save them at the next write."""
+        self.batches.state_changed()
+
+    async def committed(self, message_id: str) -> bool:
+        return await self.batches.committed(message_id)
+
+    def when_committed(self, message_id: str, then: Callable[[bool], None]) -> None:
+        self.batches.when_committed(message_id, then)
+
+    def flush(self) -> None:
+        """Write everything pending (the writer loses only what it cannot write)."""
+        self.batches.flush()
 
 
 def _soon(callback: Callable[[], None]) -> None:

@@ -5,9 +5,8 @@ thread.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from gateway_sim.domain.queries import AttemptQuery, ExchangeQuery, MessageQuery
 from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
@@ -18,6 +17,7 @@ __all__ = [  # the query models are the domain's, named here still for the store
     "Blobs",
     "ExchangeQuery",
     "MessageQuery",
+    "Reader",
     "attempts",
     "content_part",
     "count_messages",
@@ -27,6 +27,18 @@ __all__ = [  # the query models are the domain's, named here still for the store
     "statuses",
 ]
 
+
+class Fetched(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Reader(Protocol):
+    """What a query runs on: a SQLite connection, or postgres's `SqliteLike` (the same SQL)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Fetched: ...
+
+
 Blobs = Callable[[int, int], bytes | None]
 """Where content bytes not kept in SQLite are: (message seq, part number) -> bytes or None."""
 
@@ -34,7 +46,7 @@ Blobs = Callable[[int, int], bytes | None]
 # -- reading ------------------------------------------------------------------------------------
 
 
-def _message(db: sqlite3.Connection, row: sqlite3.Row, blobs: Blobs) -> Message:
+def _message(db: Reader, row: Any, blobs: Blobs) -> Message:
     content: tuple[ContentPart, ...] = ()
     if row["content_count"]:
         parts = db.execute(
@@ -45,24 +57,22 @@ def _message(db: sqlite3.Connection, row: sqlite3.Row, blobs: Blobs) -> Message:
     return message_of(row, content)
 
 
-def count_messages(db: sqlite3.Connection) -> int:
+def count_messages(db: Reader) -> int:
     (count,) = db.execute("SELECT COUNT(*) FROM messages").fetchone()
     return int(count)
 
 
-def _part(seq: int, row: sqlite3.Row, blobs: Blobs) -> ContentPart:
+def _part(seq: int, row: Any, blobs: Blobs) -> ContentPart:
     data = row["data"] if row["data"] is not None else blobs(seq, row["n"])
     return ContentPart(row["filename"], row["content_type"], bytes(data or b""), data is None)
 
 
-def message_by_id(db: sqlite3.Connection, message_id: str, blobs: Blobs) -> Message | None:
+def message_by_id(db: Reader, message_id: str, blobs: Blobs) -> Message | None:
     row = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
     return None if row is None else _message(db, row, blobs)
 
 
-def messages(
-    db: sqlite3.Connection, query: MessageQuery, blobs: Blobs
-) -> list[tuple[int, Message]]:
+def messages(db: Reader, query: MessageQuery, blobs: Blobs) -> list[tuple[int, Message]]:
     """Messages matching `query`, newest first, with their sequence numbers (for cursors)."""
     where: list[str] = []
     args: list[Any] = []
@@ -76,7 +86,7 @@ def messages(
     return [(row["seq"], _message(db, row, blobs)) for row in rows]
 
 
-def exchanges(db: sqlite3.Connection, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
+def exchanges(db: Reader, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
     """Journal entries matching `query`, newest first, with their sequence numbers."""
     where: list[str] = []
     args: list[Any] = []
@@ -97,9 +107,7 @@ def exchanges(db: sqlite3.Connection, query: ExchangeQuery) -> list[tuple[int, E
     return [(row["seq"], exchange_of(row)) for row in rows]
 
 
-def content_part(
-    db: sqlite3.Connection, message_id: str, n: int, blobs: Blobs
-) -> ContentPart | None:
+def content_part(db: Reader, message_id: str, n: int, blobs: Blobs) -> ContentPart | None:
     row = db.execute(
         "SELECT seq, n, filename, content_type, data FROM parts JOIN messages ON seq = message_seq "
         "WHERE id = ? AND n = ?",
@@ -137,7 +145,7 @@ def _where(conditions: list[str]) -> str:
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def statuses(db: sqlite3.Connection, message_id: str) -> list[StatusChange]:
+def statuses(db: Reader, message_id: str) -> list[StatusChange]:
     rows = db.execute(
         "SELECT recipient, status, at_us FROM statuses WHERE message_id = ? ORDER BY seq",
         (message_id,),
@@ -145,7 +153,7 @@ def statuses(db: sqlite3.Connection, message_id: str) -> list[StatusChange]:
     return [status_of(message_id, row) for row in rows]
 
 
-def attempts(db: sqlite3.Connection, query: AttemptQuery) -> list[tuple[int, Attempt]]:
+def attempts(db: Reader, query: AttemptQuery) -> list[tuple[int, Attempt]]:
     where: list[str] = []
     args: list[Any] = []
     _equal(where, args, message_id=query.message_id, account=query.account, outcome=query.outcome)

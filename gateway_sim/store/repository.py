@@ -8,10 +8,14 @@ version) come from here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
 
+from gateway_sim.domain.clock import IdSource
+from gateway_sim.domain.errors import GatewayError
 from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
 from gateway_sim.store.batching import Observer
 from gateway_sim.store.migration import Migrated
@@ -27,7 +31,10 @@ __all__ = [
     "Observer",
     "Repository",
     "Retention",
+    "Shared",
     "Unusable",
+    "is_url",
+    "shown",
 ]
 
 
@@ -68,6 +75,23 @@ class Repository(Protocol):
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
+    def credit_changed(
+        self, username: str, *, add: Decimal | None = None, to: Decimal | None = None
+    ) -> Decimal | None:
+        """An account's credit was topped up (`add`) or set (`to`) outside a send; the credit the
+        ledger has then, when the ledger is shared (None: the account's own is right)."""
+        ...
+
+    def started_over(self, scenario: str) -> None:
+        """Accounts and the id counter were replaced whole, from `scenario` (its JSON): a reset or
+        a scenario load."""
+        ...
+
+    def refusal(self, message_id: str) -> GatewayError | None:
+        """Why message `message_id` was not stored, when a shared ledger refused it (its credit
+        there did not cover it), rather than a write failing."""
+        ...
+
     async def committed(self, message_id: str) -> bool:
         """Wait until what was added so far is written; whether message `message_id` was."""
         ...
@@ -87,3 +111,59 @@ class Repository(Protocol):
     def state(self) -> dict[str, str]: ...
     def __iter__(self) -> Iterator[Message]: ...
     def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class Shared(Repository, Protocol):
+    """A store that several replicas share (PostgreSQL): the ledger, the ids and the news of
+    what other replicas changed are the database's."""
+
+    shared: bool
+    credited: Callable[[str, Decimal], None] | None
+    """Told of an account's credit as the ledger has it after a write."""
+
+    def ids(self, start: int) -> IdSource:
+        """The gateway's id source: the shared sequence."""
+        ...
+
+    def seed(self, scenario: str) -> bool:
+        """Give a fresh database this replica's scenario (its JSON) and saved state; whether it
+        was fresh."""
+        ...
+
+    def credit_of(self, username: str) -> Decimal | None:
+        """An account's credit in the shared ledger now."""
+        ...
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account as the database has it (`Accounts.from_saved`)."""
+        ...
+
+    def scenario(self) -> str | None:
+        """The scenario in force (its JSON), as the last start-over stored it."""
+        ...
+
+    def notifications(self) -> AsyncIterator[tuple[str, list[str]]]:
+        """What the other replicas tell, as a kind and its words."""
+        ...
+
+
+def shared(store: Repository) -> Shared | None:
+    """`store`, if replicas share it."""
+    return store if isinstance(store, Shared) else None
+
+
+def is_url(db: str) -> bool:
+    """Whether `--db` names a PostgreSQL database (a URL) rather than a SQLite file."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def shown(db: str) -> str:
+    """`--db` as a line may show it: a URL's password left out."""
+    if not is_url(db):
+        return db
+    parts = urlsplit(db)
+    if parts.password is None:
+        return db
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

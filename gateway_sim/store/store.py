@@ -19,16 +19,19 @@ same time.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
+from gateway_sim.domain.errors import GatewayError
 from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
 from gateway_sim.store import database
-from gateway_sim.store.batching import FLUSH_DELAY, Batch, WriteBehind
+from gateway_sim.store.batching import FLUSH_DELAY, Batch, Queued, WriteBehind
 from gateway_sim.store.entries import fit
 from gateway_sim.store.journal import Journal
 from gateway_sim.store.migration import Migrated
@@ -44,7 +47,7 @@ from gateway_sim.store.queries import (
     messages,
     statuses,
 )
-from gateway_sim.store.repository import Repository
+from gateway_sim.store.repository import Repository, is_url
 from gateway_sim.store.retention import Retainer, Retention
 
 __all__ = ["FLUSH_DELAY", "Retention", "Store"]
@@ -53,7 +56,7 @@ T = TypeVar("T")
 log = logging.getLogger("gateway_sim")
 
 
-class Store:
+class Store(Queued):
     """Messages, journal and state in SQLite (`:memory:` unless a file is named), written
     behind the request path (batching.WriteBehind)."""
 
@@ -68,14 +71,14 @@ class Store:
         self.migrated: Migrated | None
         """What the migration of an older database file kept and dropped, if it had one."""
         self._connection, self.migrated = database.connect(path, self._retainer)
-        self._batches = WriteBehind(
+        self.batches = WriteBehind(
             self.retention,
             durable=self.persistent,
             write=self._write,
             lock=self._lock,
             first_seq=database.high_water(self._connection, "messages") + 1,
         )
-        self.observers = self._batches.observers
+        self.observers = self.batches.observers
         limits = self.retention
         self._journal = (
             None if self.persistent else Journal(limits.max_journal, limits.max_journal_bytes)
@@ -91,48 +94,29 @@ class Store:
         """True without a database file: the journal is `journal.Journal`, not a table."""
         return self._journal is not None
 
-    @property
-    def unstored(self) -> Callable[[Message], None] | None:
-        """Told of each message that could not be written, before the state is saved (the
-        gateway refunds its cost)."""
-        return self._batches.unstored
-
-    @unstored.setter
-    def unstored(self, refund: Callable[[Message], None] | None) -> None:
-        self._batches.unstored = refund
-
     # -- writes: queued (batching.py), then written here --------------------------------------
-
-    def add(self, message: Message) -> None:
-        self._batches.add(message)
 
     def record(self, exchange: Exchange) -> None:
         exchange, size = fit(exchange, self.retention.max_journal_body_bytes, self._raw_cap)
         if self._journal is None:
-            self._batches.record(exchange, size)
+            self.batches.record(exchange, size)
         else:
             self._journal.record(exchange, size)
-            self._batches.observe(exchange)
+            self.batches.observe(exchange)
 
-    def add_status(self, change: StatusChange) -> None:
-        self._batches.add_status(change)
+    def credit_changed(
+        self, username: str, *, add: Decimal | None = None, to: Decimal | None = None
+    ) -> Decimal | None:
+        """The account's own credit is the ledger here: saved with the state."""
+        self.state_changed()
+        return None
 
-    def record_attempt(self, attempt: Attempt) -> None:
-        self._batches.record_attempt(attempt)
+    def started_over(self, scenario: str) -> None:
+        self.state_changed()
 
-    def state_changed(self) -> None:
-        """Accounts or the id counter changed outside a send: save them at the next write."""
-        self._batches.state_changed()
-
-    async def committed(self, message_id: str) -> bool:
-        return await self._batches.committed(message_id)
-
-    def when_committed(self, message_id: str, then: Callable[[bool], None]) -> None:
-        self._batches.when_committed(message_id, then)
-
-    def flush(self) -> None:
-        """Write everything pending: in one transaction, or item by item if that fails."""
-        self._batches.flush()
+    def refusal(self, message_id: str) -> GatewayError | None:
+        """Never: the gateway's accounts are this store's ledger, checked before the write."""
+        return None
 
     def _write(self, batch: Batch, lost: Callable[[Message], None]) -> None:
         if self._connection is None:
@@ -221,11 +205,17 @@ class Store:
                 return
             if self.persistent:
                 self.flush()
-            self._batches.tell_observers()  # the last log lines and counts
+            self.batches.tell_observers()  # the last log lines and counts
             self._connection.close()
             self._connection = None
 
 
 def open_store(path: str = ":memory:", retention: Retention | None = None) -> Repository:
-    """The store for `--db` `path` (in memory by default): what the layers above use."""
+    """The store for `--db` `path` (in memory by default; a `postgresql://` URL is a database
+    that replicas share): what the layers above use."""
+    if is_url(path):
+        # psycopg is the optional `postgres` extra: imported only by those who ask for it
+        postgres = importlib.import_module("gateway_sim.store.postgres")
+        store: Repository = postgres.PgStore(path, retention)
+        return store
     return Store(path, retention)

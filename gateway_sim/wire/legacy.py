@@ -90,8 +90,8 @@ class LegacyEndpoints:
         self.store = store
         """The gateway's store, whole: commits to wait for, the journal."""
         self.routes: dict[str, Handler] = {
-            "/smsgateway/sendmsg.aspx": self._send,
-            "/smsgateway/default.aspx": self._send,
+            "/smsgateway/sendmsg.aspx": self.send_reply,
+            "/smsgateway/default.aspx": self.send_reply,
             "/smsgateway/getbalance.aspx": self._balance,
             "/smsgateway/getbalance/default.aspx": self._balance,
             "/smsgateway/createsubacc.aspx": self._create_subaccount,
@@ -200,10 +200,11 @@ class LegacyEndpoints:
         self._journal(scope, request, 200, reply, started=started)
 
     async def _stored(self, request: GatewayRequest, reply: Reply) -> Reply:
-        """With a database file: `reply` once its message is committed (and the gateway told
-        of it); if that commit failed, `ERR:INTERNAL_ERROR` (the vendor's code for a gateway
-        that cannot process now: clients fail over), its cost refunded. A request cancelled
-        while it waits (the server stopping) is settled all the same, once the commit is done."""
+        """With a database: `reply` once its message is committed (and the gateway told of
+        it); else its cost is refunded and it is `ERR:INSUFFICIENT_CREDIT` when a shared ledger
+        found too little, or `ERR:INTERNAL_ERROR` when the commit failed (the vendor's code for
+        a gateway that cannot process now: clients fail over). A request cancelled while it
+        waits (the server stopping) is settled all the same, once the commit is done."""
         message_id = reply.message_id
         assert message_id is not None
         store, gateway = self.store, self.gateway
@@ -215,7 +216,8 @@ class LegacyEndpoints:
         gateway.confirm(message_id, stored=stored)
         if stored:
             return reply
-        error = InternalError(f"message {message_id} could not be stored; its cost was refunded")
+        why = f"message {message_id} could not be stored; its cost was refunded"
+        error = store.refusal(message_id) or InternalError(why)
         refusal = self._refusal(request.path, error.line, error.reason)
         return refusal._replace(rule=reply.rule, account=reply.account)
 
@@ -292,9 +294,6 @@ class LegacyEndpoints:
         if action.delay_reply is not None:
             return self._refusal(request.path, f"DELAY:{action.delay_reply}", "")
         return self._answer(handler, request, decision)
-
-    def _send(self, request: GatewayRequest, decision: Decision | None) -> Reply:
-        return self.send_reply(request, decision)
 
     def send_reply(
         self, request: GatewayRequest, decision: Decision | None, account: Account | None = None

@@ -1,0 +1,326 @@
+"""The PostgreSQL store (`--db postgresql://…`): what the SQLite file keeps, in a database that
+several replicas share, so that they answer as one gateway.
+
+It writes as the SQLite file does (batching.py, durable: a send is answered once its message is
+committed), and it is the ledger: each message's transaction debits its account only if the
+credit covers it (`UPDATE … WHERE credit >= cost`), so replicas can never overspend one account
+between them; a message whose debit finds too little is not stored, and its send is answered
+`ERR:INSUFFICIENT_CREDIT`. Each message is written under a savepoint of its own, so one that
+cannot be written is lost alone. Ids come from the `message_ids` sequence (`SequenceIds`).
+
+The connection is a synchronous psycopg one, used on the event loop's thread as the SQLite one
+is: every read first writes what is pending, so a reader sees every message answered before it
+asked, on any replica. A statement timeout bounds how long a slow database can hold the loop.
+Replicas tell each other of what changed on a NOTIFY channel (replicas.py listens to it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import psycopg
+
+from gateway_sim.domain.errors import GatewayError, InsufficientCredit
+from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
+from gateway_sim.store import queries
+from gateway_sim.store.batching import Batch, Queued, WriteBehind
+from gateway_sim.store.entries import fit
+from gateway_sim.store.pg_schema import SqliteLike, prepare
+from gateway_sim.store.pg_shared import CONNECT_TIMEOUT_S, SharedState, decode
+from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
+from gateway_sim.store.retention import Retention
+from gateway_sim.store.rows import (
+    Unusable,
+    attempt_row,
+    encode,
+    journal_row,
+    message_row,
+    micros,
+    moment,
+    part_rows,
+    status_rows,
+)
+
+T = TypeVar("T")
+log = logging.getLogger("gateway_sim")
+STATEMENT_TIMEOUT_MS = 5_000
+
+INSERT_MESSAGE = (
+    "INSERT INTO messages (id, account, sender, type, text, created_us, recipients, "
+    "content_count, record) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq"
+)
+INSERT_PART = "INSERT INTO parts VALUES (%s, %s, %s, %s, %s, %s)"
+INSERT_JOURNAL = (
+    "INSERT INTO journal (at_us, path, account, recipients, sender, type, text, outcome, record, "
+    "query, body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+INSERT_STATUS = (
+    "INSERT INTO statuses (message_id, recipient, status, at_us) VALUES (%s, %s, %s, %s)"
+)
+INSERT_ATTEMPT = (
+    "INSERT INTO attempts (at_us, account, message_id, outcome, record) VALUES (%s, %s, %s, %s, %s)"
+)
+DEBIT = "UPDATE accounts SET credit = credit - %s WHERE key = %s AND credit >= %s RETURNING credit"
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """A connection in autocommit (transactions are explicit), its statements bounded in time."""
+    return psycopg.connect(
+        url,
+        autocommit=True,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        application_name="gateway-sim",
+    )
+
+
+class PgStore(Queued, SharedState):
+    """Messages, journal, callbacks, accounts and ids in a PostgreSQL database that replicas
+    share."""
+
+    def __init__(self, url: str, retention: Retention | None = None) -> None:
+        self.url = url
+        self.retention = retention or Retention()
+        self.migrated = None
+        self.owner = f"{os.uname().nodename}:{os.getpid()}"
+        """This process among the replicas (its callbacks still to deliver are its own)."""
+        self._lock = threading.RLock()
+        try:
+            self.connection: psycopg.Connection[Any] | None = connect(url)
+        except psycopg.Error as error:
+            raise Unusable(f"cannot connect: {one_line(error)}") from None
+        try:
+            prepare(self.connection)
+        except psycopg.Error as error:
+            self.connection.close()
+            raise Unusable(one_line(error)) from None
+        except BaseException:
+            self.connection.close()
+            raise
+        self._known: set[str] = set()
+        """The accounts this replica last wrote or read (one it no longer has was deleted)."""
+        self.reader = SqliteLike(self.connection)
+        self.snapshot: Callable[[], dict[str, str]] | None = None
+        self.credited: Callable[[str, Decimal], None] | None = None
+        """Told of each account's credit as the database has it after a write (the gateway's
+        accounts are a cache of it)."""
+        self._refused: dict[str, GatewayError] = {}
+        self.batches = WriteBehind(self.retention, durable=True, write=self._write, lock=self._lock)
+        self.observers = self.batches.observers
+
+    persistent = True
+    keeps_journal_in_memory = False
+    shared = True
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def record(self, exchange: Exchange) -> None:
+        cap = self.retention.max_journal_body_bytes
+        exchange, size = fit(exchange, cap, cap)
+        self.batches.record(exchange, size)
+
+    def refusal(self, message_id: str) -> GatewayError | None:
+        """Why message `message_id` was not stored, when the ledger refused it (not an error)."""
+        return self._refused.pop(message_id, None)
+
+    def _write(self, batch: Batch, lost: Callable[[Message], None]) -> None:
+        db = self.connection
+        if db is None:
+            return
+        refused: list[Message] = []
+        failed: list[tuple[Message, Exception]] = []
+        credits: dict[str, tuple[str, Decimal]] = {}
+        written: list[str] = []
+        try:
+            with db.transaction():
+                for _, message in batch.messages:
+                    try:
+                        with db.transaction():  # a savepoint: a failure loses this one only
+                            if not self._insert_message(db, message, credits):
+                                refused.append(message)
+                                continue
+                        written.append(message.id)
+                    except Exception as error:
+                        failed.append((message, error))
+                self._insert_others(db, batch)
+                if batch.state_changed and self.snapshot is not None:
+                    self._save_accounts(db, self.snapshot())
+                self._retain(db)
+                if written:
+                    self._notify(db, "messages " + " ".join(written))
+        except Exception as broken:  # the connection or the commit itself
+            log.exception("could not write to the database")
+            failed = [(message, broken) for _, message in batch.messages]
+            refused, credits = [], {}
+        for message in refused:
+            self._refused[message.id] = InsufficientCredit(
+                f"the database's credit of account {message.account!r} does not cover "
+                f"{message.cost}"
+            )
+            lost(message)
+        for message, why in failed:
+            log.error("could not store message %s (its cost is refunded): %s", message.id, why)
+            lost(message)
+        if self.credited is not None:
+            for username, credit in credits.values():
+                self.credited(username, credit)
+
+    def _insert_message(
+        self,
+        db: psycopg.Connection[Any],
+        message: Message,
+        credits: dict[str, tuple[str, Decimal]],
+    ) -> bool:
+        """Debit and insert `message`; False (nothing written) when its credit is short."""
+        if message.direction == "outbound":
+            key = message.account.casefold()
+            row = db.execute(DEBIT, (message.cost, key, message.cost)).fetchone()
+            if row is None:
+                return False
+            credits[key] = (message.account, Decimal(row[0]))
+        (seq,) = db.execute(INSERT_MESSAGE, _text(message_row(0, message)[1:])).fetchone() or (0,)
+        if message.content:
+            with db.cursor() as cursor:
+                cursor.executemany(INSERT_PART, part_rows(seq, message, with_bytes=True))
+        return True
+
+    def _insert_others(self, db: psycopg.Connection[Any], batch: Batch) -> None:
+        """Journal entries, status steps and callback attempts, each kind under a savepoint (a
+        journal entry that cannot be written never takes the messages with it)."""
+        kinds = (
+            (INSERT_JOURNAL, [_text(journal_row(e)) for e in batch.exchanges], "journal entries"),
+            (INSERT_STATUS, status_rows(batch.statuses), "status steps"),
+            (INSERT_ATTEMPT, [_text(attempt_row(a)) for a in batch.attempts], "callback attempts"),
+        )
+        for sql, rows, what in kinds:
+            if not rows:
+                continue
+            try:
+                with db.transaction(), db.cursor() as cursor:
+                    cursor.executemany(sql, rows)
+            except Exception as error:
+                log.error("could not store %d %s: %s", len(rows), what, error)
+
+    def _retain(self, db: psycopg.Connection[Any]) -> None:
+        """Hold the tables to their caps, oldest first (the caps are per database)."""
+        limits = self.retention
+        for table, cap in (
+            ("messages", limits.max_messages),
+            ("journal", limits.max_journal),
+            ("statuses", limits.max_journal),
+            ("attempts", limits.max_journal),
+        ):
+            cut = f"(SELECT MAX(seq) - {int(cap)} FROM {table})"
+            if table == "messages":
+                db.execute(f"DELETE FROM parts WHERE message_seq <= {cut}")
+            db.execute(f"DELETE FROM {table} WHERE seq <= {cut}")
+
+    # -- callbacks still to deliver -------------------------------------------------------------
+
+    def keep_pending(self, item_id: int, due: datetime, record: Mapping[str, Any]) -> None:
+        self.read(
+            lambda db: db.execute(
+                "INSERT INTO pending VALUES (?, ?, ?, ?) ON CONFLICT (owner, id) DO UPDATE "
+                "SET due_us = EXCLUDED.due_us, record = EXCLUDED.record",
+                (self.owner, item_id, micros(due), encode(record)),
+            )
+        )
+
+    def forget_pending(self, item_id: int) -> None:
+        self.read(
+            lambda db: db.execute(
+                "DELETE FROM pending WHERE owner = ? AND id = ?", (self.owner, item_id)
+            )
+        )
+
+    def pending(self) -> list[tuple[datetime, dict[str, Any]]]:
+        rows = self.read(
+            lambda db: db.execute(
+                "SELECT due_us, record FROM pending WHERE owner = ? ORDER BY id", (self.owner,)
+            ).fetchall()
+        )
+        return [(moment(row[0]), decode(row[1])) for row in rows]
+
+    # -- reads: each first writes what is pending ---------------------------------------------
+
+    def read(self, query: Callable[[SqliteLike], T]) -> T:
+        with self._lock:
+            self.flush()
+            self._open()
+            return query(self.reader)
+
+    def get(self, message_id: str) -> Message | None:
+        return self.read(lambda db: queries.message_by_id(db, message_id, _no_blobs))
+
+    def messages(self, query: MessageQuery) -> list[tuple[int, Message]]:
+        return self.read(lambda db: queries.messages(db, query, _no_blobs))
+
+    def part(self, message_id: str, n: int) -> ContentPart | None:
+        return self.read(lambda db: queries.content_part(db, message_id, n, _no_blobs))
+
+    def statuses(self, message_id: str) -> list[StatusChange]:
+        return self.read(lambda db: queries.statuses(db, message_id))
+
+    def attempts(self, query: AttemptQuery) -> list[tuple[int, Attempt]]:
+        return self.read(lambda db: queries.attempts(db, query))
+
+    def exchanges(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
+        return self.read(lambda db: queries.exchanges(db, query))
+
+    def state(self) -> dict[str, str]:
+        """The saved state: the accounts (the id counter is the shared sequence), if seeded."""
+        return {"accounts": encode(self.accounts())} if self.scenario() is not None else {}
+
+    def __iter__(self) -> Iterator[Message]:
+        found = self.messages(MessageQuery(limit=self.retention.max_messages))
+        return iter([message for _, message in reversed(found)])
+
+    def __len__(self) -> int:
+        return self.read(queries.count_messages)
+
+    def clear(self, *, journal: bool = False) -> int:
+        """Forget every message, on every replica (and the journal and attempts, if asked)."""
+
+        def clear(db: SqliteLike) -> int:
+            count = queries.count_messages(db)
+            tables = ["parts", "messages", "statuses", "pending"]
+            if journal:
+                tables += ["journal", "attempts"]
+            db.execute(f"TRUNCATE {', '.join(tables)}")
+            return count
+
+        return self.read(clear)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.connection is None:
+                return
+            self.flush()
+            self.batches.tell_observers()
+            self.connection.close()
+            self.connection = None
+
+
+def one_line(error: Exception) -> str:
+    """A database error in one line (PostgreSQL's run over several)."""
+    return " ".join(str(error).split())
+
+
+def _no_blobs(seq: int, n: int) -> bytes | None:
+    """Content bytes are always in the database here (the `parts` table)."""
+    return None
+
+
+def _text(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row whose text columns PostgreSQL can hold: NUL, which no TEXT may contain, as U+FFFD
+    (the same policy as every other character that cannot be stored)."""
+    return tuple(
+        value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+        for value in row
+    )

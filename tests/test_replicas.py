@@ -1,0 +1,175 @@
+"""Two `gateway-sim serve` replicas on one real PostgreSQL database answer as one gateway: the
+ledger exact under concurrent sends through both, ids unique, the same listings on each, a
+long-poll on one woken by a send on the other, top-ups and resets seen by both; a database of
+another schema or a newer version refused before "listening on"."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.helpers_processes import QUIET, run_cli, start, stop
+
+SEND = "/smsgateway/sendmsg.aspx"
+DEMO = {"username": "demo", "password": "demo"}
+
+
+@pytest.fixture
+def replicas(pg_database: str) -> Iterator[tuple[str, str]]:
+    """Two replicas on one fresh database, each on a free port; stopped after the test."""
+    started: list[subprocess.Popen[str]] = []
+    urls = []
+    for _ in range(2):
+        process, url = start(["--port", "0", "--db", pg_database, *QUIET])
+        started.append(process)
+        urls.append(url)
+    yield urls[0], urls[1]
+    for process in started:
+        stop(process)
+
+
+def send(url: str, to: str = "447700900123", text: str = "hi") -> str:
+    answer = httpx.get(url + SEND, params={**DEMO, "to": to, "text": text}, timeout=10)
+    assert answer.status_code == 200
+    return answer.text
+
+
+def balance(url: str) -> str:
+    return httpx.get(url + "/smsgateway/getbalance.aspx", params=DEMO, timeout=10).text
+
+
+def listed(url: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = httpx.get(
+        url + "/_sim/messages", params={"limit": 1000}, timeout=10
+    ).json()["messages"]
+    return found
+
+
+def test_the_ledger_is_exact_under_eight_clients_alternating_between_replicas(
+    replicas: tuple[str, str],
+) -> None:
+    """The default scenario's demo has 100 credits at 1 a text: of 8 × 20 sends through both
+    replicas, exactly 100 are answered ID: (each id once), the rest ERR:INSUFFICIENT_CREDIT."""
+    one, two = replicas
+
+    def client(n: int) -> list[str]:
+        with httpx.Client(timeout=10) as http:
+            return [
+                http.get(
+                    (one, two)[(n + i) % 2] + SEND,
+                    params={**DEMO, "to": "447700900123", "text": f"c{n} s{i}"},
+                ).text
+                for i in range(20)
+            ]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = [answer for answers in pool.map(client, range(8)) for answer in answers]
+    accepted = [answer for answer in answers if answer.startswith("ID:")]
+    refused = [answer for answer in answers if not answer.startswith("ID:")]
+    assert len(accepted) == 100
+    assert set(refused) == {"ERR:INSUFFICIENT_CREDIT"}
+    assert len(set(accepted)) == 100  # ids unique across the replicas
+    assert balance(one) == balance(two) == "BALANCE:0"
+    on_one, on_two = listed(one), listed(two)
+    assert on_one == on_two
+    assert sorted("ID:" + message["id"] for message in on_one) == sorted(accepted)
+    spent = sum(float(message["cost"]) for message in on_one)
+    assert spent == 100
+
+
+def test_ids_increase_across_replicas_in_the_order_they_are_taken(
+    replicas: tuple[str, str],
+) -> None:
+    one, two = replicas
+    ids = [send((one, two)[n % 2]).removeprefix("ID:") for n in range(6)]
+    assert ids == sorted(ids) and len(set(ids)) == 6
+    assert all(len(found) == 20 for found in ids)
+    assert ids[0] == "10011000000000000001"  # the scenario's id_start, as with one process
+
+
+def test_a_long_poll_on_one_replica_is_woken_by_a_send_on_the_other(
+    replicas: tuple[str, str],
+) -> None:
+    one, two = replicas
+    woken: dict[str, Any] = {}
+
+    def wait() -> None:
+        answer = httpx.get(
+            two + "/_sim/messages/wait", params={"to": "447700900777", "timeout": 5}, timeout=10
+        )
+        woken.update(answer.json(), status=answer.status_code)
+
+    waiting = threading.Thread(target=wait)
+    waiting.start()
+    # the wait must be under way before the send, or it would find the message by listing
+    deadline = httpx.get(two + "/metrics", timeout=10)
+    assert deadline.status_code == 200
+    threading.Event().wait(0.3)
+    sent_at = threading.Event()
+    accepted = send(one, to="447700900777", text="across")
+    sent_at.set()
+    waiting.join(timeout=3)
+    assert not waiting.is_alive(), "the wait was not woken within a second or so"
+    assert woken["status"] == 200
+    assert "ID:" + woken["message"]["id"] == accepted
+    assert woken["message"]["text"] == "across"
+
+
+def test_a_top_up_and_a_reset_on_one_replica_apply_to_both(replicas: tuple[str, str]) -> None:
+    one, two = replicas
+    assert send(one).startswith("ID:")
+    assert balance(two) == "BALANCE:99"
+    topped = httpx.post(one + "/_sim/accounts/demo/topup", json={"credit": "10"}, timeout=10)
+    assert topped.status_code == 200
+    assert balance(two) == "BALANCE:109"
+    listed_accounts = httpx.get(two + "/_sim/accounts", timeout=10).json()["accounts"]
+    assert [account["credit"] for account in listed_accounts] == ["109"]
+
+    assert httpx.post(two + "/_sim/reset", timeout=10).status_code == 200
+    assert listed(one) == [] and listed(two) == []
+    assert balance(one) == "BALANCE:100"
+    assert send(one) == "ID:10011000000000000001"  # the id sequence started over too
+
+
+def test_a_database_of_another_schema_is_refused_in_one_line(pg_database: str) -> None:
+    with psycopg.connect(pg_database, autocommit=True) as connection:
+        connection.execute("CREATE TABLE invoices (id integer)")
+    done = run_cli("serve", "--port", "0", "--db", pg_database, timeout=30)
+    assert done.returncode == 1
+    assert "listening on" not in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "it is not a gateway-sim database: it has the tables 'invoices'" in lines[0]
+
+
+def test_a_database_of_a_newer_version_is_refused_in_one_line(pg_database: str) -> None:
+    process, _ = start(["--port", "0", "--db", pg_database, *QUIET])  # makes the tables
+    stop(process)
+    with psycopg.connect(pg_database, autocommit=True) as connection:
+        connection.execute("UPDATE gateway_sim_meta SET value = '99' WHERE key = 'schema_version'")
+    done = run_cli("serve", "--port", "0", "--db", pg_database, timeout=30)
+    assert done.returncode == 1
+    assert "schema version 99, written by a newer gateway-sim" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_database_nobody_listens_at_is_one_line(unused_port_url: str) -> None:
+    done = run_cli("serve", "--port", "0", "--db", unused_port_url, timeout=30)
+    assert done.returncode == 1
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "cannot connect" in done.stderr
+    assert "secret" not in done.stderr  # the URL's password is not shown
+
+
+@pytest.fixture
+def unused_port_url() -> str:
+    from tests.conftest import free_port
+
+    return f"postgresql://someone:secret@127.0.0.1:{free_port()}/nothing"
