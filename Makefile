@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-quick test-newest lint bench bench-peers bench-tools soak browser clean
+.PHONY: run test test-quick test-newest lint bench bench-peers bench-tools soak browser postgres nginx clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
@@ -60,6 +60,16 @@ soak: $(TEST_STAMP)
 # a browser of its own). Needs root, as in CI.
 browser:
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-dejavu-core; }
+
+# Debian's PostgreSQL server, for the tests of the shared store: `.ci/postgres start` runs a
+# throwaway cluster from its binaries (no service of the package is used). Needs root, as in CI.
+postgres:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
+
+# Debian's nginx, the load balancer of deploy/: tests/test_deploy.py checks deploy/nginx.conf
+# with `nginx -t` and runs it in front of two replicas. Needs root, as in CI.
+nginx:
+	test -x /usr/sbin/nginx || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
 
 # Both benchmarks: the issues' targets against bare baselines, then the peers (WireMock).
 bench: bench-tools

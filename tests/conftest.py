@@ -148,6 +148,25 @@ def live_server() -> Iterator[Callable[[GatewayApp], LiveServer]]:
         app.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The URL of the tests' PostgreSQL server (GATEWAY_SIM_TEST_POSTGRES, see
+    tests/helpers_pg.py): skips without one, fails under CI."""
+    from tests.helpers_pg import server_url
+
+    return server_url()
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on that server, for this test only; dropped after."""
+    from tests.helpers_pg import create_database, database_name, drop_database
+
+    url = create_database(postgres_url)
+    yield url
+    drop_database(postgres_url, database_name(url))
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A real HTTP receiver of callbacks on a free port (tests/helpers_callbacks.py), closed
@@ -187,9 +206,11 @@ def start_serve(
 # socket, a `gateway-sim` process), a browser, pytest runs of its own, a callbacks receiver, the
 # Docker replay, the benchmark's servers. It is decided here, by rule, so a new test of that kind
 # cannot land in the quick tier (`make test-quick`) unmarked.
-REAL_FIXTURES = frozenset({"live_server", "pytester", "receiver", "bench"})
+REAL_FIXTURES = frozenset(
+    {"live_server", "pytester", "receiver", "bench", "postgres_url", "pg_database"}
+)
 """Fixtures that start something real (a server thread, a pytest run, an HTTP receiver, the
-benchmark's servers)."""
+benchmark's servers) or reach one (the PostgreSQL server, a database made in it)."""
 REAL_STARTERS = frozenset({"start_server", "start_serve", "served", "ServerThread", "Popen"})
 """Names that start a real server or process when a test module uses them."""
 REAL_MODULES = ("subprocess", "playwright", "socket", "tests.serving", "tests.helpers_processes")
