@@ -9,19 +9,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import Any, Protocol, Unpack
 
 from gateway_sim.testing.client import (
     Filters,
     MessageFilters,
     RequestFilters,
     SimAccount,
+    SimClient,
     SimMessage,
     SimRequest,
 )
 
-if TYPE_CHECKING:
-    from gateway_sim.testing.pytest_plugin import GatewaySim
+
+class Session(Protocol):
+    """What an account needs of the session's simulator (the plugin's `GatewaySim`)."""
+
+    url: str
+    api: SimClient
 
 
 class SimTestAccount:
@@ -29,7 +34,7 @@ class SimTestAccount:
 
     def __init__(
         self,
-        sim: GatewaySim,
+        sim: Session,
         username: str,
         password: str,
         account: SimAccount,
