@@ -72,6 +72,7 @@ def build(sim: Simulator, token: str | None) -> Any:
         Route("/accounts", api.list_accounts),
         _route("/accounts/{username}", PUT=api.put_account, DELETE=api.delete_account),
         Route("/accounts/{username}/topup", api.top_up, methods=["POST"]),
+        Route("/accounts/{username}/reset", api.reset_account, methods=["POST"]),
         _route("/scenario", GET=api.get_scenario, PUT=api.put_scenario),
         Route("/reset", api.reset, methods=["POST"]),
         _route("/rules", GET=api.list_rules, POST=api.add_rule),
@@ -222,7 +223,8 @@ class ControlApi:
             if change.password is None:
                 problem = "password: required to create an account"
                 raise Problem(422, "invalid_account", problem, problems=[problem])
-            account = Account(username=username, password=change.password, credit=Decimal(0))
+            credit = change.credit if change.credit is not None else Decimal(0)
+            account = Account(username=username, password=change.password, credit=credit)
             accounts.add(account)
         changes = change.model_dump(exclude_unset=True)
         accounts.change(account, **changes)
@@ -247,6 +249,16 @@ class ControlApi:
         """Take the shared ledger's credit, when there is one."""
         if ledger is not None:
             self.sim.gateway.accounts.change(account, credit=ledger)
+
+    async def reset_account(self, request: Request) -> Response:
+        """One account back to its start, for parallel jobs sharing one simulator."""
+        username = request.path_params["username"]
+        forgotten = self.sim.reset_account(username)
+        account = self.sim.gateway.accounts.get(username)
+        if forgotten is None or account is None:
+            raise Problem(404, "not_found", f"no account named {username!r}")
+        view = AccountView.of(account, allowance_day(self.sim.gateway.clock.now())).shown()
+        return _json(200, {"status": "reset", "deleted": forgotten, "account": view})
 
     async def delete_account(self, request: Request) -> Response:
         username = request.path_params["username"]

@@ -174,6 +174,30 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         },
         body=Body(TopUp),
     ),
+    ("/accounts/{username}/reset", "POST"): Operation(
+        "resetAccount",
+        "Back to the start for this account alone: its messages (sent and received), journal "
+        "entries and callbacks are forgotten, and it gets its starting credit back (a "
+        "scenario account its scenario credit, a sub-account the scenario's "
+        "`subaccount_credit`, an account made here the credit it was made with) and a fresh "
+        "daily allowance. Other accounts, the rules, the clock and the scenario are left as "
+        "they are: what parallel jobs sharing one simulator use instead of `/reset`.",
+        {
+            200: Answer(
+                "Reset.",
+                closed(
+                    status={"type": "string", "enum": ["reset"]},
+                    deleted={
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "How many of its messages were forgotten.",
+                    },
+                    account=shown(AccountView),
+                ),
+            ),
+            404: NO_ACCOUNT,
+        },
+    ),
     ("/scenario", "GET"): Operation(
         "getScenario",
         "The loaded scenario, every key shown (passwords included).",

@@ -1,6 +1,7 @@
 """The running simulator's parts, wired once: the gateway and its store, the scheduler and the
 effects it drives (callbacks, delivery reports, inbound messages, automatic replies), the
-emulated paths (every dialect registered here, in one place), the live events, and `reset`.
+emulated paths (every dialect registered here, in one place), the live events, `reset`, and
+`reset_account` (one account alone).
 The app serves it; the control API and the metrics read the parts they need from it.
 """
 
@@ -106,3 +107,21 @@ class Simulator:
         self.gateway.load(scenario, rules)
         self.legacy.reload()
         self.feed.publish("reset", {})
+
+    def reset_account(self, username: str) -> int | None:
+        """Back to the start for account `username` alone: its messages, journal entries and
+        callbacks forgotten, its starting credit back (`Accounts.restart`); how many messages
+        it had, or None if there is no such account. Everything else (the other accounts,
+        the rules, the clock, the scenario) is left as it is."""
+        account = self.gateway.accounts.get(username)
+        if account is None:
+            return None
+        self.callbacks.forget_account(account.username)
+        forgotten = self.store.forget_account(account.username)
+        self.gateway.accounts.restart(account)
+        self.store.state_changed()
+        ledger = self.store.credit_changed(account.username, to=account.credit)
+        if ledger is not None:  # a shared ledger's, as it has it now
+            self.gateway.accounts.change(account, credit=ledger)
+        self.feed.publish("reset", {"account": account.username})
+        return forgotten

@@ -62,6 +62,14 @@ class Account:
     daily_allowance: int | None = None
     allowance_day: str = ""
     allowance_used: int = 0
+    starting_credit: Decimal | None = None
+    """What a reset of this account alone gives back (default: the credit it was made with)."""
+    resets: int = 0
+    """How many times it was reset alone: work planned before (report steps) is dropped."""
+
+    def __post_init__(self) -> None:
+        if self.starting_credit is None:
+            self.starting_credit = self.credit
 
     def used_on(self, day: str) -> int:
         """Messages counted against the daily allowance on `day` (an ISO date)."""
@@ -132,13 +140,25 @@ class Accounts:
         """Every account as plain data (credit as a decimal string), for a database file."""
         with self._lock:
             accounts = list(self._by_key.values())
-        return [{**asdict(account), "credit": str(account.credit)} for account in accounts]
+        return [
+            {
+                **asdict(account),
+                "credit": str(account.credit),
+                "starting_credit": str(account.starting_credit),
+            }
+            for account in accounts
+        ]
 
     @classmethod
     def from_saved(cls, saved: list[dict[str, Any]]) -> Accounts:
         accounts = cls()
         for data in saved:
-            accounts.add(Account(**{**data, "credit": Decimal(data["credit"])}))
+            starting = data.get("starting_credit")
+            credit, starting = (
+                Decimal(data["credit"]),
+                None if starting is None else Decimal(starting),
+            )
+            accounts.add(Account(**{**data, "credit": credit, "starting_credit": starting}))
         return accounts
 
     def login(self, username: str | None, password: str | None) -> Account:
@@ -159,6 +179,15 @@ class Accounts:
         with self._lock:
             account.credit += amount
             return account.credit
+
+    def restart(self, account: Account) -> None:
+        """Give `account` its starting credit back and a fresh daily allowance, and count the
+        reset (see `Account.resets`)."""
+        with self._lock:
+            assert account.starting_credit is not None  # set as it was made
+            account.credit = account.starting_credit
+            account.allowance_day, account.allowance_used = "", 0
+            account.resets += 1
 
     def login_with_keys(self, accesskey: str | None, secretkey: str | None) -> Account:
         """The account for an access key pair: missing, then malformed, then wrong."""

@@ -85,7 +85,10 @@ class CallbackQueue:
         self._ids = itertools.count(1)
         self._transport: httpx.AsyncHTTPTransport | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._pending: set[int] = set()
+        self._pending: dict[int, Callback] = {}
+        self._cancelled: set[int] = set()
+        """Callbacks whose account was reset alone while they waited: their attempt is not
+        made."""
 
     @property
     def pending(self) -> int:
@@ -95,6 +98,16 @@ class CallbackQueue:
     def clear(self) -> None:
         """Forget the pending ones (on reset, when the scheduler drops their jobs)."""
         self._pending.clear()
+        self._cancelled.clear()
+
+    def forget_account(self, username: str) -> int:
+        """Drop the callbacks waiting for account `username` (reset alone); how many."""
+        wanted = username.casefold()
+        dropped = [i for i, item in self._pending.items() if item.account.casefold() == wanted]
+        for item_id in dropped:
+            del self._pending[item_id]
+            self._cancelled.add(item_id)
+        return len(dropped)
 
     def send(
         self,
@@ -124,7 +137,7 @@ class CallbackQueue:
         return len(pending)
 
     def _schedule(self, item: Callback, due: datetime) -> None:
-        self._pending.add(item.id)
+        self._pending[item.id] = item
         if self.store.persistent:
             self.store.keep_pending(item.id, due, item.record())
         self.scheduler.at(due, lambda: self._attempt(item))
@@ -170,6 +183,9 @@ class CallbackQueue:
     async def _attempt(self, item: Callback) -> None:
         import httpx  # noqa: PLC0415 (see _post)
 
+        if item.id in self._cancelled:
+            self._cancelled.discard(item.id)
+            return
         if self._transport is None:
             self._transport = httpx.AsyncHTTPTransport()
             self._slots = asyncio.Semaphore(self._concurrency)
@@ -189,10 +205,13 @@ class CallbackQueue:
                     else type(failure).__name__
                 )
         latency_ms = (time.perf_counter() - started) * 1000
+        if item.id in self._cancelled:  # its account was reset while it was posted
+            self._cancelled.discard(item.id)
+            return
         account = self.account_of(item.account)
         retry_in = account.retry_seconds if account is not None else None
         age = (self.clock.now() - item.created_at).total_seconds()
-        self._pending.discard(item.id)
+        self._pending.pop(item.id, None)
         if status == 200:
             outcome = "delivered"
             self.store.forget_pending(item.id)

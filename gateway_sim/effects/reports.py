@@ -118,9 +118,14 @@ class DeliveryReports:
         """One report: into the status history, then to the account's `status_url` if it has
         one; with `wait`, its first attempt is made at once and awaited (not queued)."""
 
+        planned = self.account_of(message.account)
+        resets = planned.resets if planned is not None else 0
+
         async def report() -> None:
-            self.store.add_status(StatusChange(message.id, recipient, status, self.clock.now()))
             account = self.account_of(message.account)
+            if account is not None and account.resets != resets:
+                return  # the account was reset alone since: the message is gone
+            self.store.add_status(StatusChange(message.id, recipient, status, self.clock.now()))
             if account is None or not account.status_url:
                 return
             form = {"msgid": message.id, "status": str(status), "toaddr": recipient}

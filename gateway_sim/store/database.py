@@ -23,7 +23,7 @@ from gateway_sim.domain.records import Attempt, Exchange, Message, StatusChange
 from gateway_sim.store import schema
 from gateway_sim.store.migration import Migrated
 from gateway_sim.store.queries import count_messages
-from gateway_sim.store.retention import Retainer
+from gateway_sim.store.retention import ROW_BYTES, Retainer
 from gateway_sim.store.rows import (
     INSERT_ATTEMPT,
     INSERT_JOURNAL,
@@ -268,6 +268,37 @@ def clear(db: sqlite3.Connection, retainer: Retainer, *, journal: bool) -> int:
         db.executescript("DELETE FROM journal; DELETE FROM attempts;")
     retainer.cleared(journal=journal)
     return count
+
+
+def forget_account(db: sqlite3.Connection, retainer: Retainer, username: str) -> int:
+    """Delete, in one transaction, what account `username` (ignoring case, as the columns do)
+    left: its messages, sent and received, with their parts and status steps; its journal
+    entries; its callback attempts and the callbacks still to deliver to it. How many
+    messages."""
+    mine = "SELECT seq FROM messages WHERE account = ?"
+    with _transaction(db, retainer, []):
+        seqs = [int(seq) for (seq,) in db.execute(mine, (username,))]
+        (freed,) = db.execute(
+            f"SELECT COALESCE(SUM(size), 0) FROM parts WHERE data IS NOT NULL "
+            f"AND message_seq IN ({mine})",
+            (username,),
+        ).fetchone()
+        (journal,) = db.execute(
+            f"SELECT COALESCE(SUM({ROW_BYTES}), 0) FROM journal WHERE account = ?", (username,)
+        ).fetchone()
+        db.execute(
+            "DELETE FROM statuses WHERE message_id IN (SELECT id FROM messages WHERE account = ?)",
+            (username,),
+        )
+        db.execute(f"DELETE FROM parts WHERE message_seq IN ({mine})", (username,))
+        for table in ("messages", "journal", "attempts"):
+            db.execute(f"DELETE FROM {table} WHERE account = ?", (username,))
+        db.execute(
+            "DELETE FROM pending WHERE json_extract(record, '$.account') = ? COLLATE NOCASE",
+            (username,),
+        )
+    retainer.forgot(seqs, int(freed), int(journal))
+    return len(seqs)
 
 
 def _why(error: Exception) -> str:

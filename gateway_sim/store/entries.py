@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway_sim.domain.records import Exchange, KeptFields
@@ -148,6 +148,22 @@ class Entries:
             self.bytes -= sizes.popleft()
             dropped += 1
         return dropped
+
+    def replace(self, gone: Callable[[Exchange], bool], by: Exchange) -> int:
+        """Put `by` (of no size) in the place of each item `gone` says to drop, so that the
+        others keep their places; how many were."""
+        items: deque[Exchange] = deque()
+        sizes: deque[int] = deque()
+        replaced = 0
+        for exchange, size in zip(self.items, self._sizes, strict=True):
+            dropped = exchange is not by and gone(exchange)
+            items.append(by if dropped else exchange)
+            sizes.append(0 if dropped else size)
+            if dropped:
+                self.bytes -= size
+                replaced += 1
+        self.items, self._sizes = items, sizes
+        return replaced
 
     def take_all(self) -> list[Exchange]:
         taken = list(self.items)

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import string
 import threading
+from datetime import datetime
 
 from gateway_sim.domain.records import Exchange
 from gateway_sim.store.entries import Entries
 from gateway_sim.store.queries import ExchangeQuery
 
 _ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_GAP = Exchange(datetime.min, "", "", "", {}, 0, 0, "", "refused", "")
+"""What stands in the place of a forgotten exchange (`forget_account`): never found."""
 
 
 class Journal:
@@ -42,13 +45,24 @@ class Journal:
         with self._lock:
             self._entries.clear()
 
+    def forget_account(self, username: str) -> int:
+        """Forget the exchanges of account `username` (ignoring ASCII case, as the filter
+        does); how many. The others keep their numbers: each forgotten one leaves a gap, which
+        counts against `max_journal` until it ages out."""
+        with self._lock:
+            return self._entries.replace(lambda e: _same_nocase(e.account, username), _GAP)
+
     def find(self, query: ExchangeQuery) -> list[tuple[int, Exchange]]:
         """Exchanges matching `query`, newest first, with their sequence numbers."""
         with self._lock:
             entries, seq = self._entries.items.copy(), self._last
         found: list[tuple[int, Exchange]] = []
         for exchange in reversed(entries):
-            if (query.cursor is None or seq < query.cursor) and matches(exchange, query):
+            if (
+                exchange is not _GAP
+                and (query.cursor is None or seq < query.cursor)
+                and matches(exchange, query)
+            ):
                 found.append((seq, exchange))
                 if len(found) >= query.limit:
                     break

@@ -297,6 +297,32 @@ class PgStore(Queued, SharedState):
 
         return self.read(clear)
 
+    def forget_account(self, username: str) -> int:
+        """Delete, in one transaction, what account `username` (ignoring case) left, on every
+        replica: its messages with their parts and status steps, its journal entries, its
+        callback attempts and the callbacks still to deliver to it; how many messages."""
+        mine = "SELECT seq FROM messages WHERE account = %s"
+        with self._lock:
+            self.flush()
+            db = self._open()
+            with db.transaction():
+                (count,) = db.execute(
+                    "SELECT COUNT(*) FROM messages WHERE account = %s", (username,)
+                ).fetchone() or (0,)
+                db.execute(
+                    "DELETE FROM statuses WHERE message_id IN "
+                    "(SELECT id FROM messages WHERE account = %s)",
+                    (username,),
+                )
+                db.execute(f"DELETE FROM parts WHERE message_seq IN ({mine})", (username,))
+                for table in ("messages", "journal", "attempts"):
+                    db.execute(f"DELETE FROM {table} WHERE account = %s", (username,))
+                db.execute(
+                    "DELETE FROM pending WHERE lower(record::json->>'account') = lower(%s)",
+                    (username,),
+                )
+        return int(count)
+
     def close(self) -> None:
         with self._lock:
             if self.connection is None:

@@ -101,6 +101,17 @@ class Retainer:
         if journal:
             self.journal_bytes = 0
 
+    def forgot(self, seqs: Iterable[int], freed: int, journal_bytes: int) -> None:
+        """An account's messages (`seqs`, holding `freed` content bytes with a file) and
+        journal rows (of `journal_bytes`) were deleted."""
+        if self.persistent:
+            self.content_bytes -= freed
+        for seq in seqs:
+            parts = self.blobs.pop(seq, ())
+            if not self.persistent:
+                self.content_bytes -= sum(map(len, parts))
+        self.journal_bytes -= journal_bytes
+
     def blob(self, seq: int, n: int) -> bytes | None:
         """Content part `n` of message `seq`, in memory (None if dropped or never kept)."""
         parts = self.blobs.get(seq)

@@ -197,6 +197,16 @@ class Store(Queued):
             self._journal.clear()
         return self.read(lambda db: database.clear(db, self._retainer, journal=journal))
 
+    def forget_account(self, username: str) -> int:
+        """Forget what account `username` left (database.forget_account; the in-memory
+        journal's entries too), after writing what is pending, so that nothing of it is
+        written after; how many messages."""
+        with self._lock:
+            forgotten = self.read(lambda db: database.forget_account(db, self._retainer, username))
+            if self._journal is not None:
+                self._journal.forget_account(username)
+            return forgotten
+
     def close(self) -> None:
         """Write what is pending (with a database file; in memory it would go with the
         connection anyway) and close."""

@@ -235,7 +235,7 @@ class SimClient:
         ]
         return sorted(found, key=lambda request: request.seq or 0, reverse=True)
 
-    # -- accounts ---------------------------------------------------------------------------
+    # -- accounts and rules -----------------------------------------------------------------
 
     def accounts(self) -> list[SimAccount]:
         return [
@@ -282,13 +282,25 @@ class SimClient:
 
     def delete_account(self, username: str, *, missing_ok: bool = False) -> bool:
         """Remove an account; with `missing_ok`, an unknown one is no error (returns False)."""
-        try:
-            self._request("DELETE", f"/_sim/accounts/{username}")
-        except SimApiError as error:
-            if missing_ok and error.status == 404:
-                return False
-            raise
-        return True
+        return self._delete(f"/_sim/accounts/{username}", missing_ok)
+
+    def reset_account(self, username: str) -> SimAccount:
+        """This account alone back to its start (messages, journal and callbacks forgotten, its
+        starting credit back); the others are untouched. `SimApiError` 404 if unknown."""
+        data = self._json("POST", f"/_sim/accounts/{username}/reset")
+        return SimAccount.model_validate(data["account"])
+
+    def rules(self) -> list[dict[str, Any]]:
+        """The running rules, in the order they are tried, with their counters."""
+        return list(self._json("GET", "/_sim/rules")["rules"])
+
+    def add_rule(self, rule: Mapping[str, Any]) -> dict[str, Any]:
+        """Add `rule` (as a scenario gives one) after the running ones; as the server has it."""
+        return dict(self._json("POST", "/_sim/rules", json=dict(rule)))
+
+    def delete_rule(self, name: str, *, missing_ok: bool = False) -> bool:
+        """Remove a running rule; with `missing_ok`, an unknown one is no error (False)."""
+        return self._delete(f"/_sim/rules/{name}", missing_ok)
 
     # -- scenario and state -----------------------------------------------------------------
 
@@ -307,7 +319,8 @@ class SimClient:
         return [str(name) for name in data.get("accounts", ())]
 
     def reset(self) -> None:
-        """Back to the loaded scenario: accounts, credit, id counter, messages and journal."""
+        """Back to the loaded scenario: accounts, credit, id counter, messages and journal, of
+        every account (on a shared simulator, `reset_account` is the one to use)."""
         self._json("POST", "/_sim/reset")
 
     def health(self) -> SimHealth:
@@ -342,6 +355,15 @@ class SimClient:
             cursor = data.get("next_cursor")
             if not cursor or not items:
                 return
+
+    def _delete(self, path: str, missing_ok: bool) -> bool:
+        try:  # with `missing_ok`, a 404 is an answer: False
+            self._request("DELETE", path)
+        except SimApiError as error:
+            if not (missing_ok and error.status == 404):
+                raise
+            return False
+        return True
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()

@@ -13,6 +13,10 @@ Fixtures:
   Credit 100 unless `@pytest.mark.gateway_sim_account(credit=5)` or indirect parametrization
   (`@pytest.mark.parametrize("sim_account", [5], indirect=True)`, or a dict of the marker's
   keywords) says otherwise; `daily_allowance=N` caps its messages per day.
+  Everything it does is scoped to it (`gateway_sim.testing.account`), so suites sharing one
+  simulator (xdist workers, parallel CI jobs) do not disturb each other: its waits and lists
+  filter by its username, `sim_account.add_rule({...})` adds a rule that matches it alone
+  (removed after the test), and `sim_account.reset()` resets it alone, never the simulator.
 
 The in-process simulator trusts `X-Forwarded-Proto: https` (as `serve --trust-proxy`), so a
 client can reach the HTTPS-only `/api/https` and `/api/json` paths over its plain-HTTP URL with
@@ -49,11 +53,11 @@ import pytest
 if TYPE_CHECKING:
     from gateway_sim.server.httpserver import ServerThread
 
+from gateway_sim.testing.account import SimTestAccount
 from gateway_sim.testing.client import (
     Filters,
     MessageFilters,
     RequestFilters,
-    SimAccount,
     SimApiError,
     SimClient,
     SimMessage,
@@ -182,88 +186,6 @@ class SimAccountSettings:
     daily_allowance: int | None = None
 
 
-class SimTestAccount:
-    """A test's own account, and the simulator's helpers narrowed to it."""
-
-    def __init__(
-        self,
-        sim: GatewaySim,
-        username: str,
-        password: str,
-        account: SimAccount,
-        *,
-        accesskey: str = "",
-        secretkey: str = "",
-    ) -> None:
-        self.sim = sim
-        self.username = username
-        self.password = password
-        self.accesskey = accesskey
-        self.secretkey = secretkey
-        self.credit = account.credit
-        """The credit the account started with."""
-        self.default_sender = account.default_sender
-        self.default_country = account.default_country
-
-    def __repr__(self) -> str:
-        return f"<SimTestAccount {self.username} on {self.sim.url}>"
-
-    @property
-    def credentials(self) -> dict[str, str]:
-        """`{"username": ..., "password": ...}`, to merge into a gateway request's fields."""
-        return {"username": self.username, "password": self.password}
-
-    @property
-    def keys(self) -> dict[str, str]:
-        """`{"accesskey": ..., "secretkey": ...}`, the fields of an `/api/https` request."""
-        return {"accesskey": self.accesskey, "secretkey": self.secretkey}
-
-    @property
-    def json_auth(self) -> dict[str, str]:
-        """The `auth` object of an `/api/json` request."""
-        return {"authtype": "accesskey", **self.keys}
-
-    def messages(
-        self, *, limit: int | None = 100, **filters: Unpack[MessageFilters]
-    ) -> list[SimMessage]:
-        """This account's accepted messages, newest first (`account` is always this one)."""
-        filters["account"] = self.username
-        return self.sim.api.messages(limit=limit, **filters)
-
-    def wait_for_message(
-        self, to: str | None = None, timeout: float = 5.0, **filters: Unpack[Filters]
-    ) -> SimMessage:
-        """This account's newest matching message, waiting up to `timeout` seconds for one;
-        a timeout fails with what the account did send and which of its requests were refused."""
-        __tracebackhide__ = True
-        filters["account"] = self.username
-        return self.sim.api.wait_for_message(to, timeout, **filters)
-
-    def requests(
-        self, *, limit: int | None = 100, **filters: Unpack[RequestFilters]
-    ) -> list[SimRequest]:
-        """The journal entries of requests made with this account's username, newest first."""
-        filters["account"] = self.username
-        return self.sim.api.requests(limit=limit, **filters)
-
-    def assert_no_refused_requests(self, *, since: datetime | str | None = None) -> None:
-        """Fail, listing path, answer and reason of each, if a request made with this account's
-        username was refused, only partly accepted or an HTTP error."""
-        __tracebackhide__ = True
-        self.sim.api.assert_no_refused_requests(self.username, since=since)
-
-    def account(self) -> SimAccount:
-        """The account as the simulator has it now."""
-        found = self.sim.api.account(self.username)
-        if found is None:
-            raise AssertionError(f"account {self.username!r} is gone from the simulator")
-        return found
-
-    def balance(self) -> Decimal:
-        """The account's credit now (exact, not rounded)."""
-        return self.account().credit
-
-
 class _InProcessServer:
     """The simulator's own server (`httpserver.ServerThread`) serving a fresh simulator in a
     daemon thread on a free port."""
@@ -348,9 +270,11 @@ def sim_account(
         daily_allowance=settings.daily_allowance,
     )
     try:
-        yield SimTestAccount(
+        account = SimTestAccount(
             gateway_sim, username, password, created, accesskey=accesskey, secretkey=secretkey
         )
+        yield account
+        account.remove_rules()
     finally:
         gateway_sim.api.delete_account(username, missing_ok=True)
 
