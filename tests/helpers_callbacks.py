@@ -23,6 +23,8 @@ class Receiver:
         self.received: list[tuple[str, dict[str, str]]] = []
         self.bodies: list[bytes] = []
         self.statuses: list[int] = []
+        self.answered: list[int] = []
+        """The status each POST was answered, in the order they came."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,6 +34,7 @@ class Receiver:
                 receiver.bodies.append(raw)
                 receiver.received.append((self.path, dict(parse_qsl(raw.decode()))))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
+                receiver.answered.append(status)
                 self.send_response(status)
                 self.send_header("content-length", "2")
                 self.end_headers()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers_pg import create_database, database_name, drop_database, server_url
 from tests.helpers_processes import start, stop
 from tests.test_pytest_plugin import HELPERS, INI, run
 
@@ -33,15 +34,26 @@ class Deployment:
     gateways: tuple[str, ...]
 
 
-@pytest.fixture(scope="module")
-def shared_deployment() -> Iterator[Deployment]:
-    """One `gateway-sim serve` on a free port, shared by the workers. The one place to swap in
-    another deployment (several replicas on one database)."""
-    process, url = start(["--port", "0", "--log-level", "warning"])
+@pytest.fixture(scope="module", params=["one process", "two replicas on PostgreSQL"])
+def shared_deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    """What the workers share: one `gateway-sim serve` on a free port; or two replicas on one
+    PostgreSQL database (the control API driven at the first, sends through both)."""
+    if request.param == "one process":
+        process, url = start(["--port", "0", "--log-level", "warning"])
+        try:
+            yield Deployment(control=url, gateways=(url,))
+        finally:
+            stop(process)
+        return
+    server = server_url()  # skipped without PostgreSQL here, failed without it in CI
+    db = create_database(server)
+    started = [start(["--port", "0", "--db", db, "--log-level", "warning"]) for _ in range(2)]
     try:
-        yield Deployment(control=url, gateways=(url,))
+        yield Deployment(control=started[0][1], gateways=tuple(url for _, url in started))
     finally:
-        stop(process)
+        for process, _ in started:
+            stop(process)
+        drop_database(server, database_name(db))
 
 
 RULES_SUITE = """
@@ -164,7 +176,7 @@ def test_rules_and_resets_stay_with_their_account(gateway_sim, sim_account, roun
 '''
 
 
-def test_two_xdist_workers_on_one_simulator_never_see_each_other(
+def test_two_xdist_workers_on_one_deployment_never_see_each_other(
     pytester: pytest.Pytester,
     shared_deployment: Deployment,
     tmp_path: Path,

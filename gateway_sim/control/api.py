@@ -293,6 +293,8 @@ class ControlApi:
         ):
             raise Problem(422, "bad_seconds", f"seconds must be a number from 0 to {MAX_ADVANCE}")
         fired = await self.sim.scheduler.advance(float(seconds))
+        if (replicated := shared(self.store)) is not None:  # the other replicas move with it
+            replicated.clock_moved(self.sim.gateway.clock.now().isoformat())
         return _json(200, {**self._clock(), "fired": fired})
 
     def _clock(self) -> dict[str, Any]:
@@ -330,6 +332,12 @@ class ControlApi:
             self.sim.gateway.rules.add(rule)
         except ValueError as clash:
             raise Problem(409, "rule_exists", str(clash)) from None
+        replicated = shared(self.store)
+        spec = rule.model_dump_json(by_alias=True, exclude_none=True)
+        if replicated is not None and not replicated.rule_added(rule.name, spec):
+            self.sim.gateway.rules.remove(rule.name)
+            taken = f"a rule named {rule.name!r} exists already (added on another replica)"
+            raise Problem(409, "rule_exists", taken)
         return _show(201, self._rule(rule.name))
 
     async def switch_rule(self, request: Request) -> Response:
@@ -343,6 +351,9 @@ class ControlApi:
         rules = self.sim.gateway.rules
         if not rules.enable(name, enabled):
             raise Problem(404, "not_found", f"no rule named {name!r}")
+        replicated = shared(self.store)
+        if replicated is not None:
+            replicated.rule_switched(name, enabled)
         return _show(200, self._rule(name))
 
     def _rules(self) -> list[RuleView]:
@@ -356,6 +367,9 @@ class ControlApi:
         name = request.path_params["name"]
         if not self.sim.gateway.rules.remove(name):
             raise Problem(404, "not_found", f"no rule named {name!r}")
+        replicated = shared(self.store)
+        if replicated is not None:
+            replicated.rule_removed(name)
         return Response(status_code=204)
 
 

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from gateway_sim.control.simulator import Simulator
 from gateway_sim.domain.accounts import Accounts
+from gateway_sim.domain.gateway import Gateway
+from gateway_sim.domain.rule_schema import Rule
 from gateway_sim.domain.scenario import Scenario
 from gateway_sim.store.repository import Shared
 
 log = logging.getLogger("gateway_sim")
 RETRY_SECONDS = 1.0
+ADOPT_SECONDS = 1.0
 
 
 class Replicas:
@@ -28,6 +32,8 @@ class Replicas:
     def __init__(self, sim: Simulator, store: Shared) -> None:
         self.sim = sim
         self.store = store
+        self.moving: asyncio.Future[int] | None = None
+        """The last move of the clock made after another replica's."""
 
     async def follow(self) -> None:
         """Listen until cancelled; after a lost connection, read the accounts again (news may
@@ -43,17 +49,58 @@ class Replicas:
             await asyncio.sleep(RETRY_SECONDS)
             self.apply("accounts", [])
 
+    async def adopt(self) -> None:
+        """Every `ADOPT_SECONDS`, deliver the callbacks of replicas that are gone (a replica
+        killed mid-work leaves its retries and first attempts in the database)."""
+        while True:
+            try:
+                taken = self.sim.callbacks.adopt(self.store.adopt())
+                if taken:
+                    log.info("took up %d callbacks of a replica that is gone", taken)
+            except Exception as error:
+                log.warning("could not look for callbacks of replicas that are gone: %s", error)
+            await asyncio.sleep(ADOPT_SECONDS)
+
+    async def run(self) -> None:
+        """Follow the others and take up what the gone ones left, until cancelled."""
+        await asyncio.gather(self.follow(), self.adopt())
+
     def apply(self, kind: str, words: list[str]) -> None:
         """Do here what another replica did."""
         if kind == "messages":
-            for message_id in words:
-                message = self.store.get(message_id)
-                if message is not None:
-                    self.sim.events.publish(message)
+            found = [self.store.get(message_id) for message_id in words]
+            messages = [message for message in found if message is not None]
+            for message in messages:
+                self.sim.events.publish(message)
+            self.sim.feed.heard(messages)
         elif kind == "accounts":
             self.sim.gateway.accounts = Accounts.from_saved(self.store.accounts())
+        elif kind == "clock" and words:
+            self.follow_clock(words[0])
+        elif kind == "rules":
+            self.take_rules(self.sim.gateway, self.store)
         elif kind == "reset":
             stored = self.store.scenario()
             scenario = Scenario.model_validate_json(stored) if stored else self.sim.loaded_scenario
             self.sim.start_over(scenario)
             self.sim.gateway.accounts = Accounts.from_saved(self.store.accounts())
+
+    @staticmethod
+    def take_rules(gateway: Gateway, store: Shared) -> None:
+        """The rules in force as the database has them (their counters are its too)."""
+        in_force = store.rules()
+        rules = [Rule.model_validate(spec) for spec, _ in in_force]
+        gateway.rules = gateway.rules_of(gateway.scenario, rules)
+        for spec, enabled in in_force:
+            if not enabled:
+                gateway.rules.enable(spec["name"], False)
+
+    def follow_clock(self, moved_to: str) -> None:
+        """Another replica moved the manual clock: move this one's there too, running what
+        falls due on the way (this replica's own report steps and callback retries)."""
+        scheduler = self.sim.scheduler
+        if not scheduler.manual:
+            return
+        seconds = (datetime.fromisoformat(moved_to) - self.sim.gateway.clock.now()).total_seconds()
+        if seconds > 0:
+            self.moving = asyncio.ensure_future(scheduler.advance(seconds))

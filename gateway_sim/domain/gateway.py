@@ -18,7 +18,6 @@ from gateway_sim.domain.billing import PriceList
 from gateway_sim.domain.clock import Clock, IdCounter, IdSource
 from gateway_sim.domain.content import UploadedFile, build_content, message_type
 from gateway_sim.domain.errors import (
-    INVALID_NUMBER,
     AccountExists,
     GatewayError,
     MsgidInvalid,
@@ -28,14 +27,21 @@ from gateway_sim.domain.errors import (
     ParameterMissing,
     TooManyNumbers,
 )
-from gateway_sim.domain.numbers import NumberPlan, Routing, is_digits, normalise, split_recipients
+from gateway_sim.domain.numbers import NumberPlan, is_digits, normalise, split_recipients
 from gateway_sim.domain.ports import MessageLog
 from gateway_sim.domain.records import ContentPart, JournalOutcome, Message
-from gateway_sim.domain.rules import Decision, Facts, RuleBook, delivery_plan, reply_plan
+from gateway_sim.domain.rule_schema import Rule
+from gateway_sim.domain.rules import (
+    Decision,
+    Facts,
+    RuleBook,
+    SharedCounters,
+    delivery_plan,
+    reply_plan,
+)
 from gateway_sim.domain.scenario import Scenario
 
 MAX_RECIPIENTS = 100
-INVALID_NUMBER_LINE = f"ERR:{INVALID_NUMBER}"
 
 
 class Outcome(NamedTuple):
@@ -77,8 +83,11 @@ class Gateway:
         store: MessageLog,
         seed: int = 0,
         ids: Callable[[int], IdSource] = IdCounter,
+        counters: SharedCounters | None = None,
     ) -> None:
         self.clock = clock
+        self.counters = counters
+        """The rule counters replicas share, when they share a store."""
         self.new_ids = ids
         """Makes the id source from where it starts (a shared store's is its sequence)."""
         self.store = store
@@ -107,8 +116,13 @@ class Gateway:
     def rule_book(self, scenario: Scenario) -> RuleBook:
         """The rules of `scenario`, ready to run once it is loaded: a big scenario's can be
         made off the event loop (thousands of rules, each with its own seeded RNG)."""
+        return self.rules_of(scenario, scenario.rules)
+
+    def rules_of(self, scenario: Scenario, rules: Sequence[Rule]) -> RuleBook:
+        """`rules`, ready to run on `scenario` (its numbers normalise their `to`)."""
         return RuleBook(
-            scenario.rules,
+            rules,
+            shared=self.counters,
             seed=self.seed,
             started=self.clock.now(),
             normalise_to=lambda entry: (
@@ -216,7 +230,7 @@ class Gateway:
         content = build_content(kind, fields, files, given_sender, settings.mms_max_bytes)
         if routing.entries > MAX_RECIPIENTS:
             raise TooManyNumbers(f"{routing.entries} numbers in to; at most {MAX_RECIPIENTS}")
-        routable, rejected, results = _sort_out(routing, _forced_errors(decision))
+        routable, rejected, results = routing.sorted_out(_forced_errors(decision))
         if not routable:
             return Outcome(routing.shown, results, "no recipient can be routed")
         cost = self.price(kind, content.parts)
@@ -342,29 +356,6 @@ class Gateway:
         if not self.accounts.add(account):
             raise AccountExists(f"an account named {username!r} exists already")
         return account
-
-
-def _sort_out(
-    routing: Routing, forced: dict[str, str]
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str | None, ...]]:
-    """Routable numbers, refused entries, and each recipient's result: its error, or None for
-    the id that it will share."""
-    if not forced and routing.all_routable:  # the common case, known from the routing alone
-        return routing.routable, (), (None,) * len(routing.recipients)
-    routable: list[str] = []
-    rejected: list[str] = []
-    results: list[str | None] = []
-    for submitted, number in routing.recipients:
-        if number is None:
-            rejected.append(submitted)
-            results.append(INVALID_NUMBER_LINE)
-        elif number in forced:
-            rejected.append(submitted)
-            results.append(f"ERR:{forced[number]}")
-        else:
-            routable.append(number)
-            results.append(None)
-    return tuple(routable), tuple(rejected), tuple(results)
 
 
 def _type_or_none(raw: str | None) -> int | None:

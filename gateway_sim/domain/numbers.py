@@ -14,7 +14,10 @@ from typing import NamedTuple
 
 import phonenumbers
 
+from gateway_sim.domain.errors import INVALID_NUMBER
 from gateway_sim.domain.scenario import Numbers
+
+INVALID_NUMBER_LINE = f"ERR:{INVALID_NUMBER}"
 
 _PUNCTUATION = str.maketrans("", "", " -.()")
 _LINE_BREAKERS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029], "\ufffd")
@@ -95,6 +98,28 @@ class Routing(NamedTuple):
     @property
     def all_routable(self) -> bool:
         return len(self.routable) == len(self.recipients)
+
+    def sorted_out(
+        self, forced: dict[str, str]
+    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str | None, ...]]:
+        """Routable numbers, refused entries, and each recipient's result: its error (`forced`
+        gives a rule's error for a number), or None for the id that it will share."""
+        if not forced and self.all_routable:  # the common case, known from the routing alone
+            return self.routable, (), (None,) * len(self.recipients)
+        routable: list[str] = []
+        rejected: list[str] = []
+        results: list[str | None] = []
+        for submitted, number in self.recipients:
+            if number is None:
+                rejected.append(submitted)
+                results.append(INVALID_NUMBER_LINE)
+            elif number in forced:
+                rejected.append(submitted)
+                results.append(f"ERR:{forced[number]}")
+            else:
+                routable.append(number)
+                results.append(None)
+        return tuple(routable), tuple(rejected), tuple(results)
 
     @classmethod
     def of(cls, entries: int, recipients: tuple[Recipient, ...]) -> Routing:

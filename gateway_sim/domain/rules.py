@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from gateway_sim.domain.patterns import TextPattern
 from gateway_sim.domain.records import KIND_TYPES, DeliveryPlan, ReplyPlan
@@ -55,6 +56,25 @@ class Decision:
     recipients: frozenset[str] = frozenset()
 
 
+class SharedCounters(Protocol):
+    """Rule counters that replicas share (a database's), so that a `times: 3` rule fires 3
+    times in all, and `nth`, `sequence` and `rate` count every replica's requests."""
+
+    def matched(self, rule: str) -> int:
+        """Count a match of `rule`; how many it has had, this one included."""
+        ...
+
+    def fire(self, rule: str, most: int | None) -> int | None:
+        """Count a firing of `rule` if it has fired fewer than `most` times (any number when
+        None); its number from 0, or None when it has fired `most` times already."""
+        ...
+
+    def over_rate(self, rule: str, key: str, now: datetime, window: float, most: float) -> bool:
+        """Count a request of `key` at `now`; whether those within `window` seconds are more
+        than `most`."""
+        ...
+
+
 @dataclass(slots=True)
 class _Live:
     """A rule at run time, with its counters and its own RNG."""
@@ -68,10 +88,16 @@ class _Live:
     text: TextPattern | None = None
 
     @property
+    def most(self) -> int | None:
+        """How many times the rule may fire (`times`, or its sequence's length)."""
+        if self.spec.sequence is not None:
+            return min(len(self.spec.sequence), self.spec.times or len(self.spec.sequence))
+        return self.spec.times
+
+    @property
     def retired(self) -> bool:
-        if self.spec.times is not None and self.fired >= self.spec.times:
-            return True
-        return self.spec.sequence is not None and self.fired >= len(self.spec.sequence)
+        most = self.most
+        return most is not None and self.fired >= most
 
 
 class RuleBook:
@@ -84,8 +110,11 @@ class RuleBook:
         seed: int,
         started: datetime,
         normalise_to: Callable[[str], str],
+        shared: SharedCounters | None = None,
     ) -> None:
         self.seed = seed
+        self.shared = shared
+        """The replicas' counters, when they share a database; each rule's own otherwise."""
         self.started = started
         self._normalise_to = normalise_to
         self._patterns: dict[str, str] = {}
@@ -152,9 +181,17 @@ class RuleBook:
             if recipients is None:
                 continue
             spec = live.spec
-            action = spec.sequence[live.fired] if spec.sequence else spec.action
+            if self.shared is None:
+                n = live.fired
+            else:
+                found = self.shared.fire(spec.name, live.most)
+                if found is None:  # it fired its last on another replica
+                    live.fired = live.most or live.fired
+                    continue
+                n = found
+            action = spec.sequence[n] if spec.sequence else spec.action
             assert action is not None
-            live.fired += 1
+            live.fired = n + 1
             return Decision(
                 spec.name, action, _draw_latency(action.latency_ms, live.rng), recipients
             )
@@ -172,14 +209,23 @@ class RuleBook:
                 return None
         if not self._in_window(match, facts.now):
             return None
-        if match.rate is not None and not _over_rate(live, match.rate, facts):
+        if match.rate is not None and not self._over_rate(live, match.rate, facts):
             return None
-        live.matched += 1
+        live.matched = (
+            live.matched + 1 if self.shared is None else self.shared.matched(live.spec.name)
+        )
         if match.nth is not None and live.matched != match.nth:
             return None
         if match.probability is not None and live.rng.random() >= match.probability:
             return None
         return matched
+
+    def _over_rate(self, live: _Live, rate: RateLimit, facts: Facts) -> bool:
+        key = facts.account.casefold() if rate.per == "account" else facts.sender
+        if self.shared is None:
+            return _over_rate(live, rate, facts, key)
+        most = rate.per_second * RATE_WINDOW
+        return self.shared.over_rate(live.spec.name, key, facts.now, RATE_WINDOW, most)
 
     def _pattern(self, raw: str) -> str:
         """A `to` pattern on normalised numbers: exact or glob; a national number is normalised."""
@@ -238,8 +284,7 @@ def _matching_numbers(pattern: str, recipients: tuple[str, ...]) -> frozenset[st
     return frozenset(number for number in recipients if number == pattern)
 
 
-def _over_rate(live: _Live, rate: RateLimit, facts: Facts) -> bool:
-    key = facts.account.casefold() if rate.per == "account" else facts.sender
+def _over_rate(live: _Live, rate: RateLimit, facts: Facts, key: str) -> bool:
     times = live.recent.setdefault(key, deque())
     while times and (facts.now - times[0]).total_seconds() >= RATE_WINDOW:
         times.popleft()

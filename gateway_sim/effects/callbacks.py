@@ -136,6 +136,17 @@ class CallbackQueue:
             self._ids = itertools.count(highest + 1)
         return len(pending)
 
+    def number_from(self, first: int) -> None:
+        """Number callbacks from `first` on (replicas sharing a store each have their range)."""
+        self._ids = itertools.count(first)
+
+    def adopt(self, pending: list[tuple[datetime, dict[str, Any]]]) -> int:
+        """Take up callbacks another replica held and can no longer deliver (it is gone), each
+        due when it was; how many."""
+        for due, record in pending:
+            self._schedule(Callback.of_record(record), due)
+        return len(pending)
+
     def _schedule(self, item: Callback, due: datetime) -> None:
         self._pending[item.id] = item
         if self.store.persistent:

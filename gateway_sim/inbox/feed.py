@@ -101,6 +101,12 @@ class Feed:
         """Whether the store hands the feed what it is given (while a stream is open)."""
         return self._observe in self.store.observers
 
+    def heard(self, records: Sequence[Record]) -> None:
+        """Records another replica of a shared store kept: shown as this one's are, while a page
+        listens."""
+        if self.listening:
+            self._observe(records)
+
     def _stop_listening(self) -> None:
         if self.listening:
             self.store.observers.remove(self._observe)

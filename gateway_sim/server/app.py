@@ -14,6 +14,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,7 +25,7 @@ from starlette.routing import Mount, Route
 from gateway_sim.control import api as control
 from gateway_sim.control.replicas import Replicas
 from gateway_sim.control.simulator import Simulator
-from gateway_sim.domain.clock import Clock, IdCounter, SystemClock
+from gateway_sim.domain.clock import Clock, IdCounter, ManualClock, SystemClock
 from gateway_sim.domain.gateway import Gateway
 from gateway_sim.domain.limits import Limits
 from gateway_sim.domain.scenario import Scenario
@@ -177,7 +178,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     if isinstance(app, GatewayApp):
         app.scheduler.wake()
         if app.replicas is not None:
-            following = asyncio.create_task(app.replicas.follow())
+            following = asyncio.create_task(app.replicas.run())
     yield
     if following is not None:
         following.cancel()
@@ -220,8 +221,14 @@ def create_app(
         scenario = Scenario.model_validate_json(stored)
     rng = rng or random.Random(scenario.settings.seed)
     ids = replicated.ids if replicated is not None else IdCounter
+    counters = replicated.counters() if replicated is not None else None
     gateway = Gateway(
-        scenario, clock=clock or SystemClock(), store=store, seed=rng.getrandbits(32), ids=ids
+        scenario,
+        clock=clock or SystemClock(),
+        store=store,
+        seed=rng.getrandbits(32),
+        ids=ids,
+        counters=counters,
     )
     restored = store.persistent and gateway.restore(store.state())
     if store.persistent:
@@ -231,6 +238,11 @@ def create_app(
         gateway.ledger = replicated.credit_of
         if not restored and not replicated.seed(scenario.model_dump_json(by_alias=True)):
             restored = gateway.restore(store.state())  # another replica seeded it just now
+        if restored:  # the rules in force, added or switched since the scenario's
+            Replicas.take_rules(gateway, replicated)
+        moved_to = replicated.clock()
+        if moved_to is not None and isinstance(gateway.clock, ManualClock):
+            gateway.clock.set(datetime.fromisoformat(moved_to))  # where the others' clocks are
     guard = Guard(
         allowed_hosts or (),
         listen_host=listen_host,
@@ -242,6 +254,7 @@ def create_app(
     app.restored = restored
     if replicated is not None:
         app.replicas = Replicas(simulator, replicated)
+        app.callbacks.number_from(replicated.callback_ids_from())
     if store.persistent:
         app.callbacks.resume()
     return app

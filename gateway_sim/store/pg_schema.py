@@ -27,6 +27,7 @@ from gateway_sim.store.rows import Unusable
 PG_VERSION = 1
 """The schema version this gateway-sim writes into `gateway_sim_meta`."""
 LOCK_KEY = 0x6761_7465_7761_7973  # "gateways": the advisory lock of schema changes
+ALIVE = 0x6773_696D  # "gsim": with a replica's number, the advisory lock it holds while alive
 CHANNEL = "gateway_sim"
 """The LISTEN/NOTIFY channel replicas tell each other on."""
 NOCASE = "gateway_sim_nocase"
@@ -49,10 +50,15 @@ TABLES: dict[str, str] = {
     "attempts": f"""seq BIGSERIAL PRIMARY KEY, at_us BIGINT NOT NULL,
         account TEXT NOT NULL COLLATE {NOCASE}, message_id TEXT, outcome TEXT NOT NULL,
         record TEXT NOT NULL""",
-    "pending": """owner TEXT NOT NULL, id BIGINT NOT NULL, due_us BIGINT NOT NULL,
-        record TEXT NOT NULL, PRIMARY KEY (owner, id)""",
+    "pending": """id BIGINT PRIMARY KEY, holder BIGINT NOT NULL, due_us BIGINT NOT NULL,
+        record TEXT NOT NULL""",
     "state": "key TEXT PRIMARY KEY, value TEXT NOT NULL",
     "accounts": "key TEXT PRIMARY KEY, record TEXT NOT NULL, credit NUMERIC NOT NULL",
+    "rules": """position BIGSERIAL, name TEXT PRIMARY KEY, spec TEXT NOT NULL,
+        enabled BOOLEAN NOT NULL""",
+    "rule_counters": """rule TEXT PRIMARY KEY, matched BIGINT NOT NULL,
+        fired BIGINT NOT NULL""",
+    "rule_rates": "rule TEXT NOT NULL, key TEXT NOT NULL, at_us BIGINT NOT NULL",
 }
 """Each table's columns, as its CREATE TABLE gives them."""
 
@@ -61,7 +67,9 @@ CREATE = [
     "(provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
     *(f"CREATE TABLE {name} ({columns})" for name, columns in TABLES.items()),
     "CREATE INDEX statuses_by_message ON statuses (message_id)",
+    "CREATE INDEX rule_rates_by_key ON rule_rates (rule, key, at_us)",
     "CREATE SEQUENCE message_ids MINVALUE 0 START WITH 1",
+    "CREATE SEQUENCE replica_numbers START WITH 1",
     f"INSERT INTO gateway_sim_meta VALUES ('schema_version', '{PG_VERSION}')",
 ]
 

@@ -14,22 +14,31 @@ import json
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
 from gateway_sim.domain.clock import ID_DIGITS
+from gateway_sim.store.pg_rules import (
+    RuleCounters,
+    add_rule,
+    remove_rule,
+    replace_rules,
+    rules_in_force,
+    switch_rule,
+)
 from gateway_sim.store.pg_schema import CHANNEL, LOCK_KEY, SqliteLike
 from gateway_sim.store.rows import encode
 
 CONNECT_TIMEOUT_S = 5
+T = TypeVar("T")
 
 
 class SharedState:
     """The accounts, scenario, ids and news of a PostgreSQL store (`postgres.PgStore`)."""
 
     url: str
-    owner: str
+    number: int
     """This process among the replicas: its own notices are not news to it."""
     connection: psycopg.Connection[Any] | None
     snapshot: Callable[[], dict[str, str]] | None
@@ -100,6 +109,7 @@ class SharedState:
             db = self._open()
             self._save_accounts(db, state, replace=True)
             db.execute("SELECT setval('message_ids', 1, false)")
+            replace_rules(db, scenario)
             db.execute(
                 "INSERT INTO state VALUES ('scenario', %s) ON CONFLICT (key) DO UPDATE "
                 "SET value = EXCLUDED.value",
@@ -134,7 +144,54 @@ class SharedState:
             self._save_accounts(db, state)
             db.execute("SELECT setval('message_ids', 1, false)")
             db.execute("INSERT INTO state VALUES ('scenario', %s)", (scenario,))
+            replace_rules(db, scenario)
             return True
+
+    def clock_moved(self, now: str) -> None:
+        """A manual clock was moved to `now` (ISO 8601) here: every replica's moves with it."""
+        with self._lock, self._open().transaction():
+            db = self._open()
+            db.execute(
+                "INSERT INTO state VALUES ('clock', %s) ON CONFLICT (key) DO UPDATE "
+                "SET value = EXCLUDED.value",
+                (now,),
+            )
+            self._notify(db, f"clock {now}")
+
+    def clock(self) -> str | None:
+        """Where the manual clocks of the replicas were last moved to (ISO 8601), if they were."""
+        row = self.read(
+            lambda db: db.execute("SELECT value FROM state WHERE key = 'clock'").fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    # -- rules ----------------------------------------------------------------------------------
+
+    def counters(self) -> RuleCounters:
+        """The rule counters the replicas share (`rules.SharedCounters`)."""
+        return RuleCounters(self._open, self._lock)
+
+    def rule_added(self, name: str, spec: str) -> bool:
+        """A rule (`spec`, its JSON) added here, for every replica; False when another replica
+        has a rule of that name."""
+        return self._changed_rules(lambda db: add_rule(db, name, spec))
+
+    def rule_removed(self, name: str) -> None:
+        self._changed_rules(lambda db: remove_rule(db, name))
+
+    def rule_switched(self, name: str, enabled: bool) -> None:
+        self._changed_rules(lambda db: switch_rule(db, name, enabled))
+
+    def rules(self) -> list[tuple[dict[str, Any], bool]]:
+        """The rules in force, in order, each with whether it is on."""
+        with self._lock:
+            return rules_in_force(self._open())
+
+    def _changed_rules(self, change: Callable[[psycopg.Connection[Any]], T]) -> T:
+        with self._lock, self._open().transaction():
+            done = change(self._open())
+            self._notify(self._open(), "rules")
+        return done
 
     def credit_of(self, username: str) -> Decimal | None:
         """An account's credit as the ledger has it now (None: no such account there)."""
@@ -166,14 +223,14 @@ class SharedState:
         ) as listening:
             await listening.execute(f"LISTEN {CHANNEL}")
             async for notice in listening.notifies():
-                owner, _, said = notice.payload.partition(" ")
-                if owner != self.owner:
+                teller, _, said = notice.payload.partition(" ")
+                if teller != str(self.number):
                     kind, *words = said.split(" ")
                     yield kind, words
 
     def _notify(self, db: psycopg.Connection[Any], said: str) -> None:
         """Tell the other replicas `said` once the transaction commits."""
-        db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.owner} {said}"))
+        db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.number} {said}"))
 
     def _open(self) -> psycopg.Connection[Any]:
         if self.connection is None:

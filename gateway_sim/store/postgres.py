@@ -17,7 +17,6 @@ Replicas tell each other of what changed on a NOTIFY channel (replicas.py listen
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -31,7 +30,7 @@ from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, 
 from gateway_sim.store import queries
 from gateway_sim.store.batching import Batch, Queued, WriteBehind
 from gateway_sim.store.entries import fit
-from gateway_sim.store.pg_schema import SqliteLike, prepare
+from gateway_sim.store.pg_schema import ALIVE, SqliteLike, prepare
 from gateway_sim.store.pg_shared import CONNECT_TIMEOUT_S, SharedState, decode
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
 from gateway_sim.store.retention import Retention
@@ -66,6 +65,7 @@ INSERT_STATUS = (
 INSERT_ATTEMPT = (
     "INSERT INTO attempts (at_us, account, message_id, outcome, record) VALUES (%s, %s, %s, %s, %s)"
 )
+CALLBACK_IDS_PER_REPLICA = 10**12
 DEBIT = "UPDATE accounts SET credit = credit - %s WHERE key = %s AND credit >= %s RETURNING credit"
 
 
@@ -88,8 +88,7 @@ class PgStore(Queued, SharedState):
         self.url = url
         self.retention = retention or Retention()
         self.migrated = None
-        self.owner = f"{os.uname().nodename}:{os.getpid()}"
-        """This process among the replicas (its callbacks still to deliver are its own)."""
+
         self._lock = threading.RLock()
         try:
             self.connection: psycopg.Connection[Any] | None = connect(url)
@@ -97,6 +96,7 @@ class PgStore(Queued, SharedState):
             raise Unusable(f"cannot connect: {one_line(error)}") from None
         try:
             prepare(self.connection)
+            self.number = take_number(self.connection)
         except psycopg.Error as error:
             self.connection.close()
             raise Unusable(one_line(error)) from None
@@ -224,28 +224,56 @@ class PgStore(Queued, SharedState):
     # -- callbacks still to deliver -------------------------------------------------------------
 
     def keep_pending(self, item_id: int, due: datetime, record: Mapping[str, Any]) -> None:
+        """A callback still to deliver, held by this replica (its ids are unique across
+        replicas: `callback_ids_from`)."""
         self.read(
             lambda db: db.execute(
-                "INSERT INTO pending VALUES (?, ?, ?, ?) ON CONFLICT (owner, id) DO UPDATE "
-                "SET due_us = EXCLUDED.due_us, record = EXCLUDED.record",
-                (self.owner, item_id, micros(due), encode(record)),
+                "INSERT INTO pending VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+                "SET holder = EXCLUDED.holder, due_us = EXCLUDED.due_us, record = EXCLUDED.record",
+                (item_id, self.number, micros(due), encode(record)),
             )
         )
 
     def forget_pending(self, item_id: int) -> None:
-        self.read(
-            lambda db: db.execute(
-                "DELETE FROM pending WHERE owner = ? AND id = ?", (self.owner, item_id)
-            )
-        )
+        self.read(lambda db: db.execute("DELETE FROM pending WHERE id = ?", (item_id,)))
 
     def pending(self) -> list[tuple[datetime, dict[str, Any]]]:
+        """The callbacks this replica holds."""
         rows = self.read(
             lambda db: db.execute(
-                "SELECT due_us, record FROM pending WHERE owner = ? ORDER BY id", (self.owner,)
+                "SELECT due_us, record FROM pending WHERE holder = ? ORDER BY id", (self.number,)
             ).fetchall()
         )
         return [(moment(row[0]), decode(row[1])) for row in rows]
+
+    def adopt(self) -> list[tuple[datetime, dict[str, Any]]]:
+        """The callbacks held by replicas that are gone (their connection, and with it the lock
+        each holds while alive, is gone), now this one's to deliver; each is taken by one
+        replica only (the others find it taken, or the gone replica's lock taken for now)."""
+        with self._lock:
+            self.flush()
+            db = self._open()
+            taken: list[tuple[datetime, dict[str, Any]]] = []
+            with db.transaction():
+                holders = db.execute(
+                    "SELECT DISTINCT holder FROM pending WHERE holder <> %s", (self.number,)
+                ).fetchall()
+                for (holder,) in holders:
+                    gone = db.execute(
+                        "SELECT pg_try_advisory_xact_lock(%s::int, %s::int)", (ALIVE, holder)
+                    ).fetchone()
+                    if not (gone and gone[0]):
+                        continue
+                    rows = db.execute(
+                        "UPDATE pending SET holder = %s WHERE holder = %s RETURNING due_us, record",
+                        (self.number, holder),
+                    ).fetchall()
+                    taken += [(moment(row[0]), decode(row[1])) for row in rows]
+        return taken
+
+    def callback_ids_from(self) -> int:
+        """Where this replica's callback ids start: its number's own range."""
+        return self.number * CALLBACK_IDS_PER_REPLICA
 
     # -- reads: each first writes what is pending ---------------------------------------------
 
@@ -331,6 +359,16 @@ class PgStore(Queued, SharedState):
             self.batches.tell_observers()
             self.connection.close()
             self.connection = None
+
+
+def take_number(db: psycopg.Connection[Any]) -> int:
+    """This process's number among the replicas (never one an earlier one had), and the lock
+    that says it is alive, held by its connection until it closes or the process dies."""
+    row = db.execute("SELECT nextval('replica_numbers')").fetchone()
+    assert row is not None
+    number = int(row[0])
+    db.execute("SELECT pg_advisory_lock(%s::int, %s::int)", (ALIVE, number))
+    return number
 
 
 def one_line(error: Exception) -> str:

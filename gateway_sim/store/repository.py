@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from gateway_sim.domain.clock import IdSource
 from gateway_sim.domain.errors import GatewayError
 from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
+from gateway_sim.domain.rules import SharedCounters
 from gateway_sim.store.batching import Observer
 from gateway_sim.store.migration import Migrated
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
@@ -148,6 +149,37 @@ class Shared(Repository, Protocol):
 
     def scenario(self) -> str | None:
         """The scenario in force (its JSON), as the last start-over stored it."""
+        ...
+
+    def clock_moved(self, now: str) -> None:
+        """A manual clock was moved to `now` (ISO 8601): every replica's moves with it."""
+        ...
+
+    def clock(self) -> str | None:
+        """Where the manual clocks were last moved to, if they were."""
+        ...
+
+    def adopt(self) -> list[tuple[datetime, dict[str, Any]]]:
+        """The callbacks held by replicas that are gone, now this one's to deliver."""
+        ...
+
+    def callback_ids_from(self) -> int:
+        """Where this replica's callback ids start (each replica has its own range)."""
+        ...
+
+    def counters(self) -> SharedCounters:
+        """The rule counters the replicas share."""
+        ...
+
+    def rule_added(self, name: str, spec: str) -> bool:
+        """A rule (`spec`, its JSON) added, for every replica; False when one of that name is."""
+        ...
+
+    def rule_removed(self, name: str) -> None: ...
+    def rule_switched(self, name: str, enabled: bool) -> None: ...
+
+    def rules(self) -> list[tuple[dict[str, Any], bool]]:
+        """The rules in force, in order, each with whether it is on."""
         ...
 
     def notifications(self) -> AsyncIterator[tuple[str, list[str]]]:
