@@ -352,3 +352,30 @@ def test_the_topology_balances_over_two_replicas_that_share_one_database(
             headers={"Origin": "http://evil.example"},
         )
         assert foreign.status_code == 403, foreign.text
+
+
+# -- the deployment's documentation --------------------------------------------------------------
+
+
+def test_the_kubernetes_sketch_reads_the_url_from_its_secret() -> None:
+    """deploy/README.md's Kubernetes sketch is valid YAML whose parts name each other: the
+    Deployment reads GATEWAY_SIM_DB from the Secret, the Service selects its pods, and every
+    variable is a twin of the replicas' compose environment."""
+    text = (DEPLOY / "README.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    documents = {doc["kind"]: doc for doc in yaml.safe_load_all(block)}
+    assert set(documents) == {"Secret", "Deployment", "Service"}
+    secret, deployment, service = (documents[k] for k in ("Secret", "Deployment", "Service"))
+    assert urlsplit(secret["stringData"]["url"]).scheme == "postgresql"
+    assert deployment["spec"]["replicas"] > 1
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"] == labels == service["spec"]["selector"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["serve"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    source = env["GATEWAY_SIM_DB"]["valueFrom"]["secretKeyRef"]
+    assert source == {"name": secret["metadata"]["name"], "key": "url"}
+    compose_env = yaml.safe_load(COMPOSE.read_text())["services"][REPLICAS[0]]["environment"]
+    assert set(env) <= set(compose_env)
+    assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["containerPort"]
+    assert "docker compose -f deploy/compose.yaml up --build" in text
