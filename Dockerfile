@@ -16,9 +16,11 @@ RUN useradd --system --no-log-init --uid 10001 --home-dir /nonexistent --shell /
 
 WORKDIR /app
 
-# Dependencies first: this layer is rebuilt only when pyproject.toml changes.
+# Dependencies first: this layer is rebuilt only when pyproject.toml changes. The `postgres`
+# extra too (psycopg with its own libpq, about 13 MB), so that one image serves alone on SQLite
+# and as a replica on PostgreSQL (deploy/compose.yaml).
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > requirements.txt \
     && pip install --no-cache-dir -r requirements.txt \
     && rm requirements.txt
 
