@@ -55,7 +55,7 @@ def listed(url: str) -> list[dict[str, Any]]:
 def test_the_ledger_is_exact_under_eight_clients_alternating_between_replicas(
     replicas: tuple[str, str],
 ) -> None:
-    """The default scenario's demo has 100 credits at 1 a text: of 8 × 20 sends through both
+    """The default scenario's demo has 100 credits at 1 a text: of 8 clients sending 20 each through both
     replicas, exactly 100 are answered ID: (each id once), the rest ERR:INSUFFICIENT_CREDIT."""
     one, two = replicas
 
@@ -89,7 +89,8 @@ def test_ids_increase_across_replicas_in_the_order_they_are_taken(
 ) -> None:
     one, two = replicas
     ids = [send((one, two)[n % 2]).removeprefix("ID:") for n in range(6)]
-    assert ids == sorted(ids) and len(set(ids)) == 6
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 6
     assert all(len(found) == 20 for found in ids)
     assert ids[0] == "10011000000000000001"  # the scenario's id_start, as with one process
 
@@ -133,7 +134,8 @@ def test_a_top_up_and_a_reset_on_one_replica_apply_to_both(replicas: tuple[str, 
     assert [account["credit"] for account in listed_accounts] == ["109"]
 
     assert httpx.post(two + "/_sim/reset", timeout=10).status_code == 200
-    assert listed(one) == [] and listed(two) == []
+    assert listed(one) == []
+    assert listed(two) == []
     assert balance(one) == "BALANCE:100"
     assert send(one) == "ID:10011000000000000001"  # the id sequence started over too
 
