@@ -177,7 +177,6 @@ def test_the_image_installs_the_postgres_extra(tmp_path: Path) -> None:
     )
     wanted = result.stdout.splitlines()
     assert "psycopg[binary]>=3.1" in wanted
-    assert "psycopg-pool>=3.2" in wanted
     assert "starlette>=1.0" in wanted  # and the runtime dependencies still
 
 

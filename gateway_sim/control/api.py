@@ -23,13 +23,13 @@ from gateway_sim.control.bodies import (
     Problem,
     json_body,
     parse_account_change,
-    parse_rule,
     parse_top_up,
     read_arrival,
 )
 from gateway_sim.control.filters import BadFilter, attempt_query, exchange_query, message_query
 from gateway_sim.control.loading import ScenarioLoads
 from gateway_sim.control.openapi import document
+from gateway_sim.control.rule_routes import RuleRoutes
 from gateway_sim.control.views import AccountView, RuleView, View, cursor_of
 from gateway_sim.control.views_records import (
     AttemptPage,
@@ -45,7 +45,7 @@ from gateway_sim.domain.numbers import is_digits
 from gateway_sim.domain.records import Message
 from gateway_sim.effects.inbound import InboundError
 from gateway_sim.inbox.routes import event_stream, part_response
-from gateway_sim.store.repository import shared
+from gateway_sim.store.repository import Unavailable, shared
 from gateway_sim.wire.asgi import Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -60,6 +60,7 @@ MAX_ADVANCE = 10 * 365 * 86_400
 def build(sim: Simulator, token: str | None) -> Any:
     """The control API as an ASGI app, guarded by a bearer token when one is set."""
     api = ControlApi(sim)
+    rules = RuleRoutes(sim)
     routes = [
         Route("/openapi.json", api.openapi),
         Route("/health", api.health),
@@ -75,16 +76,21 @@ def build(sim: Simulator, token: str | None) -> Any:
         Route("/accounts/{username}/reset", api.reset_account, methods=["POST"]),
         _route("/scenario", GET=api.get_scenario, PUT=api.put_scenario),
         Route("/reset", api.reset, methods=["POST"]),
-        _route("/rules", GET=api.list_rules, POST=api.add_rule),
+        _route("/rules", GET=rules.list_rules, POST=rules.add_rule),
         Route("/clock", api.get_clock, methods=["GET"]),
         Route("/clock/advance", api.advance_clock, methods=["POST"]),
         Route("/callbacks", api.list_callbacks, methods=["GET"]),
         Route("/inbound", api.post_inbound, methods=["POST"]),
-        _route("/rules/{name}", PATCH=api.switch_rule, DELETE=api.delete_rule),
+        _route("/rules/{name}", PATCH=rules.switch_rule, DELETE=rules.delete_rule),
         Route("/events", event_stream(sim.feed)),
     ]
     api.routes = routes
-    handlers = {Problem: _problem, HTTPException: _http_problem, BadFilter: _bad_filter}
+    handlers = {
+        Problem: _problem,
+        HTTPException: _http_problem,
+        BadFilter: _bad_filter,
+        Unavailable: _unavailable,
+    }
     control = Starlette(routes=routes, exception_handlers=handlers)
     return control if not token else _Guard(control, token)
 
@@ -319,59 +325,6 @@ class ControlApi:
             raise Problem(refused.status, error, str(refused)) from None
         return _show(201, self.message_view(message))
 
-    async def list_rules(self, request: Request) -> Response:
-        return _json(200, {"rules": [rule.shown() for rule in self._rules()]})
-
-    async def add_rule(self, request: Request) -> Response:
-        rule = parse_rule(await json_body(request))
-        most, now = self.sim.limits.max_rules, len(self.sim.gateway.rules)
-        if now >= most:
-            detail = f"{now} rules are in force, at the limit of {most} (--max-rules)"
-            raise Problem(422, "too_many_rules", detail + "; delete one first")
-        try:
-            self.sim.gateway.rules.add(rule)
-        except ValueError as clash:
-            raise Problem(409, "rule_exists", str(clash)) from None
-        replicated = shared(self.store)
-        spec = rule.model_dump_json(by_alias=True, exclude_none=True)
-        if replicated is not None and not replicated.rule_added(rule.name, spec):
-            self.sim.gateway.rules.remove(rule.name)
-            taken = f"a rule named {rule.name!r} exists already (added on another replica)"
-            raise Problem(409, "rule_exists", taken)
-        return _show(201, self._rule(rule.name))
-
-    async def switch_rule(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        body = await json_body(request)
-        enabled = body.get("enabled") if isinstance(body, dict) else None
-        if not isinstance(body, dict):
-            raise Problem(400, "bad_json", "the body must be a JSON object")
-        if not isinstance(enabled, bool):
-            raise Problem(422, "bad_enabled", "enabled must be true or false")
-        rules = self.sim.gateway.rules
-        if not rules.enable(name, enabled):
-            raise Problem(404, "not_found", f"no rule named {name!r}")
-        replicated = shared(self.store)
-        if replicated is not None:
-            replicated.rule_switched(name, enabled)
-        return _show(200, self._rule(name))
-
-    def _rules(self) -> list[RuleView]:
-        return [RuleView.model_validate(rule) for rule in self.sim.gateway.rules.describe()]
-
-    def _rule(self, name: str) -> RuleView:
-        described = next(r for r in self.sim.gateway.rules.describe() if r["name"] == name)
-        return RuleView.model_validate(described)
-
-    async def delete_rule(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        if not self.sim.gateway.rules.remove(name):
-            raise Problem(404, "not_found", f"no rule named {name!r}")
-        replicated = shared(self.store)
-        if replicated is not None:
-            replicated.rule_removed(name)
-        return Response(status_code=204)
-
 
 def _json(status: int, content: Any) -> JSONResponse:
     return JSONResponse(content, status_code=status)
@@ -379,6 +332,10 @@ def _json(status: int, content: Any) -> JSONResponse:
 
 def _show(status: int, view: View | RuleView) -> JSONResponse:
     return JSONResponse(view.shown(), status_code=status)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return _json(503, {"error": "store_unavailable", "detail": str(exc)})
 
 
 async def _problem(request: Request, exc: Exception) -> Response:

@@ -238,8 +238,13 @@ class Gateway:
             cost *= len(routable)
         now = self.clock.now()
         self.accounts.charge(account, cost, len(routable), now)
+        try:
+            message_id = self.ids.take()
+        except GatewayError:  # a shared sequence out of reach: nothing charged after all
+            self.accounts.refund(account, cost, len(routable), now)
+            raise
         message = Message(
-            id=self.ids.take(),
+            id=message_id,
             account=account.username,
             endpoint=endpoint,
             type=kind,

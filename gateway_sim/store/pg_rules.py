@@ -11,8 +11,8 @@ probability and latency draws stay each replica's own (README: replicas on Postg
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,8 @@ import psycopg
 
 from gateway_sim.store.rows import micros
 
+Reached = AbstractContextManager[psycopg.Connection[Any]]
+"""The store's connection, held for a statement or a transaction (`SharedState.reached`)."""
 MATCHED = (
     "INSERT INTO rule_counters VALUES (%s, 1, 0) ON CONFLICT (rule) DO UPDATE "
     "SET matched = rule_counters.matched + 1 RETURNING matched"
@@ -35,26 +37,24 @@ class RuleCounters:
     """`rules.SharedCounters` on a PostgreSQL connection (the store's, under its lock)."""
 
     def __init__(
-        self, connection: Callable[[], psycopg.Connection[Any]], lock: threading.RLock
+        self, reached: Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
     ) -> None:
-        self.connection = connection
-        self.lock = lock
+        self.reached = reached
 
     def matched(self, rule: str) -> int:
-        with self.lock:
-            row = self.connection().execute(MATCHED, (rule,)).fetchone()
+        with self.reached() as db:
+            row = db.execute(MATCHED, (rule,)).fetchone()
         return int(row[0]) if row else 0
 
     def fire(self, rule: str, most: int | None) -> int | None:
-        with self.lock:
-            row = self.connection().execute(FIRED, {"rule": rule, "most": most}).fetchone()
+        with self.reached() as db:
+            row = db.execute(FIRED, {"rule": rule, "most": most}).fetchone()
         return None if row is None else int(row[0]) - 1
 
     def over_rate(self, rule: str, key: str, now: datetime, window: float, most: float) -> bool:
         at = micros(now)
         since = at - int(window * 1_000_000)
-        with self.lock, self.connection().transaction():
-            db = self.connection()
+        with self.reached() as db, db.transaction():
             db.execute("DELETE FROM rule_rates WHERE rule = %s AND key = %s AND at_us <= %s",
                        (rule, key, since))  # fmt: skip
             db.execute("INSERT INTO rule_rates VALUES (%s, %s, %s)", (rule, key, at))

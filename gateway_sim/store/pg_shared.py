@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -28,10 +29,16 @@ from gateway_sim.store.pg_rules import (
     switch_rule,
 )
 from gateway_sim.store.pg_schema import CHANNEL, LOCK_KEY, SqliteLike
+from gateway_sim.store.repository import Unavailable
 from gateway_sim.store.rows import encode
 
 CONNECT_TIMEOUT_S = 5
 T = TypeVar("T")
+
+
+def one_line(error: Exception) -> str:
+    """A database error in one line (PostgreSQL's run over several)."""
+    return " ".join(str(error).split())
 
 
 class SharedState:
@@ -48,6 +55,19 @@ class SharedState:
 
     def flush(self) -> None:
         raise NotImplementedError
+
+    @contextmanager
+    def reached(self) -> Iterator[psycopg.Connection[Any]]:
+        """The connection, this thread's alone; a database that cannot be reached (or one
+        statement that failed) is `Unavailable`, which a send answers `ERR:INTERNAL_ERROR` and
+        the control API 503."""
+        with self._lock:
+            if self.connection is None:
+                raise RuntimeError("the store is closed")
+            try:
+                yield self.connection
+            except psycopg.Error as error:
+                raise Unavailable(f"the database: {one_line(error)}") from None
 
     def read(self, query: Callable[[SqliteLike], Any]) -> Any:
         raise NotImplementedError
@@ -84,8 +104,7 @@ class SharedState:
         """Add to an account's credit, or set it, in the database; its credit there then (None:
         the database has no such account)."""
         self.flush()
-        with self._lock:
-            db = self._open()
+        with self.reached() as db:
             sql = (
                 "UPDATE accounts SET credit = credit + %s"
                 if add is not None
@@ -105,8 +124,7 @@ class SharedState:
             return
         state = self.snapshot()
         self.flush()
-        with self._lock, self._open().transaction():
-            db = self._open()
+        with self.reached() as db, db.transaction():
             self._save_accounts(db, state, replace=True)
             db.execute("SELECT setval('message_ids', 1, false)")
             replace_rules(db, scenario)
@@ -125,8 +143,8 @@ class SharedState:
 
     def next_id(self) -> int:
         """The next value of the shared id sequence."""
-        with self._lock:
-            row = self._open().execute("SELECT nextval('message_ids')").fetchone()
+        with self.reached() as db:
+            row = db.execute("SELECT nextval('message_ids')").fetchone()
         assert row is not None
         return int(row[0])
 
@@ -136,8 +154,7 @@ class SharedState:
         if self.snapshot is None:
             return False
         state = self.snapshot()
-        with self._lock, self._open().transaction():
-            db = self._open()
+        with self.reached() as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
             if db.execute("SELECT 1 FROM state WHERE key = 'scenario'").fetchone():
                 return False
@@ -149,8 +166,7 @@ class SharedState:
 
     def clock_moved(self, now: str) -> None:
         """A manual clock was moved to `now` (ISO 8601) here: every replica's moves with it."""
-        with self._lock, self._open().transaction():
-            db = self._open()
+        with self.reached() as db, db.transaction():
             db.execute(
                 "INSERT INTO state VALUES ('clock', %s) ON CONFLICT (key) DO UPDATE "
                 "SET value = EXCLUDED.value",
@@ -169,7 +185,7 @@ class SharedState:
 
     def counters(self) -> RuleCounters:
         """The rule counters the replicas share (`rules.SharedCounters`)."""
-        return RuleCounters(self._open, self._lock)
+        return RuleCounters(self.reached)
 
     def rule_added(self, name: str, spec: str) -> bool:
         """A rule (`spec`, its JSON) added here, for every replica; False when another replica
@@ -184,13 +200,13 @@ class SharedState:
 
     def rules(self) -> list[tuple[dict[str, Any], bool]]:
         """The rules in force, in order, each with whether it is on."""
-        with self._lock:
-            return rules_in_force(self._open())
+        with self.reached() as db:
+            return rules_in_force(db)
 
     def _changed_rules(self, change: Callable[[psycopg.Connection[Any]], T]) -> T:
-        with self._lock, self._open().transaction():
-            done = change(self._open())
-            self._notify(self._open(), "rules")
+        with self.reached() as db, db.transaction():
+            done = change(db)
+            self._notify(db, "rules")
         return done
 
     def credit_of(self, username: str) -> Decimal | None:
@@ -231,11 +247,6 @@ class SharedState:
     def _notify(self, db: psycopg.Connection[Any], said: str) -> None:
         """Tell the other replicas `said` once the transaction commits."""
         db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.number} {said}"))
-
-    def _open(self) -> psycopg.Connection[Any]:
-        if self.connection is None:
-            raise RuntimeError("the store is closed")
-        return self.connection
 
 
 def decode(text: str) -> Any:

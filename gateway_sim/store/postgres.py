@@ -31,7 +31,7 @@ from gateway_sim.store import queries
 from gateway_sim.store.batching import Batch, Queued, WriteBehind
 from gateway_sim.store.entries import fit
 from gateway_sim.store.pg_schema import ALIVE, SqliteLike, prepare
-from gateway_sim.store.pg_shared import CONNECT_TIMEOUT_S, SharedState, decode
+from gateway_sim.store.pg_shared import CONNECT_TIMEOUT_S, SharedState, decode, one_line
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
 from gateway_sim.store.retention import Retention
 from gateway_sim.store.rows import (
@@ -250,9 +250,8 @@ class PgStore(Queued, SharedState):
         """The callbacks held by replicas that are gone (their connection, and with it the lock
         each holds while alive, is gone), now this one's to deliver; each is taken by one
         replica only (the others find it taken, or the gone replica's lock taken for now)."""
-        with self._lock:
-            self.flush()
-            db = self._open()
+        self.flush()
+        with self.reached() as db:
             taken: list[tuple[datetime, dict[str, Any]]] = []
             with db.transaction():
                 holders = db.execute(
@@ -278,9 +277,8 @@ class PgStore(Queued, SharedState):
     # -- reads: each first writes what is pending ---------------------------------------------
 
     def read(self, query: Callable[[SqliteLike], T]) -> T:
-        with self._lock:
+        with self.reached():
             self.flush()
-            self._open()
             return query(self.reader)
 
     def get(self, message_id: str) -> Message | None:
@@ -330,25 +328,23 @@ class PgStore(Queued, SharedState):
         replica: its messages with their parts and status steps, its journal entries, its
         callback attempts and the callbacks still to deliver to it; how many messages."""
         mine = "SELECT seq FROM messages WHERE account = %s"
-        with self._lock:
-            self.flush()
-            db = self._open()
-            with db.transaction():
-                (count,) = db.execute(
-                    "SELECT COUNT(*) FROM messages WHERE account = %s", (username,)
-                ).fetchone() or (0,)
-                db.execute(
-                    "DELETE FROM statuses WHERE message_id IN "
-                    "(SELECT id FROM messages WHERE account = %s)",
-                    (username,),
-                )
-                db.execute(f"DELETE FROM parts WHERE message_seq IN ({mine})", (username,))
-                for table in ("messages", "journal", "attempts"):
-                    db.execute(f"DELETE FROM {table} WHERE account = %s", (username,))
-                db.execute(
-                    "DELETE FROM pending WHERE lower(record::json->>'account') = lower(%s)",
-                    (username,),
-                )
+        self.flush()
+        with self.reached() as db, db.transaction():
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE account = %s", (username,)
+            ).fetchone() or (0,)
+            db.execute(
+                "DELETE FROM statuses WHERE message_id IN "
+                "(SELECT id FROM messages WHERE account = %s)",
+                (username,),
+            )
+            db.execute(f"DELETE FROM parts WHERE message_seq IN ({mine})", (username,))
+            for table in ("messages", "journal", "attempts"):
+                db.execute(f"DELETE FROM {table} WHERE account = %s", (username,))
+            db.execute(
+                "DELETE FROM pending WHERE lower(record::json->>'account') = lower(%s)",
+                (username,),
+            )
         return int(count)
 
     def close(self) -> None:
@@ -369,11 +365,6 @@ def take_number(db: psycopg.Connection[Any]) -> int:
     number = int(row[0])
     db.execute("SELECT pg_advisory_lock(%s::int, %s::int)", (ALIVE, number))
     return number
-
-
-def one_line(error: Exception) -> str:
-    """A database error in one line (PostgreSQL's run over several)."""
-    return " ".join(str(error).split())
 
 
 def _no_blobs(seq: int, n: int) -> bytes | None:

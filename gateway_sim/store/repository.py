@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway_sim.domain.clock import IdSource
-from gateway_sim.domain.errors import GatewayError
+from gateway_sim.domain.errors import GatewayError, InternalError
 from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
 from gateway_sim.domain.rules import SharedCounters
 from gateway_sim.store.batching import Observer
@@ -33,6 +33,7 @@ __all__ = [
     "Repository",
     "Retention",
     "Shared",
+    "Unavailable",
     "Unusable",
     "is_url",
     "shown",
@@ -119,6 +120,11 @@ class Repository(Protocol):
     def state(self) -> dict[str, str]: ...
     def __iter__(self) -> Iterator[Message]: ...
     def __len__(self) -> int: ...
+
+
+class Unavailable(InternalError):
+    """A shared database cannot be reached now, or refused a statement: a send is answered
+    `ERR:INTERNAL_ERROR` (clients fail over), the control API 503."""
 
 
 @runtime_checkable
