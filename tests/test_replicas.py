@@ -175,3 +175,39 @@ def unused_port_url() -> str:
     from tests.conftest import free_port
 
     return f"postgresql://someone:secret@127.0.0.1:{free_port()}/nothing"
+
+
+def test_a_replica_whose_database_connection_is_lost_refuses_and_says_it_is_not_ready(
+    replicas: tuple[str, str], pg_database: str
+) -> None:
+    """Its sends are ERR:INTERNAL_ERROR and nothing is charged, its control API 503, its
+    readiness 503 (to be restarted); a replica started then sees the ledger whole."""
+    one, _ = replicas
+    assert send(one).startswith("ID:")
+    name = pg_database.rsplit("/", 1)[1]
+    with psycopg.connect(pg_database, autocommit=True) as connection:
+        pids = [
+            row[0]
+            for row in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s "
+                "AND application_name = 'gateway-sim' AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchall()
+        ]
+        assert pids
+        for pid in pids:  # every replica's connections: then start the second one again
+            connection.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    assert send(one) == "ERR:INTERNAL_ERROR"
+    listing = httpx.get(one + "/_sim/messages", timeout=10)
+    assert listing.status_code == 503
+    assert listing.json()["error"] == "store_unavailable"
+    ready = httpx.get(one + "/_sim/ready", timeout=10)
+    assert ready.status_code == 503
+    assert ready.json()["ready"] is False
+    fresh, url = start(["--port", "0", "--db", pg_database, *QUIET])
+    try:
+        assert balance(url) == "BALANCE:99"  # the refused send cost nothing
+        assert [message["text"] for message in listed(url)] == ["hi"]
+        assert httpx.get(url + "/_sim/ready", timeout=10).json() == {"ready": True}
+    finally:
+        stop(fresh)

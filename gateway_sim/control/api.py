@@ -168,6 +168,9 @@ class ControlApi:
         )
 
     async def ready(self, request: Request) -> Response:
+        problem = self.store.problem()
+        if problem is not None:  # a replica whose database is gone: route elsewhere, restart it
+            return _json(503, {"ready": False, "detail": problem})
         return _json(200, {"ready": True})
 
     async def list_messages(self, request: Request) -> Response:

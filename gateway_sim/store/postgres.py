@@ -33,6 +33,7 @@ from gateway_sim.store.entries import fit
 from gateway_sim.store.pg_schema import ALIVE, SqliteLike, prepare
 from gateway_sim.store.pg_shared import CONNECT_TIMEOUT_S, SharedState, decode, one_line
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
+from gateway_sim.store.repository import Unavailable
 from gateway_sim.store.retention import Retention
 from gateway_sim.store.rows import (
     Unusable,
@@ -124,6 +125,17 @@ class PgStore(Queued, SharedState):
         cap = self.retention.max_journal_body_bytes
         exchange, size = fit(exchange, cap, cap)
         self.batches.record(exchange, size)
+
+    def problem(self) -> str | None:
+        """Why the database cannot serve this replica now. A connection once lost is not made
+        again: another replica may have taken up this one's callbacks meanwhile, and two would
+        then post them; the replica says it is not ready, to be restarted."""
+        try:
+            with self.reached() as db:
+                db.execute("SELECT 1")
+        except Unavailable as gone:
+            return str(gone)
+        return None
 
     def refusal(self, message_id: str) -> GatewayError | None:
         """Why message `message_id` was not stored, when the ledger refused it (not an error)."""

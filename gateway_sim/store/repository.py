@@ -96,6 +96,10 @@ class Repository(Protocol):
         a scenario load."""
         ...
 
+    def problem(self) -> str | None:
+        """Why the store cannot serve now (a shared database out of reach), or None."""
+        ...
+
     def refusal(self, message_id: str) -> GatewayError | None:
         """Why message `message_id` was not stored, when a shared ledger refused it (its credit
         there did not cover it), rather than a write failing."""

@@ -114,6 +114,10 @@ class Store(Queued):
     def started_over(self, scenario: str) -> None:
         self.state_changed()
 
+    def problem(self) -> str | None:
+        """None: a SQLite store is in this process, and a file that fails fails a write."""
+        return None
+
     def refusal(self, message_id: str) -> GatewayError | None:
         """Never: the gateway's accounts are this store's ledger, checked before the write."""
         return None
