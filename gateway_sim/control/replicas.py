@@ -73,6 +73,11 @@ class Replicas:
             for message in messages:
                 self.sim.events.publish(message)
             self.sim.feed.heard(messages)
+        elif kind == "credit":
+            for key in words:
+                credit = self.store.credit_of(key)
+                if credit is not None:
+                    self.sim.gateway.credit_is(key, credit)
         elif kind == "accounts":
             self.sim.gateway.accounts = Accounts.from_saved(self.store.accounts())
         elif kind == "clock" and words:

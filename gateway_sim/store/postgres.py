@@ -137,6 +137,12 @@ class PgStore(Queued, SharedState):
             return str(gone)
         return None
 
+    def state_changed(self) -> None:
+        """Accounts changed outside a send: written now, so that every replica has them at
+        once (they are told on the channel)."""
+        self.batches.state_changed()
+        self.flush()
+
     def refusal(self, message_id: str) -> GatewayError | None:
         """Why message `message_id` was not stored, when the ledger refused it (not an error)."""
         return self._refused.pop(message_id, None)
@@ -166,6 +172,8 @@ class PgStore(Queued, SharedState):
                 self._retain(db)
                 if written:
                     self._notify(db, "messages " + " ".join(written))
+                if credits:  # the others' copies of these accounts' credit
+                    self._notify(db, "credit " + " ".join(sorted(credits)))
         except Exception as broken:  # the connection or the commit itself
             log.exception("could not write to the database")
             failed = [(message, broken) for _, message in batch.messages]
@@ -276,7 +284,8 @@ class PgStore(Queued, SharedState):
                     if not (gone and gone[0]):
                         continue
                     rows = db.execute(
-                        "UPDATE pending SET holder = %s WHERE holder = %s RETURNING due_us, record",
+                        "UPDATE pending SET holder = %s WHERE id IN (SELECT id FROM pending "
+                        "WHERE holder = %s FOR UPDATE SKIP LOCKED) RETURNING due_us, record",
                         (self.number, holder),
                     ).fetchall()
                     taken += [(moment(row[0]), decode(row[1])) for row in rows]
