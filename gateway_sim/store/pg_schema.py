@@ -1,6 +1,7 @@
 """A PostgreSQL database's format for `--db postgresql://…`: its tables, its schema version, and
-making it ready (created when empty, opened when it is this version, refused with `Unusable`
-when it holds another schema or a newer version). Several replicas may start on one database at
+making it ready (connected with bounded timeouts; created when empty, opened when it is this
+version, refused with `Unusable` when it holds another schema or a newer version; this replica
+numbered, with the advisory lock that says it lives). Several replicas may start on one database at
 once: the check and the creation run under one advisory lock, so only one creates the tables.
 
 The tables are the SQLite file's (rows.py, same columns, same JSON rows), with PostgreSQL's
@@ -26,6 +27,8 @@ from gateway_sim.store.rows import Unusable
 
 PG_VERSION = 1
 """The schema version this gateway-sim writes into `gateway_sim_meta`."""
+STATEMENT_TIMEOUT_MS = 5_000
+CONNECT_TIMEOUT_S = 5
 LOCK_KEY = 0x6761_7465_7761_7973  # "gateways": the advisory lock of schema changes
 ALIVE = 0x6773_696D  # "gsim": with a replica's number, the advisory lock it holds while alive
 CHANNEL = "gateway_sim"
@@ -153,3 +156,24 @@ def row_maker(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
         return Row(names, values)
 
     return make
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """A connection in autocommit (transactions are explicit), its statements bounded in time."""
+    return psycopg.connect(
+        url,
+        autocommit=True,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        application_name="gateway-sim",
+    )
+
+
+def take_number(db: psycopg.Connection[Any]) -> int:
+    """This process's number among the replicas (never one an earlier one had), and the lock
+    that says it is alive, held by its connection until it closes or the process dies."""
+    row = db.execute("SELECT nextval('replica_numbers')").fetchone()
+    assert row is not None
+    number = int(row[0])
+    db.execute("SELECT pg_advisory_lock(%s::int, %s::int)", (ALIVE, number))
+    return number

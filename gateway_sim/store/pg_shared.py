@@ -28,11 +28,10 @@ from gateway_sim.store.pg_rules import (
     rules_in_force,
     switch_rule,
 )
-from gateway_sim.store.pg_schema import CHANNEL, LOCK_KEY, SqliteLike
+from gateway_sim.store.pg_schema import CHANNEL, CONNECT_TIMEOUT_S, LOCK_KEY, SqliteLike
 from gateway_sim.store.repository import Unavailable
 from gateway_sim.store.rows import encode
 
-CONNECT_TIMEOUT_S = 5
 T = TypeVar("T")
 
 

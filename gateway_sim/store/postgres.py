@@ -28,10 +28,10 @@ import psycopg
 from gateway_sim.domain.errors import GatewayError, InsufficientCredit
 from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, StatusChange
 from gateway_sim.store import queries
-from gateway_sim.store.batching import Batch, Queued, WriteBehind
+from gateway_sim.store.batching import FAILED_KEPT, Batch, Queued, WriteBehind
 from gateway_sim.store.entries import fit
-from gateway_sim.store.pg_schema import ALIVE, SqliteLike, prepare
-from gateway_sim.store.pg_shared import CONNECT_TIMEOUT_S, SharedState, decode, one_line
+from gateway_sim.store.pg_schema import ALIVE, SqliteLike, connect, prepare, take_number
+from gateway_sim.store.pg_shared import SharedState, decode, one_line
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
 from gateway_sim.store.repository import Unavailable
 from gateway_sim.store.retention import Retention
@@ -49,7 +49,6 @@ from gateway_sim.store.rows import (
 
 T = TypeVar("T")
 log = logging.getLogger("gateway_sim")
-STATEMENT_TIMEOUT_MS = 5_000
 
 INSERT_MESSAGE = (
     "INSERT INTO messages (id, account, sender, type, text, created_us, recipients, "
@@ -67,18 +66,9 @@ INSERT_ATTEMPT = (
     "INSERT INTO attempts (at_us, account, message_id, outcome, record) VALUES (%s, %s, %s, %s, %s)"
 )
 CALLBACK_IDS_PER_REPLICA = 10**12
+NOTIFIED_IDS = 200
+"""Message ids per notice: 200 of 21 characters stay well within a NOTIFY's 8,000 bytes."""
 DEBIT = "UPDATE accounts SET credit = credit - %s WHERE key = %s AND credit >= %s RETURNING credit"
-
-
-def connect(url: str) -> psycopg.Connection[Any]:
-    """A connection in autocommit (transactions are explicit), its statements bounded in time."""
-    return psycopg.connect(
-        url,
-        autocommit=True,
-        connect_timeout=CONNECT_TIMEOUT_S,
-        options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
-        application_name="gateway-sim",
-    )
 
 
 class PgStore(Queued, SharedState):
@@ -170,8 +160,8 @@ class PgStore(Queued, SharedState):
                 if batch.state_changed and self.snapshot is not None:
                     self._save_accounts(db, self.snapshot())
                 self._retain(db)
-                if written:
-                    self._notify(db, "messages " + " ".join(written))
+                for start in range(0, len(written), NOTIFIED_IDS):  # a NOTIFY holds < 8 KB
+                    self._notify(db, "messages " + " ".join(written[start : start + NOTIFIED_IDS]))
                 if credits:  # the others' copies of these accounts' credit
                     self._notify(db, "credit " + " ".join(sorted(credits)))
         except Exception as broken:  # the connection or the commit itself
@@ -183,6 +173,8 @@ class PgStore(Queued, SharedState):
                 f"the database's credit of account {message.account!r} does not cover "
                 f"{message.cost}"
             )
+            if len(self._refused) > FAILED_KEPT:  # sends that never asked (cancelled)
+                del self._refused[next(iter(self._refused))]
             lost(message)
         for message, why in failed:
             log.error("could not store message %s (its cost is refunded): %s", message.id, why)
@@ -201,7 +193,10 @@ class PgStore(Queued, SharedState):
         if message.direction == "outbound":
             key = message.account.casefold()
             row = db.execute(DEBIT, (message.cost, key, message.cost)).fetchone()
-            if row is None:
+            if row is None:  # too little: this replica's copy learns what there is
+                found = db.execute("SELECT credit FROM accounts WHERE key = %s", (key,)).fetchone()
+                if found is not None:
+                    credits[key] = (message.account, Decimal(found[0]))
                 return False
             credits[key] = (message.account, Decimal(row[0]))
         (seq,) = db.execute(INSERT_MESSAGE, _text(message_row(0, message)[1:])).fetchone() or (0,)
@@ -376,16 +371,6 @@ class PgStore(Queued, SharedState):
             self.batches.tell_observers()
             self.connection.close()
             self.connection = None
-
-
-def take_number(db: psycopg.Connection[Any]) -> int:
-    """This process's number among the replicas (never one an earlier one had), and the lock
-    that says it is alive, held by its connection until it closes or the process dies."""
-    row = db.execute("SELECT nextval('replica_numbers')").fetchone()
-    assert row is not None
-    number = int(row[0])
-    db.execute("SELECT pg_advisory_lock(%s::int, %s::int)", (ALIVE, number))
-    return number
 
 
 def _no_blobs(seq: int, n: int) -> bytes | None:
