@@ -61,7 +61,11 @@ class GatewayApp(Starlette):
         self.simulator = simulator
         self.guard = guard or Guard()
         self.limits = simulator.limits
-        self.edge = Edge(self.limits, simulator.legacy.journal_refusal)
+        self.edge = Edge(
+            self.limits,
+            simulator.legacy.journal_refusal,
+            lambda path: simulator.legacy.handler_for(path) is not None,
+        )
         # The simulator's parts, at hand for the dispatch below and for tests.
         self.gateway, self.store = simulator.gateway, simulator.store
         self.scheduler, self.callbacks = simulator.scheduler, simulator.callbacks
