@@ -160,7 +160,8 @@ async def watch_cap(port: int, limits: Limits, every: float = 1.0) -> None:
 def raise_file_limit(limits: Limits, ports: int = 1) -> str | None:
     """Raise the soft open-file limit to the hard one, so that `max_connections` clients on each
     of `ports` ports fit; a problem to print when they cannot (the caps are then above what the
-    process may open)."""
+    process may open). granian's extension raises it too as it is imported, but does not say so
+    in its documentation: this does not count on it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
