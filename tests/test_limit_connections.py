@@ -8,6 +8,7 @@ import resource
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -112,6 +113,20 @@ def test_the_soft_file_limit_is_raised_to_the_hard_one_at_start() -> None:
     finally:
         process.terminate()
         process.communicate(timeout=10)
+    # granian's extension raises it too as it is imported (undocumented): serve's own raise,
+    # with the soft limit lowered again after that import, in a process of its own
+    script = (
+        "import resource\n"
+        "from gateway_sim.domain.limits import DEFAULT_LIMITS\n"
+        "from gateway_sim.server.httpserver import raise_file_limit\n"
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, (1100, {hard}))\n"
+        "assert raise_file_limit(DEFAULT_LIMITS) is None\n"
+        "print(*resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+    )
+    raised = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert raised.stdout.split() == [str(hard), str(hard)]
 
 
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux's prlimit")
