@@ -1,8 +1,10 @@
-"""Request bodies over real sockets: a cap per path refused before the body is read, a total cap
-on the bytes of bodies still arriving, and a timeout for a body that stalls."""
+"""Request bodies over real sockets: a cap on every path refused before the body is read, a total
+cap on the bytes received of bodies still arriving, and timeouts for a body that stalls or
+trickles."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -13,6 +15,7 @@ import pytest
 from tests.serving import served
 
 MIB = 1024 * 1024
+SEND_FORM = {"username": "demo", "password": "demo", "to": "447700900123", "text": "hi"}
 
 
 def _head(path: str, length: int, method: str = "POST") -> bytes:
@@ -86,9 +89,10 @@ def test_a_chunked_body_past_the_cap_is_refused_as_it_grows() -> None:
 
 
 def test_bodies_under_way_are_capped_in_total_and_freed_when_their_clients_go() -> None:
-    """60 connections each announce a body of 10 MiB - 1 and send most of it, then hold: past
-    --max-pending-body-bytes (64 MiB) new ones get 503 and are closed; the memory stays within
-    the cap, and once they go, bodies are taken again."""
+    """60 connections each announce a body of 10 MiB - 1, send most of it and hold: once the
+    bytes received of unfinished bodies would pass --max-pending-body-bytes (64 MiB), a body
+    whose bytes come gets 503 and is closed; the memory stays within the cap, and once they go,
+    bodies are taken again."""
     body = 10 * MIB - 1
     with served() as server:
         before = server.rss_mb()
@@ -98,16 +102,20 @@ def test_bodies_under_way_are_capped_in_total_and_freed_when_their_clients_go() 
             for _ in range(60):
                 sock = socket.create_connection(("127.0.0.1", server.port))
                 sock.sendall(_head("/_sim/rules", body))
-                sock.settimeout(0.2)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    sock.sendall(b" " * (body - 10))
+                sock.settimeout(0.3)
                 try:
                     answer = sock.recv(200)
                 except TimeoutError:
                     answer = b""
-                if answer.startswith(b"HTTP/1.1 503"):
+                except ConnectionResetError:
+                    answer = b"reset"
+                if answer:
+                    assert answer.startswith((b"HTTP/1.1 503", b"reset")), answer
                     refused += 1
                     sock.close()
                     continue
-                sock.sendall(b" " * (body - 10))
                 holding.append(sock)
             grown = server.rss_mb() - before
         finally:
@@ -123,6 +131,74 @@ def test_bodies_under_way_are_capped_in_total_and_freed_when_their_clients_go() 
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             sock.sendall(_head("/_sim/rules", 2) + b"{}")
             assert _answer(sock).startswith(b"HTTP/1.1 422")  # taken (and found wanting)
+
+
+def test_bodies_announced_and_trickled_lock_no_send_out() -> None:
+    """Four clients announce 16 MiB bodies (64 MiB together, all of --max-pending-body-bytes)
+    and send a byte now and then: what is announced is not held, so a POSTed send is answered
+    at once throughout; and each trickling body is cut (408) at --whole-body-timeout."""
+    with served("--whole-body-timeout", "3") as server:
+        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+        started = time.monotonic()
+        try:
+            for sock in socks:
+                sock.sendall(_head("/_sim/rules", 16 * MIB) + b"[")
+            slowest = 0.0
+            answers = []
+            with httpx.Client(timeout=10) as client:
+                while time.monotonic() - started < 2.5:
+                    for sock in socks:
+                        sock.sendall(b" ")
+                    sent = time.perf_counter()
+                    answer = client.post(server.url + "/smsgateway/sendmsg.aspx", data=SEND_FORM)
+                    slowest = max(slowest, time.perf_counter() - sent)
+                    answers.append(answer.text)
+                    time.sleep(0.2)
+            cut = [_answer(sock) for sock in socks]
+            took = time.monotonic() - started
+        finally:
+            for sock in socks:
+                sock.close()
+        print(f"4 trickling 16 MiB bodies: {len(answers)} POSTed sends, slowest {slowest:.3f} s")
+        assert all(text.startswith("ID:") for text in answers), answers
+        assert slowest < 0.3
+        for refused in cut:
+            assert refused.startswith(b"HTTP/1.1 408"), refused[:200]
+            assert b"--whole-body-timeout" in refused
+        assert 2.8 < took < 5
+
+
+@pytest.mark.parametrize("path", ["/", "/metrics", "/nowhere", "/_sim/nowhere"])
+def test_every_path_has_a_body_cap(path: str) -> None:
+    """Paths that take no body (the inbox page, /metrics, unknown ones) refuse one over
+    --max-other-body-bytes before reading it: 413, JSON under /_sim."""
+    with served("--max-control-body-bytes", str(MIB)) as server:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(_head(path, 100 * MIB))  # the body is never sent
+            answer = _answer(sock)
+        assert time.monotonic() - started < 2
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413"), answer[:200]
+        if path.startswith("/_sim"):
+            assert json.loads(body)["error"] == "body_too_large"
+            assert b"--max-control-body-bytes" in body
+        else:
+            assert b"--max-other-body-bytes" in body
+            assert b"65536" in body
+
+
+def test_a_gateway_send_over_its_cap_is_413_not_busy() -> None:
+    """A send announcing 100 MiB is over the gateway's own cap (settings.max_body_bytes): 413 as
+    IIS answers it, before it is read, not 503 busy."""
+    with served() as server:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(_head("/smsgateway/sendmsg.aspx", 100 * MIB))
+            answer = _answer(sock)
+        assert time.monotonic() - started < 2
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert server.send_seconds() < 0.3
 
 
 def test_a_body_that_stalls_is_refused_after_the_body_timeout() -> None:
@@ -178,11 +254,14 @@ def test_a_client_gone_mid_body_is_one_info_line_and_no_traceback() -> None:
 
 
 def test_a_gateway_send_refused_busy_is_journaled_with_the_bytes_that_came() -> None:
-    """Past --max-pending-body-bytes a send is refused 503 before the gateway reads it; the
+    """A send whose body bytes pass --max-pending-body-bytes is refused 503 as they come; the
     journal shows it (status, method, path, bytes received, why), as the gateway's own refusals."""
     with served("--max-pending-body-bytes", "1000") as server:
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             sock.sendall(_head("/smsgateway/sendmsg.aspx", 5000) + b"username=demo")
+            time.sleep(0.3)  # these 13 bytes are within the cap: read and held
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(b"&text=" + b"x" * 4000)
             assert _answer(sock).startswith(b"HTTP/1.1 503")
         url = f"http://127.0.0.1:{server.port}/_sim/requests"
         (entry,) = httpx.get(url, params={"outcome": "http_error"}).json()["requests"]
@@ -191,5 +270,5 @@ def test_a_gateway_send_refused_busy_is_journaled_with_the_bytes_that_came() -> 
             "POST",
             "/smsgateway/sendmsg.aspx",
         )
-        assert entry["body_size"] == 0  # refused on its Content-Length, before a byte was read
+        assert 1000 < entry["body_size"] <= 4019  # what had come when the cap was passed
         assert "--max-pending-body-bytes" in entry["reason"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
 import threading
 import time
 
 import httpx
+import pytest
 
-from tests.serving import served
+from tests.serving import SCRIPT, served
 
 START = b"GET /smsgateway/sendmsg.aspx HTTP/1.1\r\nHost: x\r\n"
 
@@ -52,37 +54,77 @@ def test_a_head_not_complete_within_the_timeout_closes_the_connection() -> None:
 
 
 def test_twenty_trickling_heads_hold_up_nobody() -> None:
-    """20 connections trickle header lines for 8 s (the default timeout of 10 s does not end
-    them): the memory grows by at most 60 MB and a normal send is answered within 0.3 s."""
-    with served() as server:
+    """20 connections trickle short header lines for 8 s, well under --max-head-bytes (the head
+    timer at 10 s does not end them): all are still open at 8 s, the memory grows by at most
+    60 MB and a normal send is answered within 0.3 s throughout; the timer then closes them."""
+    with served("--keep-alive-timeout", "10") as server:  # the head timer: 10 s
         before = server.rss_mb()
         stop = threading.Event()
         socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+        failed: list[OSError] = []
+        sent = 0
 
         def trickle() -> None:
+            nonlocal sent
             for sock in socks:
                 sock.sendall(START)
             while not stop.is_set():
                 for sock in socks:
-                    with contextlib.suppress(OSError):
-                        sock.sendall(b"X-Trickle: " + b"t" * 200 + b"\r\n")
-                time.sleep(0.01)
+                    try:
+                        sock.sendall(b"X-T: tt\r\n")  # 10 bytes a line, every 60 ms
+                    except OSError as error:
+                        failed.append(error)
+                sent += 10
+                time.sleep(0.06)
 
+        opened = time.monotonic()
         thread = threading.Thread(target=trickle)
         thread.start()
         try:
             worst = 0.0
-            deadline = time.monotonic() + 8
             with httpx.Client(timeout=10) as client:
-                while time.monotonic() < deadline:
+                while time.monotonic() < opened + 8:
                     worst = max(worst, server.send_seconds(client))
                     time.sleep(0.2)
             grown = server.rss_mb() - before
-        finally:
             stop.set()
             thread.join()
+            trickled = time.monotonic() - opened
+            for sock in socks:  # none closed yet: nothing waits to be read
+                sock.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    sock.recv(1)
+            for sock in socks:
+                sock.settimeout(max(0.01, opened + 13 - time.monotonic()))
+                with contextlib.suppress(ConnectionResetError):
+                    while sock.recv(65536):
+                        pass
+            closed = time.monotonic() - opened
+        finally:
+            stop.set()
             for sock in socks:
                 sock.close()
-        print(f"20 trickling heads for 8 s: RSS +{grown:.0f} MB, slowest send {worst:.3f} s")
+        print(
+            f"20 heads trickled for {trickled:.1f} s ({sent} bytes each): RSS +{grown:.0f} MB, "
+            f"slowest send {worst:.3f} s, all closed {closed:.1f} s in"
+        )
+        assert not failed, failed[:3]
+        assert trickled >= 8
+        assert sent < 64 * 1024 / 4
         assert worst < 0.3
         assert grown < 60
+        assert 9.5 < closed < 13
+
+
+def test_a_head_timeout_over_granians_most_is_refused_in_one_line() -> None:
+    for flag in ("--head-timeout", "--keep-alive-timeout"):
+        finished = subprocess.run(
+            [str(SCRIPT), "serve", "--port", "0", flag, "61"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert finished.returncode == 2
+        (line,) = [line for line in finished.stderr.splitlines() if ": error: " in line]
+        assert f"{flag}: must be at most 60 (the most granian takes for {flag}), not '61'" in line

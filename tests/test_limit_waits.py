@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import selectors
 import socket
 import subprocess
@@ -170,6 +171,35 @@ def message(to: str, account: str = "demo") -> Message:
         truncated=False,
         created_at=datetime(2026, 1, 2, tzinfo=UTC),
     )
+
+
+def shelf_seconds(count: int) -> float:
+    """Seconds per waiter to add `count` waiters to one shelf (one recipient) and remove them in
+    a shuffled order: the best of five rounds."""
+
+    async def rounds() -> float:
+        events = MessageEvents()
+        order = random.Random(7)
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            waiters = [events.subscribe(lambda m: True, to="447700900001") for _ in range(count)]
+            order.shuffle(waiters)
+            for waiter in waiters:
+                events.unsubscribe(waiter)
+            best = min(best, time.perf_counter() - started)
+            assert len(events) == 0
+        return best / count
+
+    return asyncio.run(rounds())
+
+
+def test_waiters_on_one_shelf_are_added_and_removed_in_constant_time() -> None:
+    """20,000 waiters for one number cost each about what 2,000 do: a list per shelf (a linear
+    search per removal) would make each ten times dearer."""
+    small, large = shelf_seconds(2_000), shelf_seconds(20_000)
+    print(f"per waiter: {small * 1e6:.2f} us of 2,000, {large * 1e6:.2f} us of 20,000")
+    assert large / small < 4
 
 
 def test_waiters_are_added_and_removed_in_constant_time_and_woken_by_their_index() -> None:

@@ -8,8 +8,8 @@ reverse order and at most one scenario's worth of parsing is held at once.
 
 While a load runs, the interpreter hands over between threads every millisecond instead of every
 five: the event loop's thread needs the interpreter back from the parsing thread several times
-per request, and waits up to that interval each time (measured with 5,000 rules: the slowest
-send during a load took 0.13 to 0.22 s at 5 ms, 0.08 to 0.11 s at 1 ms).
+per request, and waits up to that interval each time (bench/RESULTS.md, "Measures behind the
+bounds").
 """
 
 from __future__ import annotations

@@ -15,9 +15,14 @@ KIB = 1024
 MIB = 1024 * KIB
 
 
-def _limit(default: float, help: str) -> Any:
-    """A field of `Limits` with the help text its flag shows."""
-    return field(default=default, metadata={"help": help})
+SERVER_MOST_SECONDS = 60.0
+"""The longest head timeout granian takes (its documented range for `header_read_timeout` is 1 to
+60,000 ms)."""
+
+
+def _limit(default: float, help: str, most: float | None = None) -> Any:
+    """A field of `Limits` with the help text its flag shows, and the largest value it takes."""
+    return field(default=default, metadata={"help": help, "most": most})
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +30,22 @@ class Limits:
     """Every bound of one simulator process. The defaults suit a test tool on a laptop or in CI."""
 
     max_connections: int = _limit(
-        1000, "open client connections at once; a connection past it is refused (logged)"
+        1000,
+        "open client connections at once, on each port; a connection past it waits unaccepted "
+        "in the listen backlog until one closes (logged)",
     )
     head_timeout: float = _limit(
         10.0,
         "seconds a connection may take to send a whole request head, counted from its opening "
-        "or from its last answer (so an idle keep-alive connection is closed after it too)",
+        "or from its last answer; the server has one timer for this and the keep-alive "
+        "timeout, set to the smaller of the two",
+        SERVER_MOST_SECONDS,
+    )
+    keep_alive_timeout: float = _limit(
+        5.0,
+        "seconds a connection may stay idle, after its last answer or from its opening, before "
+        "it is closed (the server's one head timer: the smaller of this and --head-timeout)",
+        SERVER_MOST_SECONDS,
     )
     max_head_bytes: int = _limit(
         64 * KIB,
@@ -40,6 +55,16 @@ class Limits:
     body_timeout: float = _limit(
         10.0, "seconds a request body may stall (no bytes arrive) before the request is refused"
     )
+    whole_body_timeout: float = _limit(
+        30.0,
+        "seconds a whole request body may take to arrive, from its head; past it the request "
+        "is refused (408), so a body that trickles in cannot hold its connection",
+    )
+    max_other_body_bytes: int = _limit(
+        64 * KIB,
+        "a request body on a path that takes none (the inbox page, /metrics, unknown paths); a "
+        "larger one is refused (413) before it is read",
+    )
     max_control_body_bytes: int = _limit(
         16 * MIB, "a request body under /_sim; a larger one is refused (413) before it is read"
     )
@@ -48,7 +73,8 @@ class Limits:
     )
     max_pending_body_bytes: int = _limit(
         64 * MIB,
-        "bytes held by unfinished request bodies across all connections; past it, 503 and the "
+        "bytes received of request bodies not yet complete, across all connections (counted as "
+        "they arrive, not as announced); a body whose bytes would pass it gets 503 and its "
         "connection closes",
     )
     max_waits: int = _limit(
@@ -77,6 +103,8 @@ class LimitInfo:
     default: float
     unit: Unit
     help: str
+    most: float | None = None
+    """The largest value the flag takes (None: no bound but the type's)."""
 
     @property
     def flag(self) -> str:
@@ -108,7 +136,7 @@ def _unit(name: str) -> Unit:
 
 
 LIMITS: tuple[LimitInfo, ...] = tuple(
-    LimitInfo(f.name, f.default, _unit(f.name), f.metadata["help"])  # type: ignore[arg-type]
+    LimitInfo(f.name, f.default, _unit(f.name), f.metadata["help"], f.metadata["most"])  # type: ignore[arg-type]
     for f in fields(Limits)
 )
 

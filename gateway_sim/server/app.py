@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -35,20 +34,11 @@ from gateway_sim.server.edge import BodyRefused, Edge, refusal
 from gateway_sim.server.guard import Guard
 from gateway_sim.store.repository import Repository, shared
 from gateway_sim.store.store import open_store
-from gateway_sim.wire.asgi import ASGIApp, Receive, Scope, Send
+from gateway_sim.wire.asgi import Receive, Scope, Send
 from gateway_sim.wire.legacy import TOO_LONG
 
 STOP_GRACE = 0.4
 log = logging.getLogger("gateway_sim")
-
-
-class _AnyPathMount(Mount):
-    """A Mount whose sub-path may hold any character: Starlette's `.*` stops at a newline, so
-    `/_sim/accounts/a%0Ab` would escape the control API's JSON errors."""
-
-    def __init__(self, path: str, app: ASGIApp) -> None:
-        super().__init__(path, app=app)
-        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
 
 
 class GatewayApp(Starlette):
@@ -64,7 +54,11 @@ class GatewayApp(Starlette):
         self.simulator = simulator
         self.guard = guard or Guard()
         self.limits = simulator.limits
-        self.edge = Edge(self.limits, simulator.legacy.journal_refusal)
+        self.edge = Edge(
+            self.limits,
+            simulator.legacy.journal_refusal,
+            lambda path: simulator.legacy.handler_for(path) is not None,
+        )
         # The simulator's parts, at hand for the dispatch below and for tests.
         self.gateway, self.store = simulator.gateway, simulator.store
         self.scheduler, self.callbacks = simulator.scheduler, simulator.callbacks
@@ -82,7 +76,9 @@ class GatewayApp(Starlette):
         super().__init__(
             routes=[
                 *web.routes(),
-                _AnyPathMount("/_sim", app=control.build(simulator, control_token)),
+                # a sub-path with a newline (`/_sim/accounts/a%0Ab`) escapes the Mount's pattern:
+                # `_not_found` answers it with the control API's JSON all the same
+                Mount("/_sim", app=control.build(simulator, control_token)),
                 Route("/metrics", metrics.endpoint(self.metrics), methods=["GET"]),
             ],
             lifespan=_lifespan,

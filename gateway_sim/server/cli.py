@@ -224,7 +224,9 @@ def _add_limits(serve: argparse.ArgumentParser) -> None:
         "limits (each bounds what a client can make the simulator hold)"
     )
     for info in LIMITS:
-        number = _positive_seconds if info.unit == "seconds" else _positive
+        number: Callable[[str], float] = _positive_seconds if info.unit == "seconds" else _positive
+        if info.most is not None:
+            number = _at_most(number, info.most, info.flag)
         default = _env(info.name)
         group.add_argument(
             info.flag,
@@ -319,6 +321,20 @@ def _positive_seconds(value: str) -> float:
     if not seconds > 0 or seconds == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of seconds over 0, not {value!r}")
     return seconds
+
+
+def _at_most(number: Callable[[str], float], most: float, flag: str) -> Callable[[str], float]:
+    """`number`, refusing values over `most` (a bound the server itself sets)."""
+
+    def checked(value: str) -> float:
+        parsed = number(value)
+        if parsed > most:
+            raise argparse.ArgumentTypeError(
+                f"must be at most {most:g} (the most granian takes for {flag}), not {value!r}"
+            )
+        return parsed
+
+    return checked
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -3,13 +3,16 @@ under way, so that a stop can let them finish for a moment and then end them.
 
 Every HTTP request passes `Edge.handle` before the app proper sees it:
 - a body is refused (413) before it is read when its Content-Length is over its path's cap
-  (`max_control_body_bytes` under `/_sim`, `max_scenario_bytes` for `PUT /_sim/scenario`; the
-  gateway paths answer their own, scenario-set 413 as IIS does), and when a chunked body grows
-  past that cap;
-- the bytes of bodies still arriving are counted across all connections: a request whose body
+  (`max_control_body_bytes` under `/_sim`, `max_scenario_bytes` for `PUT /_sim/scenario`,
+  `max_other_body_bytes` on paths that take no body; the gateway paths answer their own,
+  scenario-set 413 as IIS does), and when a chunked body grows past that cap;
+- the bytes received of bodies not yet complete are counted across all connections as they
+  arrive (what a Content-Length announces is not held, so it is not counted): a body whose bytes
   would take the count past `max_pending_body_bytes` is refused with 503 and its connection
   closed;
-- a body that stalls (no bytes for `body_timeout` seconds) is refused with 408;
+- a body that stalls (no bytes for `body_timeout` seconds), or is not all in `whole_body_timeout`
+  seconds after its head, is refused with 408: a body cannot hold a connection and its bytes by
+  trickling in;
 - a body the app left unread is read (within those bounds) and dropped before its answer.
 
 A refusal is JSON `{"error", "detail"}` under `/_sim`, plain text elsewhere; the edge tells its
@@ -31,6 +34,8 @@ from gateway_sim.wire.asgi import Message, Receive, Scope, Send
 
 log = logging.getLogger("gateway_sim")
 Dispatch = Callable[[Scope, Receive, Send], Awaitable[None]]
+Emulated = Callable[[str], bool]
+"""Whether a path is an emulated gateway path (which caps its own bodies)."""
 Refused = Callable[[Scope, int, str, int], None]
 """Told of each refusal the edge answers: the request, the status, why, and the body bytes
 that had arrived."""
@@ -63,18 +68,23 @@ def refusal(path: str, refused: BodyRefused) -> Response:
 class Edge:
     """Bounds request bodies and keeps the requests under way."""
 
-    def __init__(self, limits: Limits, refused: Refused | None = None) -> None:
+    def __init__(
+        self, limits: Limits, refused: Refused | None = None, emulated: Emulated | None = None
+    ) -> None:
         self.limits = limits
         self.refused = refused
+        self.emulated = emulated
         self.pending_body_bytes = 0
-        """Bytes of bodies that are still arriving (reserved as they are announced or read)."""
+        """Bytes received of bodies that are still arriving."""
         self.under_way: set[asyncio.Task[object]] = set()
 
     def body_cap(self, scope: Scope) -> int | None:
         """The body cap of a request's path, or None where the app applies its own."""
         path: str = scope["path"]
         if not path.startswith("/_sim"):
-            return None
+            if self.emulated is not None and self.emulated(path):
+                return None
+            return self.limits.max_other_body_bytes
         if path.rstrip("/") == "/_sim/scenario" and scope["method"] == "PUT":
             return self.limits.max_scenario_bytes
         return self.limits.max_control_body_bytes
@@ -134,6 +144,7 @@ class _Exchange:
         self.cap = edge.body_cap(scope)
         self.held = 0
         self.read = 0
+        self.deadline = asyncio.get_running_loop().time() + edge.limits.whole_body_timeout
         self.announced = _content_length(scope)
         self.done = self.announced == 0 or (self.announced is None and not _chunked(scope))
         """No more body to come (none was announced, or it has all arrived)."""
@@ -144,7 +155,6 @@ class _Exchange:
             return
         if self.cap is not None and self.announced > self.cap:
             raise _too_large(self.announced, self.cap, self.scope)
-        self._reserve(self.announced)
 
     def _reserve(self, size: int) -> None:
         limit = self.edge.limits.max_pending_body_bytes
@@ -214,14 +224,20 @@ class _Exchange:
     async def _receive(self) -> Message:
         if self.done:
             return await self.inner()
-        timeout = self.edge.limits.body_timeout
+        limits = self.edge.limits
+        stall = asyncio.get_running_loop().time() + limits.body_timeout
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(min(stall, self.deadline)):
                 message = await self.inner()
         except TimeoutError:
-            raise BodyRefused(
-                408, "body_timeout", f"no body bytes arrived for {timeout:g} s (--body-timeout)"
-            ) from None
+            if stall <= self.deadline:
+                detail = f"no body bytes arrived for {limits.body_timeout:g} s (--body-timeout)"
+            else:
+                detail = (
+                    f"the body was not all in within {limits.whole_body_timeout:g} s of its head "
+                    "(--whole-body-timeout)"
+                )
+            raise BodyRefused(408, "body_timeout", detail) from None
         if message["type"] != "http.request":
             self.done = True
             return message
@@ -229,8 +245,7 @@ class _Exchange:
         self.read += size
         if self.cap is not None and self.read > self.cap:
             raise _too_large(self.read, self.cap, self.scope)
-        if self.announced is None:
-            self._reserve(size)  # chunked: reserved as it arrives
+        self._reserve(size)  # held (by the app, reading it whole) until the body is all in
         if not message.get("more_body", False):
             self.done = True
             self.release()  # the body is in: it is the app's now, no longer arriving
@@ -250,11 +265,13 @@ def _chunked(scope: Scope) -> bool:
 
 
 def _too_large(size: int, cap: int, scope: Scope) -> BodyRefused:
-    flag = (
-        "--max-scenario-bytes"
-        if scope["path"].rstrip("/") == "/_sim/scenario"
-        else "--max-control-body-bytes"
-    )
+    path: str = scope["path"]
+    if not path.startswith("/_sim"):
+        flag = "--max-other-body-bytes"
+    elif path.rstrip("/") == "/_sim/scenario" and scope["method"] == "PUT":
+        flag = "--max-scenario-bytes"
+    else:
+        flag = "--max-control-body-bytes"
     return BodyRefused(
         413, "body_too_large", f"the body is {size} bytes or more, over the limit of {cap} ({flag})"
     )

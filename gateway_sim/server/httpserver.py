@@ -5,10 +5,16 @@ settings from `Limits`.
 Why granian: measured on 127.0.0.1 (see bench/RESULTS.md), it alone of the servers tried held
 every attack flat out of the box: it buffers at most `max_head_bytes` of a head and refuses the
 rest as it arrives, reads a connection's next pipelined request only once the last answer is
-written, closes a connection that has not sent a whole head within `head_timeout` (idle
-keep-alive ones included), and caps the connections it serves (`max_connections`; past it a new
+written, closes a connection that has not sent a whole head in time (idle keep-alive ones
+included), and caps the connections it serves (`max_connections`; past it a new
 connection waits unaccepted in the listen backlog until one closes). uvicorn's documented settings
 have no head timeout and leave an idle connection open forever.
+
+The head timeout and the idle keep-alive timeout are one timer in granian (hyper's
+`header_read_timeout`, its only documented HTTP/1 timeout: it runs from a connection's opening or
+its last answer until a whole head has come), so it is set to the smaller of `head_timeout` and
+`keep_alive_timeout`. The two cannot be told apart from the app either: between two requests ASGI
+gives it nothing of the connection, so it cannot close one that idles.
 
 It also owns finding the port (`--port 0`) and waiting until the server accepts, so that the
 "listening on" line is true when it is printed, and `ServerThread`: the same server in a thread of
@@ -60,7 +66,7 @@ def build(app: Any, host: str, port: int, limits: Limits, tls: Tls | None = None
         backlog=BACKLOG,
         backpressure=limits.max_connections,
         http1_settings=HTTP1Settings(
-            header_read_timeout=max(1, round(limits.head_timeout * 1000)),
+            header_read_timeout=max(1, round(head_timer(limits) * 1000)),
             keep_alive=True,
             # granian's floor; the app refuses heads past the scenario's lower limit itself
             max_buffer_size=max(8192, limits.max_head_bytes),
@@ -70,6 +76,12 @@ def build(app: Any, host: str, port: int, limits: Limits, tls: Tls | None = None
         ssl_key=tls.key if tls else None,
         ssl_protocol_min=SSLProtocols.tls12,  # older clients (Java 8's SDK) speak TLS 1.2
     )
+
+
+def head_timer(limits: Limits) -> float:
+    """Seconds granian's one head timer runs: a head must be whole, and an idle connection
+    sends one, within both `head_timeout` and `keep_alive_timeout`."""
+    return min(limits.head_timeout, limits.keep_alive_timeout)
 
 
 def pick_port(host: str, port: int) -> int:
@@ -137,27 +149,31 @@ async def watch_cap(port: int, limits: Limits, every: float = 1.0) -> None:
             seen = time.monotonic()
             log.warning(
                 "%d connections wait unaccepted: the simulator serves --max-connections %d at once "
-                "(an idle one is closed after --head-timeout %g s)",
+                "(an idle one is closed after %g s)",
                 waiting,
                 limits.max_connections,
-                limits.head_timeout,
+                head_timer(limits),
             )
         before = waiting
 
 
-def raise_file_limit(limits: Limits) -> str | None:
-    """Raise the soft open-file limit to the hard one, so that `max_connections` clients fit;
-    a problem to print when they cannot (the cap is then below what the process may open)."""
+def raise_file_limit(limits: Limits, ports: int = 1) -> str | None:
+    """Raise the soft open-file limit to the hard one, so that `max_connections` clients on each
+    of `ports` ports fit; a problem to print when they cannot (the caps are then above what the
+    process may open). granian's extension raises it too as it is imported, but does not say so
+    in its documentation: this does not count on it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
-    if soft != resource.RLIM_INFINITY and limits.max_connections + FD_RESERVE > soft:
+    clients = limits.max_connections * ports
+    if soft != resource.RLIM_INFINITY and clients + FD_RESERVE > soft:
+        each = f" on each of {ports} ports" if ports > 1 else ""
         return (
-            f"--max-connections {limits.max_connections} does not fit the open-file limit of "
-            f"{soft} (less {FD_RESERVE} kept for the simulator itself); lower it, or raise the "
-            f"limit (ulimit -n)"
+            f"--max-connections {limits.max_connections}{each} does not fit the open-file limit "
+            f"of {soft} (less {FD_RESERVE} kept for the simulator itself); lower it, or raise "
+            f"the limit (ulimit -n)"
         )
     return None
 

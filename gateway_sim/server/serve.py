@@ -56,7 +56,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     from gateway_sim.server import httpserver
 
-    problem = httpserver.raise_file_limit(limits)
+    problem = httpserver.raise_file_limit(limits, len(args.port))
     if problem is not None:
         print(f"gateway-sim: {problem}", file=sys.stderr)
         return 1

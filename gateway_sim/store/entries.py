@@ -5,7 +5,7 @@ query, each string echoed from the request, the answer; the fields twice that in
 holds exchanges to a count and to `Retention.max_journal_bytes` of those estimates, the oldest
 dropped first.
 
-Without the cut, 20,000 refused sends of 60 KB each kept 1.2 GB: an entry held every byte sent.
+Without the cut an entry held every byte sent (bench/RESULTS.md, "Measures behind the bounds").
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """What the journal keeps of a request to an emulated path: the answer it was given (`Reply`)
-and the `Exchange` recorded for it, the same whether the server's fast lane or the ASGI path
-answered.
+and the `Exchange` recorded for it.
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
 """Connection faults on purpose: reset, close without an answer, hang, a truncated body, garbage
 bytes, a body dribbled out slowly.
 
-ASGI gives no handle on the connection, and the server's own is not ours to touch. But the
-connection is a socket of this very process: `Connection.of` finds it among the process's open
-files (Linux's /proc/self/fd) by the two addresses the request's scope names, and acts on it with
-the operating system's own calls. Where there is none (an in-process test client, a system
-without /proc), the nearest ASGI-level equivalent is used, and said so in the journal.
+`hang`, `truncate` and `dribble` are plain ASGI. `reset`, `close` and `garbage` cannot be: ASGI
+has no message that aborts or closes a connection or writes bytes that are not HTTP, and granian
+sends no head before an answer's first body message (an app failing before it gets granian's
+500, one ending an answer short gets the head, then a close). So these three go past the
+server's documented interface, the one place the simulator does: the connection is a socket of
+this very process, `Connection.of` finds it among the open files (Linux's /proc/self/fd) by the
+two addresses the request's scope names, and acts on it with the operating system's own calls
+(`reset` replaces granian's descriptor with /dev/null; the README's "The server" says why, and
+which tests would catch a granian that took it otherwise). Where there is no socket (an
+in-process test client, a system without /proc), the nearest ASGI-level equivalent is used, and
+said so in the journal.
 """
 
 from __future__ import annotations
