@@ -372,7 +372,8 @@ def test_a_clients_mms_part_of_no_media_type_is_kept_as_octets(live_server: Star
 
 
 def test_no_header_is_built_from_a_stored_unchecked_content_type(live_server: Start) -> None:
-    """A record kept before the check (a database file of an older version) is served as octets."""
+    """A record kept before the check (a database file of an older version) is served as octets,
+    to the client and in the inbox."""
     server = _served(live_server)
     injected = "image/png\r\nSet-Cookie: pwned=1\r\nX-Injected: 1"
     server.app.store.add(
@@ -396,8 +397,11 @@ def test_no_header_is_built_from_a_stored_unchecked_content_type(live_server: St
         )
     )
     fields = {**LOGIN, "msgid": "10011000000000000999", "msgpart": "x.png"}
-    part = httpx.get(f"{server.url}{RETRIEVE}", params=fields, timeout=10)
-    assert (part.status_code, part.content) == (200, PNG)
-    assert part.headers["content-type"] == "application/octet-stream"
-    assert "set-cookie" not in part.headers
-    assert "x-injected" not in part.headers
+    retrieved = httpx.get(f"{server.url}{RETRIEVE}", params=fields, timeout=10)
+    shown = httpx.get(f"{server.url}/_sim/messages/10011000000000000999/parts/0", timeout=10)
+    for part in (retrieved, shown):  # the client's retrievemms, and the inbox's route
+        assert (part.status_code, part.content) == (200, PNG)
+        assert part.headers["content-type"] == "application/octet-stream"
+        assert "set-cookie" not in part.headers
+        assert "x-injected" not in part.headers
+    assert shown.headers["content-disposition"] == 'attachment; filename="x.png"'
