@@ -12,7 +12,6 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway_sim.control import api
 from gateway_sim.domain.scenario import DEFAULT_SCENARIO
 from gateway_sim.server.app import GatewayApp
 from tests.conftest import BALANCE, SEND, ClientFor, LiveServer, build_app
@@ -412,7 +411,7 @@ def test_the_control_token_is_compared_in_constant_time(monkeypatch: pytest.Monk
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(api.hmac, "compare_digest", spy)
+    monkeypatch.setattr("gateway_sim.control.api.hmac.compare_digest", spy)
     guarded = create_guarded(build_app())
     expected = b"Bearer s3cret"
     with TestClient(guarded) as client:
