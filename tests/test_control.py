@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import threading
 import time
 from collections.abc import Callable
@@ -398,6 +399,30 @@ def test_control_token(client_for: ClientFor) -> None:
             "ID:"
         )
     app.close()
+
+
+def test_the_control_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every comparison of a sent token goes through `hmac.compare_digest` (an `==` would stop at
+    the first wrong byte, and its time would tell how much of a guess was right)."""
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr("gateway_sim.control.api.hmac.compare_digest", spy)
+    guarded = create_guarded(build_app())
+    expected = b"Bearer s3cret"
+    with TestClient(guarded) as client:
+        for sent, status in (("Bearer nope", 401), ("Bearer s3cret", 200)):
+            answer = client.get("/_sim/messages", headers={"authorization": sent})
+            assert answer.status_code == status
+            assert compared.pop() == (sent.encode(), expected)
+        assert client.get("/_sim/events", params={"token": "guess"}).status_code == 401
+        assert compared.pop() == (b"Bearer guess", expected)  # the event stream's ?token=
+        assert compared == []
+    guarded.close()
 
 
 def create_guarded(app: GatewayApp) -> GatewayApp:

@@ -1,5 +1,6 @@
 """The guard against real pages in headless Chromium (Debian's, driven by Playwright for Python):
-a page of another origin (served by a second local server) cannot write to the control API with
+a page of another origin (served by a second local server: another port of 127.0.0.1, the same
+site; and a name of another site that Chromium resolves to 127.0.0.1) cannot write to the control API with
 a "simple" no-cors request, a name that resolves to the simulator but is not its own gets 421
 (DNS rebinding), and the simulator's own page still writes."""
 
@@ -24,6 +25,9 @@ from tests.helpers_browser import launch_chromium
 Start = Callable[[GatewayApp], LiveServer]
 REBOUND = "rebound.example"
 """A name Chromium is told resolves to 127.0.0.1, as a rebinding attacker's DNS would make it."""
+ATTACKER = "attacker.test"
+"""Another site's name (a reserved TLD), which Chromium is told resolves to 127.0.0.1: its page is
+cross-site to the simulator, as a page on the web the user visits is."""
 WAIT_MS = 10_000
 ATTACK = """<!doctype html>
 <title>another origin</title>
@@ -39,7 +43,8 @@ window.attempt = fetch(SIM + "/_sim/rules", {method: "POST", mode: "no-cors",
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    yield from launch_chromium(f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1")
+    rules = f"MAP {REBOUND} 127.0.0.1, MAP {ATTACKER} 127.0.0.1"
+    yield from launch_chromium(f"--host-resolver-rules={rules}")
 
 
 @pytest.fixture
@@ -74,9 +79,11 @@ def server(live_server: Start, guard: Recording) -> LiveServer:
 
 
 @pytest.fixture
-def other_origin(server: LiveServer) -> Iterator[str]:
+def other_origin(request: pytest.FixtureRequest, server: LiveServer) -> Iterator[str]:
     """A second server, on another port of 127.0.0.1 (so another origin), whose page runs the
-    cross-origin write against the simulator."""
+    cross-origin write against the simulator; its URL names 127.0.0.1 or (a test's indirect
+    parameter) another host that Chromium maps there."""
+    host = getattr(request, "param", "127.0.0.1")
     page = (ATTACK % json.dumps(server.url)).encode()
 
     class Handler(BaseHTTPRequestHandler):
@@ -93,7 +100,7 @@ def other_origin(server: LiveServer) -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield f"http://{host}:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
     thread.join()
@@ -103,8 +110,14 @@ def rule_names(url: str) -> list[str]:
     return [rule["name"] for rule in httpx.get(url + "/_sim/rules").json()["rules"]]
 
 
+@pytest.mark.parametrize(
+    ("other_origin", "site"),
+    [("127.0.0.1", b"same-site"), (ATTACKER, b"cross-site")],
+    ids=["another-port", "another-site"],
+    indirect=["other_origin"],
+)
 def test_a_page_of_another_origin_cannot_install_a_rule(
-    page: Any, server: LiveServer, other_origin: str, guard: Recording
+    page: Any, server: LiveServer, other_origin: str, guard: Recording, site: bytes
 ) -> None:
     with page.expect_response(lambda answer: "/_sim/rules" in answer.url) as refused:
         page.goto(other_origin + "/")
@@ -112,7 +125,7 @@ def test_a_page_of_another_origin_cannot_install_a_rule(
     assert page.evaluate("() => window.attempt") == "opaque"  # all the page itself learns
     sent = next(headers for path, headers in guard.seen if path == "/_sim/rules")
     assert sent[b"origin"] == other_origin.encode()  # what the network stack really sent
-    assert sent[b"sec-fetch-site"] == b"same-site"  # another port of the same host
+    assert sent[b"sec-fetch-site"] == site
     assert "csrf" not in rule_names(server.url)
     login = {"username": "demo", "password": "demo", "to": "07700900123", "text": "still sent"}
     assert httpx.get(server.url + "/smsgateway/sendmsg.aspx", params=login).text.startswith("ID:")

@@ -237,20 +237,28 @@ def test_a_body_that_stalls_is_refused_after_the_body_timeout() -> None:
         assert entry["answer"] == entry["reason"]
 
 
+GONE_PATHS = ("/_sim/rules", "/_sim/inbound", "/smsgateway/sendmsg.aspx", "/api/json/sendmsg.aspx")
+"""Control paths (the edge logs the client gone) and gateway paths (the gateway's reader does)."""
+
+
 def test_a_client_gone_mid_body_is_one_info_line_and_no_traceback() -> None:
-    with served("--log-level", "info") as server:
-        for path in ("/_sim/rules", "/_sim/inbound"):
+    with served("--log-level", "info", "--log-format", "json") as server:
+        for path in GONE_PATHS:
             with socket.create_connection(("127.0.0.1", server.port)) as sock:
                 sock.sendall(_head(path, 1000) + b'{"name": "half')  # and hangs up
             deadline = time.monotonic() + 10
-            while path not in server.logged() and time.monotonic() < deadline:
+            while f"POST {path}" not in server.logged() and time.monotonic() < deadline:
                 time.sleep(0.05)
         assert server.send_seconds() < 5  # still serving
         logged = server.logged()
     assert "Traceback" not in logged, logged
-    gone = [line for line in logged.splitlines() if "went away" in line]
-    assert len(gone) == 2, logged
-    assert all("POST /_sim/" in line for line in gone), gone
+    lines = [json.loads(line) for line in logged.splitlines()]
+    gone = [line for line in lines if "went away" in line["message"]]
+    assert [line["message"].rsplit(" ", 1)[1] for line in gone] == list(GONE_PATHS), logged
+    for line in gone:
+        assert line["level"] == "info", line
+        assert line["message"].startswith("the client went away mid-request: POST /"), line
+        assert "exception" not in line, line
 
 
 def test_a_gateway_send_refused_busy_is_journaled_with_the_bytes_that_came() -> None:

@@ -575,20 +575,44 @@ def test_any_form_on_any_gateway_path_is_answered(
     _answered(https, path, response.status_code, response.content)
 
 
+odd_files = st.lists(
+    st.tuples(
+        st.one_of(
+            st.none(),
+            st.binary(max_size=12),
+            st.just("snow\u2603.png".encode()),
+            surrogate_text.map(lambda text: text.encode("utf-8", errors="surrogatepass")),
+        ),
+        st.sampled_from(
+            [b"", b"image/png", b"image/png\x01", b'image/png; name="\xe2\x98\x83"', b"x"]
+        ),
+        st.binary(max_size=40),
+    ),
+    max_size=3,
+)
+"""File parts: a name (none, any bytes, non-ASCII, a surrogate's own bytes), a content type
+(none, or one that is no media type) and the data."""
+
+
+def file_parts(files: list[tuple[bytes | None, bytes, bytes]]) -> bytes:
+    """`odd_files` as parts of a multipart body whose boundary is `XyZ` (no closing line)."""
+    body = b""
+    for filename, part_type, data in files:
+        disposition = b"form-data"
+        if filename is not None:
+            disposition += b'; filename="' + re.sub(rb'["\r\n]', b"", filename) + b'"'
+        head = b"Content-Disposition: " + disposition + b"\r\n"
+        if part_type:
+            head += b"Content-Type: " + part_type + b"\r\n"
+        body += b"--XyZ\r\n" + head + b"\r\n" + data + b"\r\n"
+    return body
+
+
 @SOME
 @given(
     path=st.sampled_from(GATEWAY_PATHS),
     fields=form_fields_of_any_shape(),
-    files=st.lists(
-        st.tuples(
-            st.one_of(st.none(), st.binary(max_size=12), st.just("snow\u2603.png".encode())),
-            st.sampled_from(
-                [b"", b"image/png", b"image/png\x01", b'image/png; name="\xe2\x98\x83"', b"x"]
-            ),
-            st.binary(max_size=40),
-        ),
-        max_size=3,
-    ),
+    files=odd_files,
     charset=st.sampled_from(CHARSETS),
 )
 def test_any_multipart_on_any_gateway_path_is_answered(
@@ -602,15 +626,7 @@ def test_any_multipart_on_any_gateway_path_is_answered(
     for name, value in fields:
         head = b'--XyZ\r\nContent-Disposition: form-data; name="' + name.encode() + b'"\r\n\r\n'
         body += head + value.replace(b"\r", b"").replace(b"\n", b"") + b"\r\n"
-    for filename, part_type, data in files:
-        disposition = b"form-data"
-        if filename is not None:
-            disposition += b'; filename="' + re.sub(rb'["\r\n]', b"", filename) + b'"'
-        head = b"Content-Disposition: " + disposition + b"\r\n"
-        if part_type:
-            head += b"Content-Type: " + part_type + b"\r\n"
-        body += b"--XyZ\r\n" + head + b"\r\n" + data + b"\r\n"
-    body += b"--XyZ--\r\n"
+    body += file_parts(files) + b"--XyZ--\r\n"
     content_type = _with_charset("multipart/form-data; boundary=XyZ", charset)
     response = https.post(path, content=body, headers={"content-type": content_type})
     _answered(https, path, response.status_code, response.content)

@@ -75,7 +75,7 @@ def test_named_scenarios_exist(name: str) -> None:
 
 COVERED_BY = {
     "parameters": ["test_wire.py::test_query_and_body_are_merged", "test_wire.py::test_a_name_sent_twice_is_joined_with_a_comma"],
-    "text encoding": ["test_wire.py::test_percent_encoded_windows_1252_falls_back", "test_no_500.py::test_a_charset_that_is_no_text_encoding_is_an_unknown_one"],
+    "text encoding": ["test_wire.py::test_percent_encoded_windows_1252_falls_back", "test_no_500.py::test_a_charset_that_is_no_character_set_is_an_invalid_request", "test_no_500.py::test_a_charset_no_codec_has_is_read_as_none_named"],
     "content types": ["test_no_500.py::test_inbound_refuses_a_part_whose_content_type_is_no_media_type", "test_no_500.py::test_a_clients_mms_part_of_no_media_type_is_kept_as_octets"],
     "answers": ["test_wire.py::test_multi_line_answer_joined_by_crlf", "test_wire.py::test_lf_and_trailing_newline_settings"],
     "transport errors": ["test_wire.py::test_unknown_path_is_404", "test_wire.py::test_other_methods_get_405", "test_wire.py::test_body_over_max_body_bytes_is_413"],

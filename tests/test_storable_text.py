@@ -24,6 +24,7 @@ from gateway_sim.domain.text import (
     checked_media_type,
     content_disposition,
     decode_field,
+    no_charset,
     storable,
     storable_json,
 )
@@ -207,6 +208,21 @@ def test_any_json_request_gives_storable_fields_or_invalid_request(
 )
 def test_a_codec_that_decodes_no_field_is_no_charset(named: str) -> None:
     assert charset_of(f"application/x-www-form-urlencoded; charset={named}") is None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "refused"),
+    [
+        ("application/x-www-form-urlencoded; charset=rot13", "rot13"),
+        ("multipart/form-data; boundary=x; charset:Base64", "Base64"),
+        ("text/plain; charset=idna", "idna"),
+        ("text/plain; charset=nonsense", None),  # no codec: read as if none were named
+        ("text/plain; charset=utf-7", None),
+        ("text/plain", None),
+    ],
+)
+def test_only_a_codec_that_is_no_charset_is_refused(content_type: str, refused: str | None) -> None:
+    assert no_charset(content_type) == refused
 
 
 @pytest.mark.parametrize(

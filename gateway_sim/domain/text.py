@@ -52,7 +52,7 @@ codecs.register_error("gateway_sim_c1", _c1_controls)
 @lru_cache(maxsize=256)
 def charset_of(content_type: str) -> str | None:
     """The charset named in a Content-Type header, normalised to a Python codec name; None when
-    it names no codec that decodes fields (so they are read as with no charset)."""
+    it names no codec that decodes fields (`no_charset` tells which of those are refused)."""
     found = _CHARSET.search(content_type)
     if found is None:
         return None
@@ -62,6 +62,21 @@ def charset_of(content_type: str) -> str | None:
     except (LookupError, UnicodeError, ValueError, TypeError):
         return None
     return None if name in NOT_CHARSETS else name
+
+
+@lru_cache(maxsize=256)
+def no_charset(content_type: str) -> str | None:
+    """The charset a Content-Type names when it is a codec Python knows that is no character set
+    (`rot13`, `base64`, `idna`: such a request is refused); None when it names none, a charset,
+    or a name no codec has (read as if none were named)."""
+    found = _CHARSET.search(content_type)
+    if found is None or charset_of(content_type) is not None:
+        return None
+    try:
+        codecs.lookup(found.group(1))
+    except (LookupError, ValueError, TypeError):
+        return None
+    return found.group(1)
 
 
 def decode_field(raw: bytes, charset: str | None = None) -> str:

@@ -110,9 +110,22 @@ def limits_of(args: argparse.Namespace) -> Limits:
 def unwritable(db: str) -> str | None:
     """Why the --db file cannot be written, or None: a send is answered `ID:` only once its
     message is in the file, so a file that cannot take it must stop the start, not the sends."""
-    if db == ":memory:" or db.startswith("file:"):
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    name = db
+    if db.startswith("file:"):  # a URI, as SQLite takes it (store/database.py opens uri=True)
+        uri = urlsplit(db)
+        mode = parse_qs(uri.query).get("mode", [""])[-1]
+        if mode == "memory":
+            return None
+        if mode == "ro" or "immutable=1" in uri.query:
+            return f"cannot open the database {db}: it opens the file read-only; every send writes"
+        if uri.netloc not in ("", "localhost"):
+            return f"cannot open the database {db}: a file: URI names no host but localhost"
+        name = unquote(uri.path)
+    if name == ":memory:":
         return None
-    path = Path(db)
+    path = Path(name)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         return f"cannot open the database {db}: the folder {folder} does not exist"

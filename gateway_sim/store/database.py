@@ -49,7 +49,8 @@ def connect(path: str, retainer: Retainer) -> tuple[sqlite3.Connection, Migrated
     """Open `path` (":memory:" or a file) ready for use, its held bytes counted; and what a
     migration of the file kept and dropped, if it needed one. `rows.Unusable` (or
     `sqlite3.Error`) if it cannot be used; the file is then left as it was."""
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # uri: a `file:` name is a URI whatever SQLite's build says (serve's start-up check reads it so)
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, uri=True)
     try:
         found, _ = schema.inspect(connection)
         connection.row_factory = sqlite3.Row

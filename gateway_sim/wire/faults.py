@@ -160,6 +160,18 @@ async def garbage(scope: Scope, send: Send) -> str:
     return "wrote garbage bytes and closed"
 
 
+async def early(fault: str, scope: Scope, receive: Receive, send: Send) -> str:
+    """Carry out a fault that answers nothing of the request (`reset`, `close`, `hang` or
+    `garbage`); what was done, for the journal."""
+    if fault == "reset":
+        return await reset(scope)
+    if fault == "close":
+        return await close(scope)
+    if fault == "hang":
+        return await hang(scope, receive)
+    return await garbage(scope, send)
+
+
 async def truncate(send: Send, body: bytes) -> str:
     """Promise the whole body, send half of it, close (the server closes a connection whose
     answer ended short of its Content-Length)."""

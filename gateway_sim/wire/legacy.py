@@ -12,6 +12,7 @@ and their refusals rendered.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from time import perf_counter
@@ -35,6 +36,7 @@ from gateway_sim.wire.request import (
     read_request,
 )
 
+log = logging.getLogger("gateway_sim")
 TOO_LONG = b"Bad Request - Request Too Long"
 """What IIS (HTTP.sys) says of headers over its limit, with HTTP 400."""
 
@@ -140,7 +142,8 @@ class LegacyEndpoints:
                 scope, send, 413, b"Request Entity Too Large", str(too_large), started=started
             )
             return
-        except ClientGone:
+        except ClientGone:  # as the edge logs it for /_sim: no traceback, nothing journaled
+            log.info("the client went away mid-request: %s %s", scope["method"], scope["path"])
             return
         match self.settle(handler, scope, request):
             case Reply() as reply:
@@ -260,7 +263,7 @@ class LegacyEndpoints:
         status, note = 200, ""
         if action.fault in ("reset", "close", "hang", "garbage"):
             await sleep_until(started + decision.latency)
-            note = await _early_fault(action.fault, scope, receive, send)
+            note = await faults.early(action.fault, scope, receive, send)
             reply, status = Reply(b"", ""), 0
         elif action.http_status is not None:
             await sleep_until(started + decision.latency)
@@ -370,16 +373,6 @@ class LegacyEndpoints:
 async def _held(hold: Hold, reply: Reply) -> None:
     if reply.message_id is not None:
         await hold(reply.message_id)
-
-
-async def _early_fault(fault: str, scope: Scope, receive: Receive, send: Send) -> str:
-    if fault == "reset":
-        return await faults.reset(scope)
-    if fault == "close":
-        return await faults.close(scope)
-    if fault == "hang":
-        return await faults.hang(scope, receive)
-    return await faults.garbage(scope, send)
 
 
 def _rule_reason(decision: Decision, answer_reason: str, note: str) -> str:

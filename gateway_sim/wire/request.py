@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from gateway_sim.domain.content import UploadedFile
-from gateway_sim.domain.text import charset_of
+from gateway_sim.domain.text import charset_of, no_charset
 from gateway_sim.wire.asgi import Receive, Scope
 from gateway_sim.wire.form import Fields, form_fields, media_type, merge, parse_urlencoded
 from gateway_sim.wire.multipart import MalformedBody, MultipartReader
@@ -55,6 +55,7 @@ async def read_request(
         query = parse_urlencoded(query_raw, charset) if query_raw else {}
         request = await _read_multipart(receive, content_type, charset, query, max_body_bytes)
         request.path, request.query = scope["path"].lower(), query_raw
+        request.malformed = request.malformed or _charset_refused(content_type)
         return request
     return form_request(scope, await _read_body(receive, max_body_bytes), content_type)
 
@@ -84,8 +85,16 @@ def form_request(scope: Scope, body: bytes, content_type: str) -> GatewayRequest
         query=query_raw,
         body=body,
         body_size=len(body),
+        malformed=_charset_refused(content_type) if content_type else None,
         content_type=content_type,
     )
+
+
+def _charset_refused(content_type: str) -> str | None:
+    """Why a request whose Content-Type names a codec that is no character set is refused; its
+    fields cannot be read as that charset says, and reading them as another would be a guess."""
+    named = no_charset(content_type)
+    return None if named is None else f"charset {named!r} is not a character set"
 
 
 def _over(digits: bytes, limit: int) -> bool:
