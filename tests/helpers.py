@@ -6,9 +6,12 @@ tests/helpers_*.py."""
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from starlette.testclient import TestClient
 
 from gateway_sim.domain.records import Message
@@ -90,3 +93,23 @@ def post_mms(
     """Send `mms_body(parts, text=text)` to the MMS endpoint; the answer's text."""
     headers = {"content-type": "multipart/form-data; boundary=XyZ"}
     return client.post(MMS, content=mms_body(parts, text=text), headers=headers).text
+
+
+def read_events(stream: httpx.Response) -> Iterator[tuple[str, dict[str, object]]]:
+    """(name, data) for each event of a text/event-stream, as they come."""
+    name, data = "", ""
+    for line in stream.iter_lines():
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")
+        elif not line and name:
+            yield name, json.loads(data)
+            name, data = "", ""
+
+
+def next_event(events: Iterator[tuple[str, dict[str, object]]], name: str) -> dict[str, object]:
+    for found, data in events:
+        if found == name:
+            return data
+    raise AssertionError(f"the stream ended before a {name!r} event")

@@ -4,12 +4,11 @@ parts' headers, switching rules, and the feed costing nothing while no page list
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 import httpx
@@ -22,7 +21,7 @@ from gateway_sim.domain.scenario import DEFAULT_SCENARIO, load_scenario
 from gateway_sim.inbox.feed import QUEUE_SIZE, Feed
 from gateway_sim.server.app import create_app
 from tests.conftest import SEND, START, LiveServer, app_of, build_app
-from tests.helpers import post_mms
+from tests.helpers import next_event, post_mms, read_events
 from tests.helpers_processes import start
 
 LOGIN = {"username": "demo", "password": "demo"}
@@ -112,26 +111,6 @@ def test_parts_a_browser_shows_inertly_are_inline_others_downloads(client: TestC
         assert served.headers["content-disposition"] == f'{disposition}; filename="{filename}"'
         assert served.headers["x-content-type-options"] == "nosniff"
         assert served.headers["content-security-policy"] == "default-src 'none'; sandbox"
-
-
-def read_events(stream: httpx.Response) -> Iterator[tuple[str, dict[str, object]]]:
-    """(name, data) for each event of a text/event-stream, as they come."""
-    name, data = "", ""
-    for line in stream.iter_lines():
-        if line.startswith("event: "):
-            name = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            data = line.removeprefix("data: ")
-        elif not line and name:
-            yield name, json.loads(data)
-            name, data = "", ""
-
-
-def next_event(events: Iterator[tuple[str, dict[str, object]]], name: str) -> dict[str, object]:
-    for found, data in events:
-        if found == name:
-            return data
-    raise AssertionError(f"the stream ended before a {name!r} event")
 
 
 def test_the_event_stream_tells_messages_statuses_refusals_and_resets(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,7 +16,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.helpers_processes import QUIET, run_cli, start, stop
+from tests.helpers import next_event, read_events
+from tests.helpers_processes import QUIET, run_cli, start, stop, wait_until
 
 SEND = "/smsgateway/sendmsg.aspx"
 DEMO = {"username": "demo", "password": "demo"}
@@ -79,6 +81,15 @@ def test_the_ledger_is_exact_under_eight_clients_alternating_between_replicas(
     assert balance(one) == balance(two) == "BALANCE:0"
     on_one, on_two = listed(one), listed(two)
     assert on_one == on_two
+
+    def journal(url: str) -> list[dict[str, Any]]:
+        found = httpx.get(url + "/_sim/requests", params={"limit": 1000}, timeout=10)
+        entries: list[dict[str, Any]] = found.json()["requests"]
+        return entries
+
+    # an entry is written just after its answer (it holds the answer): within a moment
+    wait_until(lambda: len(journal(one)) == 160 + 2)  # every send, and the two balances'
+    assert journal(one) == journal(two)
     assert sorted("ID:" + message["id"] for message in on_one) == sorted(accepted)
     spent = sum(float(message["cost"]) for message in on_one)
     assert spent == 100
@@ -95,7 +106,7 @@ def test_ids_increase_across_replicas_in_the_order_they_are_taken(
     assert ids[0] == "10011000000000000001"  # the scenario's id_start, as with one process
 
 
-def test_a_long_poll_on_one_replica_is_woken_by_a_send_on_the_other(
+def test_a_long_poll_on_one_replica_is_woken_by_a_send_on_the_other_within_a_second(
     replicas: tuple[str, str],
 ) -> None:
     one, two = replicas
@@ -103,24 +114,42 @@ def test_a_long_poll_on_one_replica_is_woken_by_a_send_on_the_other(
 
     def wait() -> None:
         answer = httpx.get(
-            two + "/_sim/messages/wait", params={"to": "447700900777", "timeout": 5}, timeout=10
+            two + "/_sim/messages/wait", params={"to": "447700900777", "timeout": 10}, timeout=15
         )
-        woken.update(answer.json(), status=answer.status_code)
+        woken.update(answer.json(), status=answer.status_code, at=time.monotonic())
 
     waiting = threading.Thread(target=wait)
     waiting.start()
-    # the wait must be under way before the send, or it would find the message by listing
-    deadline = httpx.get(two + "/metrics", timeout=10)
-    assert deadline.status_code == 200
-    threading.Event().wait(0.3)
-    sent_at = threading.Event()
+    time.sleep(0.3)  # the wait is under way: it finds the message by being woken, not listing
+    sent_at = time.monotonic()
     accepted = send(one, to="447700900777", text="across")
-    sent_at.set()
-    waiting.join(timeout=3)
-    assert not waiting.is_alive(), "the wait was not woken within a second or so"
+    waiting.join(timeout=12)
     assert woken["status"] == 200
     assert "ID:" + woken["message"]["id"] == accepted
     assert woken["message"]["text"] == "across"
+    assert woken["at"] - sent_at < 1.0
+
+
+def test_the_live_feed_of_one_replica_shows_what_the_other_accepted(
+    replicas: tuple[str, str],
+) -> None:
+    one, two = replicas
+    with httpx.Client(timeout=10) as http, http.stream("GET", two + "/_sim/events") as stream:
+        events = read_events(stream)
+        assert next(events) == ("hello", {})
+        accepted = send(one, text="seen elsewhere")
+        message = next_event(events, "message")
+    assert "ID:" + str(message["id"]) == accepted
+    assert message["text"] == "seen elsewhere"
+
+
+def test_an_nth_rule_counts_the_requests_of_both_replicas(replicas: tuple[str, str]) -> None:
+    one, two = replicas
+    rule = {"name": "third", "match": {"nth": 3}, "action": {"error": "GATEWAY_ERROR"}}
+    assert httpx.post(two + "/_sim/rules", json=rule, timeout=10).status_code == 201
+    answers = [send((one, two)[n % 2], text=f"n{n}") for n in range(5)]
+    assert [answer.startswith("ID:") for answer in answers] == [True, True, False, True, True]
+    assert answers[2] == "ERR:GATEWAY_ERROR"
 
 
 def test_a_top_up_and_a_reset_on_one_replica_apply_to_both(replicas: tuple[str, str]) -> None:
