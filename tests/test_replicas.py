@@ -16,7 +16,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.helpers import next_event, read_events
+from tests.conftest import MMS
+from tests.helpers import mms_body, next_event, read_events
 from tests.helpers_processes import QUIET, run_cli, start, stop, wait_until
 
 SEND = "/smsgateway/sendmsg.aspx"
@@ -240,3 +241,43 @@ def test_a_replica_whose_database_connection_is_lost_refuses_and_says_it_is_not_
         assert httpx.get(url + "/_sim/ready", timeout=10).json() == {"ready": True}
     finally:
         stop(fresh)
+
+
+def test_the_byte_caps_hold_for_the_whole_database(pg_database: str) -> None:
+    """--max-journal-bytes and --max-content-bytes on PostgreSQL: about a second after the
+    journal passes its cap its oldest entries are gone, and the oldest MMS parts lose their
+    bytes but keep their description."""
+    process, url = start(
+        ["--port", "0", "--db", pg_database, "--max-journal-bytes", "20000",
+         "--max-content-bytes", "3000", *QUIET]
+    )  # fmt: skip
+    try:
+        for n in range(40):
+            assert send(url, text="x" * 200 + str(n)).startswith("ID:")
+        picture = [("card.png", "image/png", b"\x89PNG" + bytes(1996))]
+        multipart = {"content-type": "multipart/form-data; boundary=XyZ"}
+        mms = [
+            httpx.post(url + MMS, content=mms_body(picture), headers=multipart, timeout=10).text
+            for _ in range(3)
+        ]
+        assert all(answer.startswith("ID:") for answer in mms), mms
+
+        def journal_bytes() -> int:
+            with psycopg.connect(pg_database) as connection:
+                row = connection.execute(
+                    "SELECT COALESCE(SUM(octet_length(record) + octet_length(query) + "
+                    "octet_length(body) + COALESCE(octet_length(text), 0) + "
+                    "COALESCE(octet_length(recipients), 0) + 64), 0) FROM journal"
+                ).fetchone()
+            return int(row[0]) if row else 0
+
+        wait_until(lambda: journal_bytes() <= 20000, 5)
+        entries = httpx.get(url + "/_sim/requests", params={"limit": 1000}, timeout=10).json()
+        assert 0 < len(entries["requests"]) < 43  # some of the 43 went, the newest stayed
+        with psycopg.connect(pg_database) as connection:
+            kept = connection.execute(
+                "SELECT COUNT(*), COUNT(data) FROM parts JOIN messages ON seq = message_seq"
+            ).fetchone()
+        assert kept == (3, 1)  # 3 parts described, the newest one's 2,000 bytes kept
+    finally:
+        stop(process)

@@ -51,14 +51,16 @@ class Replicas:
 
     async def adopt(self) -> None:
         """Every `ADOPT_SECONDS`, deliver the callbacks of replicas that are gone (a replica
-        killed mid-work leaves its retries and first attempts in the database)."""
+        killed mid-work leaves its retries and first attempts in the database), and hold the
+        database to its byte caps."""
         while True:
             try:
                 taken = self.sim.callbacks.adopt(self.store.adopt())
                 if taken:
                     log.info("took up %d callbacks of a replica that is gone", taken)
+                await asyncio.to_thread(self.store.retain_bytes)  # a pass over two tables
             except Exception as error:
-                log.warning("could not look for callbacks of replicas that are gone: %s", error)
+                log.warning("could not tidy after the replicas: %s", error)
             await asyncio.sleep(ADOPT_SECONDS)
 
     async def run(self) -> None:

@@ -30,6 +30,7 @@ from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, 
 from gateway_sim.store import queries
 from gateway_sim.store.batching import FAILED_KEPT, Batch, Queued, WriteBehind
 from gateway_sim.store.entries import fit
+from gateway_sim.store.pg_retention import hold_bytes, hold_counts
 from gateway_sim.store.pg_schema import ALIVE, SqliteLike, connect, prepare, take_number
 from gateway_sim.store.pg_shared import SharedState, decode, one_line
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
@@ -102,6 +103,8 @@ class PgStore(Queued, SharedState):
         """Told of each account's credit as the database has it after a write (the gateway's
         accounts are a cache of it)."""
         self._refused: dict[str, GatewayError] = {}
+        self._tidy: psycopg.Connection[Any] | None = None
+        self._tidying = threading.Lock()
         self.batches = WriteBehind(self.retention, durable=True, write=self._write, lock=self._lock)
         self.observers = self.batches.observers
 
@@ -159,7 +162,7 @@ class PgStore(Queued, SharedState):
                 self._insert_others(db, batch)
                 if batch.state_changed and self.snapshot is not None:
                     self._save_accounts(db, self.snapshot())
-                self._retain(db)
+                hold_counts(db, self.retention)
                 for start in range(0, len(written), NOTIFIED_IDS):  # a NOTIFY holds < 8 KB
                     self._notify(db, "messages " + " ".join(written[start : start + NOTIFIED_IDS]))
                 if credits:  # the others' copies of these accounts' credit
@@ -222,19 +225,16 @@ class PgStore(Queued, SharedState):
             except Exception as error:
                 log.error("could not store %d %s: %s", len(rows), what, error)
 
-    def _retain(self, db: psycopg.Connection[Any]) -> None:
-        """Hold the tables to their caps, oldest first (the caps are per database)."""
-        limits = self.retention
-        for table, cap in (
-            ("messages", limits.max_messages),
-            ("journal", limits.max_journal),
-            ("statuses", limits.max_journal),
-            ("attempts", limits.max_journal),
-        ):
-            cut = f"(SELECT MAX(seq) - {int(cap)} FROM {table})"
-            if table == "messages":
-                db.execute(f"DELETE FROM parts WHERE message_seq <= {cut}")
-            db.execute(f"DELETE FROM {table} WHERE seq <= {cut}")
+    def retain_bytes(self) -> None:
+        """Hold the journal's and the content's bytes to their caps (pg_retention.py), on a
+        connection of this method's own: called off the event loop, about once a second."""
+        with self._tidying:
+            if self._tidy is None or self._tidy.closed:
+                self._tidy = connect(self.url)
+            try:
+                hold_bytes(self._tidy, self.retention)
+            except psycopg.Error as error:
+                raise Unavailable(f"the database: {one_line(error)}") from None
 
     # -- callbacks still to deliver -------------------------------------------------------------
 
@@ -364,6 +364,9 @@ class PgStore(Queued, SharedState):
         return int(count)
 
     def close(self) -> None:
+        with self._tidying:
+            if self._tidy is not None:
+                self._tidy.close()
         with self._lock:
             if self.connection is None:
                 return
