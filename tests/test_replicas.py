@@ -153,6 +153,17 @@ def test_an_nth_rule_counts_the_requests_of_both_replicas(replicas: tuple[str, s
     assert answers[2] == "ERR:GATEWAY_ERROR"
 
 
+def test_a_rate_rule_counts_the_requests_of_both_replicas(replicas: tuple[str, str]) -> None:
+    """More than 2 sends within a second, whichever replica takes them, fire the rule."""
+    one, two = replicas
+    rule = {"name": "busy", "match": {"rate": {"per_second": 2}}, "action": {"error": "NO_TO"}}
+    assert httpx.post(one + "/_sim/rules", json=rule, timeout=10).status_code == 201
+    started = time.monotonic()
+    answers = [send((one, two)[n % 2], text=f"r{n}") for n in range(4)]
+    assert time.monotonic() - started < 1.0, "too slow to stay within the rule's one second"
+    assert [answer.startswith("ID:") for answer in answers] == [True, True, False, False]
+
+
 def test_a_top_up_and_a_reset_on_one_replica_apply_to_both(replicas: tuple[str, str]) -> None:
     one, two = replicas
     assert send(one).startswith("ID:")

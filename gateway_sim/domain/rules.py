@@ -30,6 +30,8 @@ from gateway_sim.domain.rule_schema import (
     UniformLatency,
 )
 
+PRUNE_AT = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Facts:
@@ -85,6 +87,11 @@ class _Live:
     fired: int = 0
     enabled: bool = True
     recent: dict[str, deque[datetime]] = field(default_factory=dict)
+    """The times of each key's requests within the rate window (a `rate` rule's)."""
+    prune_at: int = PRUNE_AT
+    """How many keys `recent` may hold before those idle for a window are forgotten: doubled
+    past what stays, so the pruning costs O(1) a request however many senders a client makes
+    up."""
     text: TextPattern | None = None
 
     @property
@@ -171,6 +178,11 @@ class RuleBook:
             }
             for live in self._rules
         ]
+
+    def keys_held(self, name: str) -> int:
+        """How many keys rule `name` holds recent times of (a `rate` rule's)."""
+        live = self._by_name.get(name)
+        return 0 if live is None else len(live.recent)
 
     def decide(self, facts: Facts) -> Decision | None:
         """The first live rule that matches `facts`, fired; None when no rule applies."""
@@ -289,6 +301,13 @@ def _over_rate(live: _Live, rate: RateLimit, facts: Facts, key: str) -> bool:
     while times and (facts.now - times[0]).total_seconds() >= RATE_WINDOW:
         times.popleft()
     times.append(facts.now)
+    if len(live.recent) > live.prune_at:  # a key not seen again would stay: forget old ones
+        live.recent = {
+            k: seen
+            for k, seen in live.recent.items()
+            if (facts.now - seen[-1]).total_seconds() < RATE_WINDOW
+        }
+        live.prune_at = max(PRUNE_AT, 2 * len(live.recent))
     return len(times) > rate.per_second * RATE_WINDOW
 
 

@@ -55,8 +55,8 @@ class RuleCounters:
         at = micros(now)
         since = at - int(window * 1_000_000)
         with self.reached() as db, db.transaction():
-            db.execute("DELETE FROM rule_rates WHERE rule = %s AND key = %s AND at_us <= %s",
-                       (rule, key, since))  # fmt: skip
+            # every key's old times, not only this one's: a key never seen again would stay
+            db.execute("DELETE FROM rule_rates WHERE rule = %s AND at_us <= %s", (rule, since))
             db.execute("INSERT INTO rule_rates VALUES (%s, %s, %s)", (rule, key, at))
             row = db.execute(
                 "SELECT COUNT(*) FROM rule_rates WHERE rule = %s AND key = %s", (rule, key)
