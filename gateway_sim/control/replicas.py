@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from urllib.parse import unquote
 
 from gateway_sim.control.simulator import Simulator
 from gateway_sim.domain.accounts import Accounts
@@ -70,6 +71,8 @@ class Replicas:
     def apply(self, kind: str, words: list[str]) -> None:
         """Do here what another replica did."""
         if kind == "messages":
+            if not len(self.sim.events) and not self.sim.feed.listening:
+                return  # nobody here waits or watches: nothing to read
             found = [self.store.get(message_id) for message_id in words]
             messages = [message for message in found if message is not None]
             for message in messages:
@@ -84,6 +87,8 @@ class Replicas:
             self.sim.gateway.accounts = Accounts.from_saved(self.store.accounts())
         elif kind == "clock" and words:
             self.follow_clock(words[0])
+        elif kind == "forgot" and words:  # an account reset alone on another replica
+            self.sim.callbacks.forget_account(unquote(words[0]))
         elif kind == "rules":
             self.take_rules(self.sim.gateway, self.store)
         elif kind == "reset":

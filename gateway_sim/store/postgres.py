@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import psycopg
 
@@ -361,6 +362,7 @@ class PgStore(Queued, SharedState):
                 "DELETE FROM pending WHERE lower(record::json->>'account') = lower(%s)",
                 (username,),
             )
+            self._notify(db, f"forgot {quote(username)}")  # the others' callbacks under way
         return int(count)
 
     def close(self) -> None:
