@@ -256,7 +256,12 @@ def database(setup: Setup, server_url: str, work: Path, name: str) -> Iterator[s
     if setup.store == "memory":
         yield None
     elif setup.store == "file":
-        yield str(work / f"{name}.sqlite3")
+        path = work / f"{name}.sqlite3"
+        try:
+            yield str(path)
+        finally:  # the next attempt starts on a new file, as on a new database
+            for leftover in work.glob(f"{path.name}*"):
+                leftover.unlink()
     else:
         dbname = f"gsim_bench_{os.getpid()}_{name.replace('-', '_')}"
         with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as connection:

@@ -59,7 +59,9 @@ class Waits:
 
 def describe(state: str | None, kind: str | None, event: str | None, query: str) -> str:
     """A connection's state in a few words: what it waits on, and in which statement."""
-    statement = " ".join(query.split()[:2]) if query else "?"
+    words = query.split() or ["?"]
+    # A savepoint's name changes with its depth: the verb alone.
+    statement = words[0] if words[0] in ("SAVEPOINT", "RELEASE") else " ".join(words[:2])
     if state == "active":
         waiting = f"{kind}:{event}" if kind else "on CPU"
         return f"active {waiting} ({statement})"
