@@ -204,6 +204,24 @@ def spent(server: servers.Server) -> Decimal:
     return sum((CREDIT - Decimal(str(a["credit"])) for a in listed), Decimal(0))
 
 
+def settled(
+    replicas: Sequence[servers.Server], patience: float = 15.0
+) -> tuple[dict[str, int], Decimal]:
+    """The replicas' sends by outcome, summed, and the credit spent, once they agree: a replica
+    counts what it answered a moment later (its metrics), and one that was held up later still;
+    after `patience` s, whatever they say then."""
+    deadline = time.monotonic() + patience
+    while True:
+        time.sleep(0.5)
+        outcomes: dict[str, int] = {}
+        for replica in replicas:
+            for outcome, count in sends(replica).items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + count
+        credit = spent(replicas[0])
+        if credit == outcomes.get("accepted", 0) or time.monotonic() > deadline:
+            return outcomes, credit
+
+
 def load_all(
     targets: Sequence[servers.Server], script: Path, load: wrk.Load
 ) -> list[wrk.WrkResult]:
@@ -306,18 +324,14 @@ def attempt(
             measured = load_all(replicas, script, wrk.Load(args.duration, split.connections, 1))
         cpu = replicas_cpu.share(before, replicas_cpu.snapshot(groups))
         load_after = os.getloadavg()
-        time.sleep(0.5)  # the replicas count what they answered a moment later (metrics)
-        outcomes: dict[str, int] = {}
-        for replica in replicas:
-            for outcome, count in sends(replica).items():
-                outcomes[outcome] = outcomes.get(outcome, 0) + count
+        outcomes, credit = settled(replicas)
         return replicas_report.Attempt(
             measured,
             load_before,
             load_after,
             cpu,
             outcomes,
-            spent(replicas[0]),
+            credit,
             waited,
             w.top() if w else "",
         )
