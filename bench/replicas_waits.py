@@ -7,6 +7,7 @@ replica runs Python). One more connection, a few queries a second: a small cost 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,17 +30,36 @@ class Waits:
         self.counts: Counter[str] = Counter()
         self.samples = 0
         self._stop = threading.Event()
+        self.rates: dict[str, float] = {}
 
     @contextmanager
     def sampling(self) -> Iterator[Waits]:
         """Sample from a thread for as long as the block runs."""
         thread = threading.Thread(target=self._sample, name="pg-waits", daemon=True)
+        before = self._counters()
+        started = time.monotonic()
         thread.start()
         try:
             yield self
         finally:
             self._stop.set()
             thread.join(10)
+            seconds = time.monotonic() - started
+            after = self._counters()
+            self.rates = {name: (after[name] - before[name]) / seconds for name in after}
+
+    def _counters(self) -> dict[str, int]:
+        """The server's WAL flushes (all databases: only this run's write) and this database's
+        commits (read-only autocommit statements, such as a `nextval`, included)."""
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as connection:
+            wal = connection.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()
+            commits = connection.execute(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+        return {
+            "WAL flushes": int(wal[0]) if wal else 0,
+            "commits": int(commits[0]) if commits else 0,
+        }
 
     def _sample(self) -> None:
         with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as connection:
@@ -49,10 +69,12 @@ class Waits:
                     self.counts[describe(state, kind, event, query)] += 1
 
     def top(self, most: int = 6) -> str:
-        """The commonest states, as the share of samples a connection was seen in them."""
+        """The counters' rates, then the commonest states, as the share of samples a connection
+        was seen in them."""
+        rates = ", ".join(f"{rate:,.0f} {name}/s" for name, rate in self.rates.items())
         if not self.samples:
-            return "no samples"
-        return ", ".join(
+            return f"{rates}; no samples"
+        return f"{rates}; " + ", ".join(
             f"{what} {count / self.samples:.0%}" for what, count in self.counts.most_common(most)
         )
 
