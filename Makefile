@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-quick test-newest lint bench bench-peers bench-tools soak browser postgres nginx clean
+.PHONY: run test test-quick test-newest lint bench bench-peers bench-replicas bench-tools soak browser postgres nginx clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
@@ -80,6 +80,15 @@ bench: bench-tools
 # leaves the rows near a floor to chance), into bench/RESULTS.md.
 bench-peers: bench-tools
 	$(BIN)/python bench/peers.py --rounds 2 --out bench/RESULTS.md
+
+# Replicas on one PostgreSQL database against one replica on SQLite (issue 20; ~6 min: 8 cases of
+# 10 s warm-up and 15 s measured, a case again when others' processes disturbed it), into the
+# section "Replicas on PostgreSQL (issue 20)" of bench/RESULTS.md. A throwaway PostgreSQL cluster
+# of `.ci/postgres` (Debian's server: `make postgres`), stopped at the end.
+bench-replicas: $(STAMP) postgres
+	command -v wrk >/dev/null || { apt-get update && apt-get install -y wrk; }
+	$(BIN)/python -c 'import psycopg' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[postgres]'
+	$(BIN)/python bench/replicas.py --results bench/RESULTS.md
 
 # The load generator and WireMock's runtime (its jar comes from npm when a run needs it).
 bench-tools: $(STAMP)

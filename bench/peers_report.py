@@ -461,7 +461,7 @@ def _edge(result: Result) -> list[str]:
     return lines
 
 
-def _first_line(command: list[str]) -> str:
+def first_line(command: list[str]) -> str:
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     except OSError:
@@ -469,21 +469,21 @@ def _first_line(command: list[str]) -> str:
     return ((done.stdout or done.stderr).splitlines() or ["?"])[0].strip()
 
 
-def _cpu() -> str:
+def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             return line.partition(":")[2].strip()
     return platform.processor() or "?"
 
 
-def _ram() -> str:
+def ram() -> str:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     return "?"
 
 
-def _os() -> str:
+def os_release() -> str:
     try:
         release = platform.freedesktop_os_release()["PRETTY_NAME"]
     except OSError:
@@ -491,7 +491,7 @@ def _os() -> str:
     return f"{release}, Linux {platform.release()}"
 
 
-def _load() -> str:
+def load_average() -> str:
     return ", ".join(f"{n:.2f}" for n in os.getloadavg())
 
 
@@ -501,10 +501,11 @@ def machine(
     """What the run ran on, how, and with what (`simulators`: a line on each simulator side)."""
     command = shlex.join([".venv/bin/python", "bench/peers.py", *argv])
     return [
-        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average at the start {_load()}",
-        f"- machine: {_cpu()}, {os.cpu_count()} cores, {_ram()} RAM; {_os()}",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average at the start "
+        f"{load_average()}",
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores, {ram()} RAM; {os_release()}",
         f"- Python {platform.python_version()}; {wiremock.java_version()}; WireMock "
-        f"{wiremock.version(jar)} (npm `{wiremock.PACKAGE}`); {_first_line(['wrk', '-v'])}",
+        f"{wiremock.version(jar)} (npm `{wiremock.PACKAGE}`); {first_line(['wrk', '-v'])}",
         f"- command: `{command}`",
         f"- load: wrk, {args.connections} connections (latency: 256), {args.threads} thread, "
         f"`--latency`, the same for every side; per case and side a fresh server, its answer "
@@ -542,7 +543,7 @@ def render(result: Result) -> str:
         + "and WireMock",
         "",
         *result.machine,
-        f"- the run took {result.elapsed / 60:.1f} min; load average at the end {_load()}",
+        f"- the run took {result.elapsed / 60:.1f} min; load average at the end {load_average()}",
         "",
         *_targets(result),
         *_edge(result),

@@ -124,7 +124,7 @@ def verify(side: str, server: servers.Server, case: Case) -> float:
 
 def descendants(pid: int) -> list[int]:
     found = []
-    for child in rss._children(pid):
+    for child in rss.children(pid):
         found += [child, *descendants(child)]
     return found
 

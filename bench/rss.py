@@ -118,7 +118,7 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return fields["VmRSS"], fields["VmHWM"]
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     """Processes whose parent is `pid`."""
     found = []
     for entry in Path("/proc").iterdir():
@@ -163,9 +163,9 @@ def check_process(server: servers.Server) -> str:
     """Raise unless the spawned pid is the server itself; return its command line."""
     pid = server.process.pid
     command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    children = _children(pid)
-    if children:
-        raise AssertionError(f"rss: pid {pid} ({command}) has child processes {children}")
+    found = children(pid)
+    if found:
+        raise AssertionError(f"rss: pid {pid} ({command}) has child processes {found}")
     if not _owns_socket(pid, _listening_inodes(server.port)):
         raise AssertionError(f"rss: pid {pid} ({command}) does not own port {server.port}")
     return command
