@@ -254,13 +254,13 @@ def test_a_replica_whose_database_connection_is_lost_refuses_and_says_it_is_not_
         stop(fresh)
 
 
-def test_the_byte_caps_hold_for_the_whole_database(pg_database: str) -> None:
-    """--max-journal-bytes and --max-content-bytes on PostgreSQL: about a second after the
-    journal passes its cap its oldest entries are gone, and the oldest MMS parts lose their
-    bytes but keep their description."""
+def test_the_retention_caps_hold_for_the_whole_database(pg_database: str) -> None:
+    """The caps on PostgreSQL: about a second after the tables pass them, the oldest messages
+    and journal entries are gone, and the oldest MMS parts lose their bytes but keep their
+    description."""
     process, url = start(
         ["--port", "0", "--db", pg_database, "--max-journal-bytes", "20000",
-         "--max-content-bytes", "3000", *QUIET]
+         "--max-content-bytes", "3000", "--max-messages", "30", *QUIET]
     )  # fmt: skip
     try:
         for n in range(40):
@@ -290,5 +290,6 @@ def test_the_byte_caps_hold_for_the_whole_database(pg_database: str) -> None:
                 "SELECT COUNT(*), COUNT(data) FROM parts JOIN messages ON seq = message_seq"
             ).fetchone()
         assert kept == (3, 1)  # 3 parts described, the newest one's 2,000 bytes kept
+        wait_until(lambda: len(listed(url)) == 30, 5)  # of 43
     finally:
         stop(process)

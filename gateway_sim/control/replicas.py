@@ -59,7 +59,7 @@ class Replicas:
                 taken = self.sim.callbacks.adopt(self.store.adopt())
                 if taken:
                     log.info("took up %d callbacks of a replica that is gone", taken)
-                await asyncio.to_thread(self.store.retain_bytes)  # a pass over two tables
+                await asyncio.to_thread(self.store.retain)  # a pass over the tables
             except Exception as error:
                 log.warning("could not tidy after the replicas: %s", error)
             await asyncio.sleep(ADOPT_SECONDS)

@@ -1,8 +1,13 @@
-"""The byte caps of a PostgreSQL store (`--max-journal-bytes`, `--max-content-bytes`), held for
-the whole database: the journal's oldest entries go, and the oldest MMS parts lose their bytes
-(not their description), as a SQLite file's do (retention.py). Counting bytes takes a pass over
-the table, so it runs about once a second on a connection of its own, off the event loop
-(`PgStore.retain_bytes`); the counts (`--max-messages`, `--max-journal`) are held at every write.
+"""The retention caps of a PostgreSQL store, held for the whole database: past
+`--max-messages`, `--max-journal` and the status steps' and attempts' caps the oldest rows go;
+past `--max-journal-bytes` the oldest journal entries go, and past `--max-content-bytes` the
+oldest MMS parts lose their bytes (not their description), as a SQLite file's do (retention.py).
+
+It runs about once a second, off the event loop on a connection of its own (`PgStore.retain`),
+and by one replica at a time (an advisory lock that the others do not wait for): not in the
+sends' transactions, where every replica's write deleted the same oldest rows as the others' and
+replicas waited on each other's locks for seconds. Between two passes the tables can hold a
+second's sends more than their caps.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import psycopg
 
 from gateway_sim.store.retention import ROW_BYTES, Retention
 
+RETAIN_KEY = 0x7265_7461_696E  # "retain": the advisory lock of the pass
 JOURNAL_ROW_BYTES = ROW_BYTES.replace("length(", "octet_length(")
 """retention.ROW_BYTES in PostgreSQL's words: the same count of a journal row's bytes."""
 
@@ -35,15 +41,21 @@ DROP_CONTENT = """
 """The bytes of the oldest messages' parts past the cap."""
 
 
-def hold_bytes(db: psycopg.Connection[Any], retention: Retention) -> None:
-    """Hold the journal and the content bytes to their caps, in one transaction."""
+def hold(db: psycopg.Connection[Any], retention: Retention) -> bool:
+    """Hold the tables to their caps, in one transaction; False when another replica is at it
+    now (it is left to that one)."""
     with db.transaction():
+        taken = db.execute("SELECT pg_try_advisory_xact_lock(%s)", (RETAIN_KEY,)).fetchone()
+        if not (taken and taken[0]):
+            return False
+        hold_counts(db, retention)
         db.execute(DROP_JOURNAL, (retention.max_journal_bytes,))
         db.execute(DROP_CONTENT, (retention.max_content_bytes,))
+    return True
 
 
 def hold_counts(db: psycopg.Connection[Any], retention: Retention) -> None:
-    """Inside a write's transaction: the oldest messages (with their parts), journal entries,
+    """The oldest messages (with their parts), journal entries,
     status steps and callback attempts past their counts go."""
     for table, cap in (
         ("messages", retention.max_messages),

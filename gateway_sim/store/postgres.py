@@ -31,7 +31,7 @@ from gateway_sim.domain.records import Attempt, ContentPart, Exchange, Message, 
 from gateway_sim.store import queries
 from gateway_sim.store.batching import FAILED_KEPT, Batch, Queued, WriteBehind
 from gateway_sim.store.entries import fit
-from gateway_sim.store.pg_retention import hold_bytes, hold_counts
+from gateway_sim.store.pg_retention import hold
 from gateway_sim.store.pg_schema import ALIVE, SqliteLike, connect, prepare, take_number
 from gateway_sim.store.pg_shared import SharedState, decode, one_line
 from gateway_sim.store.queries import AttemptQuery, ExchangeQuery, MessageQuery
@@ -163,7 +163,6 @@ class PgStore(Queued, SharedState):
                 self._insert_others(db, batch)
                 if batch.state_changed and self.snapshot is not None:
                     self._save_accounts(db, self.snapshot())
-                hold_counts(db, self.retention)
                 for start in range(0, len(written), NOTIFIED_IDS):  # a NOTIFY holds < 8 KB
                     self._notify(db, "messages " + " ".join(written[start : start + NOTIFIED_IDS]))
                 if credits:  # the others' copies of these accounts' credit
@@ -226,14 +225,14 @@ class PgStore(Queued, SharedState):
             except Exception as error:
                 log.error("could not store %d %s: %s", len(rows), what, error)
 
-    def retain_bytes(self) -> None:
-        """Hold the journal's and the content's bytes to their caps (pg_retention.py), on a
-        connection of this method's own: called off the event loop, about once a second."""
+    def retain(self) -> None:
+        """Hold the tables to their caps (pg_retention.py), on a connection of this method's
+        own: called off the event loop, about once a second."""
         with self._tidying:
             if self._tidy is None or self._tidy.closed:
                 self._tidy = connect(self.url)
             try:
-                hold_bytes(self._tidy, self.retention)
+                hold(self._tidy, self.retention)
             except psycopg.Error as error:
                 raise Unavailable(f"the database: {one_line(error)}") from None
 

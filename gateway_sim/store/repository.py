@@ -173,8 +173,8 @@ class Shared(Repository, Protocol):
         """The callbacks held by replicas that are gone, now this one's to deliver."""
         ...
 
-    def retain_bytes(self) -> None:
-        """Hold the journal's and the content's bytes to their caps (off the event loop)."""
+    def retain(self) -> None:
+        """Hold the tables to their caps (a pass over them: off the event loop)."""
         ...
 
     def callback_ids_from(self) -> int:
