@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from gateway_sim.control import api as control
 from gateway_sim.control.replicas import Replicas
@@ -32,7 +32,7 @@ from gateway_sim.inbox import routes as web
 from gateway_sim.observe import metrics
 from gateway_sim.server.edge import BodyRefused, Edge, refusal
 from gateway_sim.server.guard import Guard
-from gateway_sim.store.repository import Repository, shared
+from gateway_sim.store.repository import Repository, Shared, shared
 from gateway_sim.store.store import open_store
 from gateway_sim.wire.asgi import Receive, Scope, Send
 from gateway_sim.wire.legacy import TOO_LONG
@@ -64,6 +64,8 @@ class GatewayApp(Starlette):
         self.scheduler, self.callbacks = simulator.scheduler, simulator.callbacks
         self.reports, self.inbound = simulator.reports, simulator.inbound
         self.events, self.feed, self.legacy = simulator.events, simulator.feed, simulator.legacy
+        self.control = control.build(simulator, control_token)
+        """The control API, under `/_sim/` (`_dispatch`)."""
         self.replicas: Replicas | None = None
         """With a shared store: follows what the other replicas do, while the app runs."""
         self.restored = False
@@ -76,9 +78,6 @@ class GatewayApp(Starlette):
         super().__init__(
             routes=[
                 *web.routes(),
-                # a sub-path with a newline (`/_sim/accounts/a%0Ab`) escapes the Mount's pattern:
-                # `_not_found` answers it with the control API's JSON all the same
-                Mount("/_sim", app=control.build(simulator, control_token)),
                 Route("/metrics", metrics.endpoint(self.metrics), methods=["GET"]),
             ],
             lifespan=_lifespan,
@@ -106,6 +105,16 @@ class GatewayApp(Starlette):
         refused = self.guard.refusal(scope)  # Host and Origin, for `/_sim` and the inbox
         if refused is not None:
             await refused(scope, receive, send)
+            return
+        path = scope["path"]
+        if path.startswith("/_sim/") and not (path == "/_sim/ui" or path.startswith(INBOX_ASSETS)):
+            # The control API, as a Mount would reach it (ASGI's `root_path` names the prefix),
+            # but for any sub-path: a Mount's pattern stops at a newline, and an account named
+            # "a\nb" (`/_sim/accounts/a%0Ab`) could not be managed.
+            root_path = scope.get("root_path", "") + "/_sim"
+            await self.control(
+                {**scope, "root_path": root_path, "app_root_path": root_path}, receive, send
+            )
             return
         await super().__call__(scope, receive, send)
 
@@ -135,6 +144,8 @@ class GatewayApp(Starlette):
         self.store.close()
 
 
+INBOX_ASSETS = "/_sim/ui/assets/"
+"""With `/_sim/ui`, the inbox's paths under `/_sim` (inbox.routes): the rest is the control API."""
 CONTROL_MAX_HEADER_BYTES = 65_536
 """The header limit of the control API and the inbox: fixed, so no scenario can lock them out."""
 
@@ -184,6 +195,25 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await app.stop()
 
 
+def _join(replicated: Shared, gateway: Gateway, *, restored: bool) -> bool:
+    """Make `gateway` a replica of the shared store's: its ledger, rules and manual clock are the
+    database's. A fresh database takes this replica's scenario; one another replica seeded a
+    moment ago is taken as it is. Whether the state came from the database."""
+    replicated.credited = gateway.credit_is
+    gateway.ledger = replicated.credit_of
+    if not restored and not replicated.seed(gateway.scenario.model_dump_json(by_alias=True)):
+        stored = replicated.scenario()  # another replica seeded it just now
+        if stored is not None:
+            gateway.load(Scenario.model_validate_json(stored))
+        restored = gateway.restore(replicated.state())
+    if restored:  # the rules in force, added or switched since the scenario's
+        Replicas.take_rules(gateway, replicated)
+    moved_to = replicated.clock()
+    if moved_to is not None and isinstance(gateway.clock, ManualClock):
+        gateway.clock.set(datetime.fromisoformat(moved_to))  # where the others' clocks are
+    return restored
+
+
 def create_app(
     scenario: Scenario,
     *,
@@ -230,15 +260,7 @@ def create_app(
     if store.persistent:
         store.snapshot = gateway.snapshot
     if replicated is not None:
-        replicated.credited = gateway.credit_is
-        gateway.ledger = replicated.credit_of
-        if not restored and not replicated.seed(scenario.model_dump_json(by_alias=True)):
-            restored = gateway.restore(store.state())  # another replica seeded it just now
-        if restored:  # the rules in force, added or switched since the scenario's
-            Replicas.take_rules(gateway, replicated)
-        moved_to = replicated.clock()
-        if moved_to is not None and isinstance(gateway.clock, ManualClock):
-            gateway.clock.set(datetime.fromisoformat(moved_to))  # where the others' clocks are
+        restored = _join(replicated, gateway, restored=restored)
     guard = Guard(
         allowed_hosts or (),
         listen_host=listen_host,
