@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -293,3 +294,20 @@ def test_the_retention_caps_hold_for_the_whole_database(pg_database: str) -> Non
         wait_until(lambda: len(listed(url)) == 30, 5)  # of 43
     finally:
         stop(process)
+
+
+def test_without_psycopg_a_database_url_is_one_line_saying_what_to_install(
+    tmp_path: Path,
+) -> None:
+    """`make run` installs no `postgres` extra: a URL then names the extra, no traceback."""
+    blocked = tmp_path / "psycopg"
+    blocked.mkdir()
+    (blocked / "__init__.py").write_text("raise ImportError('not here', name='psycopg')\n")
+    done = run_cli(
+        "serve", "--port", "0", "--db", "postgresql://someone@127.0.0.1:9/nothing",
+        env={"PYTHONPATH": str(tmp_path)}, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "pip install 'gateway-sim[postgres]'" in lines[0]

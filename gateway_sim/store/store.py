@@ -47,7 +47,7 @@ from gateway_sim.store.queries import (
     messages,
     statuses,
 )
-from gateway_sim.store.repository import Repository, is_url
+from gateway_sim.store.repository import Repository, Unusable, is_url
 from gateway_sim.store.retention import Retainer, Retention
 
 __all__ = ["FLUSH_DELAY", "Retention", "Store"]
@@ -229,7 +229,13 @@ def open_store(path: str = ":memory:", retention: Retention | None = None) -> Re
     that replicas share): what the layers above use."""
     if is_url(path):
         # psycopg is the optional `postgres` extra: imported only by those who ask for it
-        postgres = importlib.import_module("gateway_sim.store.postgres")
+        try:
+            postgres = importlib.import_module("gateway_sim.store.postgres")
+        except ImportError as missing:
+            raise Unusable(
+                f"it needs psycopg ({missing.name} is not installed): "
+                "pip install 'gateway-sim[postgres]'"
+            ) from None
         store: Repository = postgres.PgStore(path, retention)
         return store
     return Store(path, retention)
