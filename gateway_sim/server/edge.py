@@ -78,16 +78,17 @@ class Edge:
         """Bytes received of bodies that are still arriving."""
         self.under_way: set[asyncio.Task[object]] = set()
 
-    def body_cap(self, scope: Scope) -> int | None:
-        """The body cap of a request's path, or None where the app applies its own."""
+    def body_cap(self, scope: Scope) -> tuple[int, str] | None:
+        """The body cap of a request's path and the flag that sets it, or None where the app
+        applies its own."""
         path: str = scope["path"]
         if not path.startswith("/_sim"):
             if self.emulated is not None and self.emulated(path):
                 return None
-            return self.limits.max_other_body_bytes
+            return self.limits.max_other_body_bytes, "--max-other-body-bytes"
         if path.rstrip("/") == "/_sim/scenario" and scope["method"] == "PUT":
-            return self.limits.max_scenario_bytes
-        return self.limits.max_control_body_bytes
+            return self.limits.max_scenario_bytes, "--max-scenario-bytes"
+        return self.limits.max_control_body_bytes, "--max-control-body-bytes"
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, dispatch: Dispatch) -> None:
         """Run `dispatch` on a request, with its body bounded; refuse it if a bound is passed.
@@ -153,8 +154,8 @@ class _Exchange:
         """Refuse at once what the Content-Length already says is too much."""
         if self.announced is None or self.done:
             return
-        if self.cap is not None and self.announced > self.cap:
-            raise _too_large(self.announced, self.cap, self.scope)
+        if self.cap is not None and self.announced > self.cap[0]:
+            raise _too_large(self.announced, self.cap)
 
     def _reserve(self, size: int) -> None:
         limit = self.edge.limits.max_pending_body_bytes
@@ -243,8 +244,8 @@ class _Exchange:
             return message
         size = len(message.get("body", b""))
         self.read += size
-        if self.cap is not None and self.read > self.cap:
-            raise _too_large(self.read, self.cap, self.scope)
+        if self.cap is not None and self.read > self.cap[0]:
+            raise _too_large(self.read, self.cap)
         self._reserve(size)  # held (by the app, reading it whole) until the body is all in
         if not message.get("more_body", False):
             self.done = True
@@ -264,14 +265,10 @@ def _chunked(scope: Scope) -> bool:
     return any(name == b"transfer-encoding" for name, _ in scope["headers"])
 
 
-def _too_large(size: int, cap: int, scope: Scope) -> BodyRefused:
-    path: str = scope["path"]
-    if not path.startswith("/_sim"):
-        flag = "--max-other-body-bytes"
-    elif path.rstrip("/") == "/_sim/scenario" and scope["method"] == "PUT":
-        flag = "--max-scenario-bytes"
-    else:
-        flag = "--max-control-body-bytes"
+def _too_large(size: int, cap: tuple[int, str]) -> BodyRefused:
+    limit, flag = cap
     return BodyRefused(
-        413, "body_too_large", f"the body is {size} bytes or more, over the limit of {cap} ({flag})"
+        413,
+        "body_too_large",
+        f"the body is {size} bytes or more, over the limit of {limit} ({flag})",
     )

@@ -51,9 +51,9 @@ class SharedState:
     credited: Callable[[str, Decimal], None] | None
     _lock: threading.RLock
     _known: set[str]
-
-    def flush(self) -> None:
-        raise NotImplementedError
+    # the store's own, which these methods use: writing what is pending, and reading after it
+    flush: Callable[[], None]
+    read: Callable[[Callable[[SqliteLike], Any]], Any]
 
     @contextmanager
     def reached(self) -> Iterator[psycopg.Connection[Any]]:
@@ -67,9 +67,6 @@ class SharedState:
                 yield self.connection
             except psycopg.Error as error:
                 raise Unavailable(f"the database: {one_line(error)}") from None
-
-    def read(self, query: Callable[[SqliteLike], Any]) -> Any:
-        raise NotImplementedError
 
     def _save_accounts(
         self, db: psycopg.Connection[Any], state: Mapping[str, str], *, replace: bool = False
